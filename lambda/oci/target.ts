@@ -1,0 +1,52 @@
+// One content abstraction, many backends (registry, OCI layout directory), in the spirit of oras-go's
+// Target: the soci core only ever talks to this interface.
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  variant?: string;
+}
+
+/** An OCI content descriptor (image-spec v1.1). */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  data?: string;
+  platform?: Platform;
+  artifactType?: string;
+}
+
+export interface FetchOptions {
+  /** Start reading at this byte offset (a ranged read); the digest is then not verified. */
+  offset?: number;
+  signal?: AbortSignal;
+  /** Called with the number of bytes received, for progress displays and byte accounting. */
+  onBytes?: (n: number) => void;
+}
+
+export interface Target {
+  /** Where this target points, for logs and errors (never contains credentials). */
+  readonly description: string;
+  /** Resolves a tag or digest to the descriptor of the manifest or index it names. */
+  resolve(reference: string): Promise<Descriptor>;
+  /** Streams a blob or manifest. Without `offset`, the stream fails if the bytes do not match the digest. */
+  fetch(desc: Descriptor, options?: FetchOptions): Promise<AsyncIterable<Uint8Array>>;
+  /** Reads a (small) blob or manifest fully into memory, verifying its digest. */
+  fetchBytes(desc: Descriptor, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
+  /** True when the blob or manifest is present. */
+  exists(desc: Descriptor): Promise<boolean>;
+  /**
+   * Stores a blob, or a manifest/index (decided by media type), under its digest. Pushing content
+   * that already exists is a no-op. Manifests are pushed by digest only: tagging is separate.
+   */
+  push(desc: Descriptor, content: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Points `tag` at an existing manifest or index. */
+  tag(desc: Descriptor, tag: string): Promise<void>;
+  /** Manifests whose `subject` is the given manifest, optionally filtered by artifact type. */
+  referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]>;
+}
