@@ -1,0 +1,39 @@
+// Typed errors shared by the OCI model and the Target backends. Messages are one line and name the
+// thing that was wrong (a digest, a reference, a media type).
+
+/** A blob, manifest, tag or layout that does not exist. */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+}
+
+/** Content whose bytes do not hash (or size) to what its descriptor says. */
+export class DigestMismatchError extends Error {
+  override readonly name = 'DigestMismatchError';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    detail = `content of ${expected} hashes to ${actual}`,
+  ) {
+    super(`digest mismatch: ${detail}`);
+  }
+}
+
+/** A digest string that is not `sha256:` followed by 64 lower-case hex digits. */
+export class InvalidDigestError extends Error {
+  override readonly name = 'InvalidDigestError';
+}
+
+/** An image or layout reference that cannot be parsed. */
+export class InvalidReferenceError extends Error {
+  override readonly name = 'InvalidReferenceError';
+}
+
+/** JSON that Go's encoding/json would reject (syntax, or a value of the wrong type for a field). */
+export class GoJsonError extends Error {
+  override readonly name = 'GoJsonError';
+}
+
+/** A media type soci cannot classify (containerd returns ErrNotImplemented for it). */
+export class MediaTypeError extends Error {
+  override readonly name = 'MediaTypeError';
+}
