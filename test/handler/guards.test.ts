@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseConfig } from '../../lambda/handler/config.ts';
+import { checkEvent, type EcrPush } from '../../lambda/handler/event.ts';
+import { skipReason } from '../../lambda/handler/guards.ts';
+import { fixture, type Fixture } from './helpers.ts';
+
+const config = parseConfig({ SOCI_REPOSITORY_FILTERS: 'team/*,web:latest' });
+
+function push(name: Fixture, detail: Record<string, unknown> = {}): EcrPush {
+  const check = checkEvent(fixture(name, detail));
+  assert.equal(check.kind, 'push');
+  return (check as { push: EcrPush }).push;
+}
+
+describe('skipReason', () => {
+  test('tagged images and indexes inside the filters go on to the build', () => {
+    assert.equal(skipReason(push('ecr-push-image'), config), undefined);
+    assert.equal(skipReason(push('ecr-push-index'), config), undefined);
+    assert.equal(skipReason(push('ecr-push-docker-image'), config), undefined);
+    assert.equal(skipReason(push('ecr-push-image', { 'artifact-media-type': undefined, 'manifest-media-type': undefined }), config), undefined);
+  });
+
+  test('our own output is never indexed', () => {
+    assert.equal(skipReason(push('ecr-push-soci-output'), config)?.code, 'own-output');
+    assert.equal(skipReason(push('ecr-push-soci-index-artifact'), config)?.code, 'own-output');
+    assert.equal(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.amazon.soci.index.v1+json' }), config)?.code, 'own-output');
+    // The suffix follows configuration, and applies even outside the filters.
+    const dotted = parseConfig({ SOCI_TAG_SUFFIX: '.lazy' });
+    assert.equal(skipReason(push('ecr-push-image', { 'image-tag': 'v1.lazy' }), dotted)?.code, 'own-output');
+    assert.equal(skipReason(push('ecr-push-soci-output'), dotted), undefined);
+    assert.equal(skipReason(push('ecr-push-image', { 'repository-name': 'elsewhere', 'image-tag': 'x-soci' }), config)?.code, 'own-output');
+  });
+
+  test('untagged pushes (child manifests) are skipped', () => {
+    const skip = skipReason(push('ecr-push-untagged-child'), config);
+    assert.equal(skip?.code, 'untagged');
+    assert.match(skip!.message, /child manifest/);
+  });
+
+  test('non-image artifacts are skipped with what they are', () => {
+    assert.match(skipReason(push('ecr-push-signature'), config)?.message ?? '', /^not an image: signature \(Notation\)/);
+    assert.match(skipReason(push('ecr-push-sbom'), config)?.message ?? '', /^not an image: SBOM/);
+    assert.match(
+      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.in-toto+json' }), config)?.message ?? '',
+      /attestation/,
+    );
+    assert.match(
+      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.cncf.helm.config.v1+json' }), config)?.message ?? '',
+      /Helm chart/,
+    );
+    assert.match(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/x-custom' }), config)?.message ?? '', /artifact of type application\/x-custom/);
+    const cosign = skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}.sig` }), config);
+    assert.equal(cosign?.code, 'not-an-image');
+    assert.match(cosign!.message, /cosign sig/);
+    assert.match(skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}` }), config)?.message ?? '', /referrers index/);
+    assert.equal(
+      skipReason(push('ecr-push-image', { 'manifest-media-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' }), config)?.code,
+      'not-an-image',
+    );
+  });
+
+  test('pushes outside the filters are skipped', () => {
+    assert.equal(skipReason(push('ecr-push-image', { 'repository-name': 'other' }), config)?.code, 'filtered-out');
+    assert.equal(skipReason(push('ecr-push-docker-image', { 'image-tag': 'v2' }), config)?.code, 'filtered-out');
+    assert.equal(skipReason(push('ecr-push-docker-image'), config), undefined);
+  });
+});
