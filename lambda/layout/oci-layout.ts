@@ -1,0 +1,301 @@
+// A local OCI image layout (image-spec image-layout.md) as a Target: `oci-layout`, `index.json` and
+// `blobs/sha256/<hex>`. Tags are `org.opencontainers.image.ref.name` annotations on index.json entries.
+//
+// Choices worth knowing:
+// - Only sha256 blobs are supported (the only algorithm soci and ECR use).
+// - index.json is re-read on every call (another process may have changed it) and rewritten atomically
+//   as compact Go JSON; entries are re-encoded through the image-spec Descriptor type, so fields that
+//   type does not know are dropped. Tag updates are serialized within this object, not across processes.
+// - `referrers` scans the manifests listed in index.json (not blobs reachable only through nested indexes):
+//   a v1 SOCI index written to a layout must therefore be tagged to be found.
+
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestHex, isDigest, verifyBytes, verifyStream } from '../oci/digest.ts';
+import { InvalidReferenceError, NotFoundError } from '../oci/errors.ts';
+import { goMarshal, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
+import { goString, goStruct } from '../oci/go-json-codec.ts';
+import {
+  ANNOTATION_REF_NAME,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+  isIndex,
+  isManifest,
+} from '../oci/media-types.ts';
+import { isRefName } from '../oci/reference.ts';
+import type { Descriptor, FetchOptions, Target } from '../oci/target.ts';
+
+export const IMAGE_LAYOUT_VERSION = '1.0.0';
+
+/** Registries refuse manifests above 4 MiB; a larger blob resolved by digest is not a manifest. */
+const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+
+/** A directory that is not a usable OCI image layout, or an index.json that cannot answer the question. */
+export class LayoutError extends Error {
+  override readonly name = 'LayoutError';
+}
+
+const layoutFileSchema = goStruct([{ json: 'imageLayoutVersion', type: goString }]);
+
+export interface OpenLayoutOptions {
+  /** Create the directory, `oci-layout`, `index.json` and `blobs/sha256` where missing. */
+  create?: boolean;
+}
+
+export class OciLayoutTarget implements Target {
+  readonly description: string;
+  /** Pending index.json update; each tag() chains on it so updates never interleave. */
+  private indexUpdate: Promise<unknown> = Promise.resolve();
+
+  private constructor(readonly dir: string) {
+    this.description = `oci:${dir}`;
+  }
+
+  /** Opens (or with `create`, initialises) the layout in `dir`; checks `oci-layout` and `index.json`. */
+  static async open(dir: string, options: OpenLayoutOptions = {}): Promise<OciLayoutTarget> {
+    const layout = new OciLayoutTarget(dir);
+    if (options.create) await layout.initialise();
+    const version = await layout.readLayoutVersion();
+    if (version !== IMAGE_LAYOUT_VERSION) {
+      throw new LayoutError(`${layout.description}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${IMAGE_LAYOUT_VERSION})`);
+    }
+    await layout.readIndex();
+    return layout;
+  }
+
+  /** The entries of index.json, in order. */
+  async listManifests(): Promise<Descriptor[]> {
+    return (await this.readIndex()).manifests ?? [];
+  }
+
+  /**
+   * A ref name (index.json `org.opencontainers.image.ref.name`), a `sha256:` digest of a manifest or
+   * index blob (media type read from its JSON), or '' for the only entry of index.json.
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    if (isDigest(reference)) return this.resolveDigest(reference);
+    const entries = await this.listManifests();
+    if (reference === '') {
+      if (entries.length === 1) return entries[0]!;
+      if (entries.length === 0) throw new NotFoundError(`${this.description}: index.json lists no manifests`);
+      throw new LayoutError(`${this.description}: index.json lists ${entries.length} manifests; name one as oci:<dir>:<ref-name>`);
+    }
+    const matches = entries.filter((e) => e.annotations?.[ANNOTATION_REF_NAME] === reference);
+    if (matches.length === 0) throw new NotFoundError(`${this.description}: no manifest tagged ${JSON.stringify(reference)}`);
+    if (new Set(matches.map((m) => m.digest)).size > 1) {
+      throw new LayoutError(`${this.description}: ref name ${JSON.stringify(reference)} names ${matches.length} different manifests`);
+    }
+    return matches[0]!;
+  }
+
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const path = this.blobPath(desc.digest);
+    const offset = options.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
+      throw new RangeError(`${this.description}: offset ${offset} is outside ${desc.digest} (${desc.size} bytes)`);
+    }
+    await this.statBlob(desc.digest, path);
+    const chunks = readChunks(path, offset, options);
+    // A ranged read cannot be verified; a whole read is checked against the digest as it streams.
+    return offset === 0 ? verifyStream(chunks, desc) : chunks;
+  }
+
+  async fetchBytes(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const path = this.blobPath(desc.digest);
+    const bytes = await this.readBlob(desc.digest, path, options.signal);
+    verifyBytes(desc, bytes);
+    return bytes;
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(desc.digest))).isFile();
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async push(desc: Descriptor, content: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    verifyBytes(desc, content);
+    if (await this.exists(desc)) return;
+    options.signal?.throwIfAborted();
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    await this.writeAtomic(this.blobPath(desc.digest), content);
+  }
+
+  /**
+   * Points `tag` at `desc` in index.json: the entry carrying that ref name is replaced in place (all of
+   * them, if several), otherwise one is appended; other entries keep their order and content.
+   */
+  async tag(desc: Descriptor, tag: string): Promise<void> {
+    if (!isRefName(tag)) throw new InvalidReferenceError(`${this.description}: ${JSON.stringify(tag)} is not a valid OCI ref name`);
+    if (!(await this.exists(desc))) throw new NotFoundError(`${this.description}: cannot tag ${desc.digest}: blob not found`);
+    const entry: Descriptor = { ...desc, annotations: { ...desc.annotations, [ANNOTATION_REF_NAME]: tag } };
+    const update = this.indexUpdate.then(async () => {
+      const index = await this.readIndex();
+      const manifests = index.manifests ?? [];
+      const first = manifests.findIndex((m) => m.annotations?.[ANNOTATION_REF_NAME] === tag);
+      const kept = manifests.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] !== tag);
+      kept.splice(first < 0 ? kept.length : first, 0, entry);
+      await this.writeAtomic(this.indexPath(), marshalIndex({ ...index, manifests: kept }));
+    });
+    this.indexUpdate = update.catch(() => undefined);
+    await update;
+  }
+
+  /**
+   * Manifests and indexes listed in index.json whose `subject` is `subject`, as referrers API descriptors
+   * (artifactType = the manifest's artifactType, else its config media type; its annotations).
+   */
+  async referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]> {
+    const found = new Map<string, Descriptor>();
+    for (const entry of await this.listManifests()) {
+      if (found.has(entry.digest) || !(isManifest(entry.mediaType) || isIndex(entry.mediaType))) continue;
+      if (!(await this.exists(entry))) continue;
+      const referrer = describeReferrer(entry, await this.fetchBytes(entry));
+      if (referrer?.subject !== subject.digest) continue;
+      if (artifactType !== undefined && referrer.descriptor.artifactType !== artifactType) continue;
+      found.set(entry.digest, referrer.descriptor);
+    }
+    return [...found.values()];
+  }
+
+  private async resolveDigest(digest: string): Promise<Descriptor> {
+    const path = this.blobPath(digest);
+    const { size } = await this.statBlob(digest, path);
+    if (size > MAX_MANIFEST_SIZE) throw new LayoutError(`${this.description}: blob ${digest} (${size} bytes) is too large to be a manifest`);
+    const bytes = await this.readBlob(digest, path);
+    verifyBytes({ mediaType: '', digest, size }, bytes);
+    return { mediaType: sniffMediaType(bytes, `${this.description}: blob ${digest}`), digest, size };
+  }
+
+  private async initialise(): Promise<void> {
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const layoutFile = goMarshal(layoutFileSchema, { imageLayoutVersion: IMAGE_LAYOUT_VERSION });
+    await writeIfAbsent(join(this.dir, 'oci-layout'), layoutFile);
+    const empty: Index = { schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: [] };
+    await writeIfAbsent(this.indexPath(), marshalIndex(empty));
+  }
+
+  private async readLayoutVersion(): Promise<string> {
+    const bytes = await this.readLayoutFile('oci-layout');
+    return (goUnmarshal(layoutFileSchema, bytes) as { imageLayoutVersion: string }).imageLayoutVersion;
+  }
+
+  private async readIndex(): Promise<Index> {
+    const bytes = await this.readLayoutFile('index.json');
+    try {
+      return parseIndex(bytes);
+    } catch (err) {
+      throw new LayoutError(`${this.description}: index.json: ${(err as Error).message}`);
+    }
+  }
+
+  private readLayoutFile(name: string): Promise<Uint8Array> {
+    return orNotFound(readFile(join(this.dir, name)), `${this.description} is not an OCI image layout: no ${name}`);
+  }
+
+  private statBlob(digest: string, path: string): Promise<{ size: number }> {
+    return orNotFound(stat(path), `${this.description}: blob ${digest} not found`);
+  }
+
+  private readBlob(digest: string, path: string, signal?: AbortSignal): Promise<Uint8Array> {
+    return orNotFound(readFile(path, { signal }), `${this.description}: blob ${digest} not found`);
+  }
+
+  private blobPath(digest: string): string {
+    return join(this.dir, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  private indexPath(): string {
+    return join(this.dir, 'index.json');
+  }
+
+  /** Writes through a temporary file in the layout directory and a rename, so readers never see a partial file. */
+  private async writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+    const temp = join(this.dir, `.tmp-${randomUUID()}`);
+    try {
+      await writeFile(temp, bytes, { flag: 'wx' });
+      await rename(temp, path);
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** The subject digest and referrers-API descriptor of a manifest or index blob, or undefined without subject. */
+function describeReferrer(entry: Descriptor, bytes: Uint8Array): { subject: string; descriptor: Descriptor } | undefined {
+  const parsed = isIndex(entry.mediaType) ? parseIndex(bytes) : parseManifest(bytes);
+  if (!parsed.subject) return undefined;
+  const artifactType = parsed.artifactType || ('config' in parsed ? parsed.config.mediaType : '');
+  const descriptor: Descriptor = {
+    mediaType: entry.mediaType,
+    digest: entry.digest,
+    size: entry.size,
+    ...(parsed.annotations && { annotations: parsed.annotations }),
+    ...(artifactType && { artifactType }),
+  };
+  return { subject: parsed.subject.digest, descriptor };
+}
+
+/** The media type of a manifest or index blob: its `mediaType` field, else guessed from its fields. */
+function sniffMediaType(bytes: Uint8Array, what: string): string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new LayoutError(`${what} is not JSON, so not a manifest or index`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new LayoutError(`${what} is not a manifest or index`);
+  const fields = doc as Record<string, unknown>;
+  if (typeof fields.mediaType === 'string' && fields.mediaType !== '') return fields.mediaType;
+  if (Array.isArray(fields.manifests)) return MEDIA_TYPE_OCI_INDEX;
+  // An image config also has a `config` object, so a manifest is recognised by `layers` or a config digest.
+  const config = fields.config as Record<string, unknown> | null | undefined;
+  if (Array.isArray(fields.layers) || typeof config?.digest === 'string') return MEDIA_TYPE_OCI_MANIFEST;
+  throw new LayoutError(`${what} has no mediaType and is neither a manifest nor an index`);
+}
+
+async function* readChunks(path: string, start: number, options: FetchOptions): AsyncGenerator<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    let position = start;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const buffer = Buffer.allocUnsafe(READ_CHUNK);
+      const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      options.onBytes?.(bytesRead);
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeIfAbsent(path: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeFile(path, bytes, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/** Turns a missing file (ENOENT) into a NotFoundError with `message`. */
+async function orNotFound<T>(work: Promise<T>, message: string): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (isNotFound(err)) throw new NotFoundError(message);
+    throw err;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
