@@ -1,0 +1,265 @@
+// A Target backed by an OCI Distribution registry (ECR, docker-registry, …): resolve/fetch/push/tag and
+// referrers over HTTP, with auth, retries, resumable verified blob reads and chunked uploads.
+import type { Descriptor, FetchOptions, Target } from '../oci/target.ts';
+import type { CredentialProvider } from './auth.ts';
+import { createHash } from 'node:crypto';
+import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
+import { InvalidReferenceError } from '../oci/errors.ts';
+import { dockerConfigCredentials } from './docker-config.ts';
+import { ecrCredentialProvider, parseEcrHost } from './ecr.ts';
+import { RegistryError, checkContent, networkError } from './errors.ts';
+import { RegistryHttp, concatBytes } from './http.ts';
+import { MANIFEST_ACCEPT, isManifestMediaType } from './media-types.ts';
+import { Referrers, referrerDescriptor } from './referrers.ts';
+import { backoffDelay, retryPolicy, sleep, type RetryOptions } from './retry.ts';
+import { uploadBlob } from './upload.ts';
+
+export interface RegistryTargetOptions {
+  /** `host[:port]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `127.0.0.1:5000`. */
+  registry: string;
+  repository: string;
+  /** Default: ECR GetAuthorizationToken for ECR hosts, else the Docker config file. */
+  credentials?: CredentialProvider;
+  /** Use http:// even for a non-loopback host (loopback hosts always use it). */
+  plainHttp?: boolean;
+  userAgent?: string;
+  retry?: RetryOptions;
+  fetchImpl?: typeof fetch;
+  /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
+  chunkSize?: number;
+}
+
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const TAG = /^\w[\w.-]{0,127}$/;
+const REGISTRY = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MANIFEST_CACHE_ENTRIES = 128;
+
+/** One ECR provider for all targets, so a Lambda's source and destination share the cached token. */
+let sharedEcrCredentials: CredentialProvider | undefined;
+
+function defaultCredentials(registry: string): CredentialProvider {
+  if (!parseEcrHost(registry)) return dockerConfigCredentials();
+  sharedEcrCredentials ??= ecrCredentialProvider();
+  return sharedEcrCredentials;
+}
+
+export class RegistryTarget implements Target {
+  readonly description: string;
+  private readonly http: RegistryHttp;
+  private readonly referrersClient: Referrers;
+  private readonly chunkSize: number;
+  /** Manifest bytes by digest (small, immutable): lets tag() and fetch() after resolve() skip a round trip. */
+  private readonly manifests = new Map<string, Uint8Array>();
+
+  constructor(options: RegistryTargetOptions) {
+    if (!REGISTRY.test(options.registry)) throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(options.registry.slice(0, 100))}`);
+    if (!REPOSITORY.test(options.repository) || options.repository.length > 255) {
+      throw new InvalidReferenceError(`invalid repository name ${JSON.stringify(options.repository.slice(0, 100))}`);
+    }
+    this.description = `${options.registry}/${options.repository}`;
+    this.chunkSize = Math.max(1, options.chunkSize ?? 16 * 1024 * 1024);
+    this.http = new RegistryHttp({
+      registry: options.registry,
+      repository: options.repository,
+      credentials: options.credentials ?? defaultCredentials(options.registry),
+      plainHttp: options.plainHttp,
+      userAgent: options.userAgent ?? 'soci-indexer',
+      retry: retryPolicy(options.retry),
+      fetchImpl: options.fetchImpl ?? fetch,
+    });
+    this.referrersClient = new Referrers(this.http);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const byDigest = reference.includes(':');
+    if (byDigest) digestHex(reference);
+    else if (!TAG.test(reference)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(reference.slice(0, 140))}`);
+    const operation = `manifest ${this.http.repository}${byDigest ? '@' : ':'}${reference}`;
+    const { response, bytes } = await this.http.requestBytes(
+      { method: 'GET', path: `manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200] },
+      MAX_MANIFEST_BYTES,
+    );
+    const what = `registry ${this.http.registry}: ${operation}`;
+    const digest = sha256Digest(bytes);
+    const claimed = byDigest ? reference : response.headers.get('docker-content-digest');
+    if (claimed && isDigest(claimed)) checkContent({ digest: claimed, size: bytes.length }, bytes, digest, what);
+    const mediaType = manifestMediaType(response.headers.get('content-type'), bytes);
+    if (!mediaType) throw new RegistryError('unsupported', `${what}: unsupported manifest media type ${JSON.stringify(response.headers.get('content-type'))}`);
+    this.remember(digest, bytes);
+    return { mediaType, digest, size: bytes.length };
+  }
+
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    digestHex(desc.digest);
+    const offset = options.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
+      throw new RegistryError('invalid-input', `${this.description}: offset ${offset} is outside ${desc.digest} (${desc.size} bytes)`);
+    }
+    if (isManifestMediaType(desc.mediaType)) {
+      const bytes = (await this.manifestBytes(desc, options.signal)).subarray(offset);
+      return (async function* () {
+        options.onBytes?.(bytes.length);
+        yield bytes;
+      })();
+    }
+    return this.streamBlob(desc, offset, offset === desc.size ? undefined : await this.openBlob(desc, offset, options.signal), options);
+  }
+
+  async fetchBytes(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    if (isManifestMediaType(desc.mediaType)) return this.manifestBytes(desc, options.signal);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await this.fetch(desc, options)) chunks.push(chunk);
+    return concatBytes(chunks);
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    digestHex(desc.digest);
+    const manifest = isManifestMediaType(desc.mediaType);
+    const response = await this.http.request({
+      method: 'HEAD',
+      path: `${manifest ? 'manifests' : 'blobs'}/${desc.digest}`,
+      headers: manifest ? { accept: MANIFEST_ACCEPT } : {},
+      operation: `${manifest ? 'manifest' : 'blob'} ${this.http.repository}@${desc.digest}`,
+      ok: [200, 404],
+    });
+    await response.body?.cancel();
+    return response.status === 200;
+  }
+
+  async push(desc: Descriptor, content: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    checkContent(desc, content, sha256Digest(content), `${this.description}: push ${desc.digest}`);
+    if (!isManifestMediaType(desc.mediaType)) {
+      if (await this.exists(desc)) return;
+      return uploadBlob(this.http, desc, content, this.chunkSize, options.signal);
+    }
+    // Manifests are always PUT (idempotent and small), so a referrers fallback missed earlier gets repaired.
+    const response = await this.putManifest(desc, desc.digest, content, options.signal);
+    this.remember(desc.digest, content);
+    const referrer = referrerDescriptor(desc, content);
+    if (!referrer) return;
+    if (response.headers.has('oci-subject')) {
+      this.referrersClient.apiSupported = true;
+      return;
+    }
+    await this.referrersClient.addToFallbackTag(referrer.subject, referrer.entry, options.signal);
+  }
+
+  async tag(desc: Descriptor, tag: string): Promise<void> {
+    if (!TAG.test(tag)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag.slice(0, 140))}`);
+    if (!isManifestMediaType(desc.mediaType)) throw new RegistryError('invalid-input', `${this.description}: cannot tag ${desc.mediaType} ${desc.digest}: not a manifest`);
+    await this.putManifest(desc, tag, await this.manifestBytes(desc));
+  }
+
+  referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]> {
+    digestHex(subject.digest);
+    return this.referrersClient.list(subject.digest, artifactType);
+  }
+
+  private async putManifest(desc: Descriptor, reference: string, content: Uint8Array, signal?: AbortSignal): Promise<Response> {
+    const response = await this.http.request({
+      method: 'PUT',
+      path: `manifests/${reference}`,
+      headers: { 'content-type': desc.mediaType },
+      body: content,
+      push: true,
+      operation: `push manifest ${this.http.repository}${reference.includes(':') ? '@' : ':'}${reference}`,
+      ok: [201],
+      signal,
+    });
+    await response.body?.cancel();
+    return response;
+  }
+
+  private async manifestBytes(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
+    digestHex(desc.digest);
+    const cached = this.manifests.get(desc.digest);
+    if (cached) return cached;
+    const operation = `manifest ${this.http.repository}@${desc.digest}`;
+    const accept = MANIFEST_ACCEPT.includes(desc.mediaType) ? MANIFEST_ACCEPT : `${desc.mediaType}, ${MANIFEST_ACCEPT}`;
+    const { bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${desc.digest}`, headers: { accept }, operation, ok: [200], signal }, MAX_MANIFEST_BYTES);
+    checkContent(desc, bytes, sha256Digest(bytes), `registry ${this.http.registry}: ${operation}`);
+    this.remember(desc.digest, bytes);
+    return bytes;
+  }
+
+  private remember(digest: string, bytes: Uint8Array): void {
+    this.manifests.delete(digest);
+    this.manifests.set(digest, bytes);
+    if (this.manifests.size > MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
+  }
+
+  /** GETs a blob from `from` on; `skip` is how many leading bytes to drop when the server ignored the Range. */
+  private async openBlob(desc: Descriptor, from: number, signal?: AbortSignal): Promise<{ response: Response; skip: number }> {
+    const operation = `blob ${this.http.repository}@${desc.digest}`;
+    const response = await this.http.request({
+      method: 'GET',
+      path: `blobs/${desc.digest}`,
+      headers: from > 0 ? { range: `bytes=${from}-` } : {},
+      operation,
+      ok: from > 0 ? [200, 206] : [200],
+      signal,
+    });
+    if (response.status === 206 && !response.headers.get('content-range')?.startsWith(`bytes ${from}-`)) {
+      await response.body?.cancel();
+      throw new RegistryError('failed', `registry ${this.http.registry}: ${operation} answered range ${JSON.stringify(response.headers.get('content-range'))} for bytes=${from}-`);
+    }
+    return { response, skip: response.status === 200 ? from : 0 };
+  }
+
+  /**
+   * Yields the blob from `offset`, counting bytes; when the connection drops it re-requests from where it
+   * broke (within the retry budget). From offset 0 the digest is checked at the end.
+   */
+  private async *streamBlob(desc: Descriptor, offset: number, first: { response: Response; skip: number } | undefined, options: FetchOptions): AsyncGenerator<Uint8Array> {
+    const { signal, onBytes } = options;
+    const what = `registry ${this.http.registry}: blob ${this.http.repository}@${desc.digest}`;
+    const hash = offset === 0 ? createHash('sha256') : undefined;
+    let position = offset;
+    let current = first;
+    let drops = 0;
+    try {
+      while (current) {
+        try {
+          for await (const chunk of (current.response.body ?? []) as AsyncIterable<Uint8Array>) {
+            let data = chunk;
+            if (current.skip > 0) {
+              const skipped = Math.min(current.skip, data.length);
+              current.skip -= skipped;
+              data = data.subarray(skipped);
+              if (data.length === 0) continue;
+            }
+            if (position + data.length > desc.size) throw new RegistryError('size-mismatch', `${what}: more than the expected ${desc.size} bytes`);
+            position += data.length;
+            hash?.update(data);
+            onBytes?.(data.length);
+            yield data;
+          }
+          if (position < desc.size) throw new Error(`connection closed after ${position} of ${desc.size} bytes`);
+          current = undefined;
+        } catch (err) {
+          if (err instanceof RegistryError || signal?.aborted) throw err;
+          if (++drops >= this.http.retry.attempts) throw networkError(what, err);
+          await sleep(backoffDelay(this.http.retry, drops - 1), signal);
+          current = await this.openBlob(desc, position, signal);
+        }
+      }
+      const actual = `sha256:${hash?.digest('hex')}`;
+      if (hash && actual !== desc.digest) throw new RegistryError('digest-mismatch', `${what}: content hashes to ${actual}, not ${desc.digest}`);
+    } finally {
+      if (current && !current.response.bodyUsed) await current.response.body?.cancel();
+    }
+  }
+}
+
+/** The manifest's media type from Content-Type, or from its JSON `mediaType` when the header is generic. */
+function manifestMediaType(contentType: string | null, bytes: Uint8Array): string | undefined {
+  const header = contentType?.split(';')[0]!.trim().toLowerCase();
+  if (header && isManifestMediaType(header)) return header;
+  try {
+    const mediaType = (JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: unknown }).mediaType;
+    return typeof mediaType === 'string' && isManifestMediaType(mediaType) ? mediaType : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,166 @@
+// The transport under RegistryTarget: one exchange = auth (answering 401 challenges once), manual
+// redirects that never carry Authorization to another origin, and classification of the outcome into
+// success, a retryable failure, or a one-line RegistryError.
+import { Authenticator, type CredentialProvider } from './auth.ts';
+import { RegistryError, networkError, readErrorCode, responseError } from './errors.ts';
+import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
+
+export interface RequestSpec {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH';
+  /** Below `/v2/<repository>/`, or an absolute URL (an upload Location). */
+  path: string | URL;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  /** Needs push access (token scope `pull,push`). */
+  push?: boolean;
+  /** Names the operation in errors, e.g. `manifest app:v1`. */
+  operation: string;
+  /** Statuses handed back to the caller; any other one fails. */
+  ok: readonly number[];
+  signal?: AbortSignal;
+}
+
+export interface RegistryHttpOptions {
+  registry: string;
+  repository: string;
+  credentials?: CredentialProvider;
+  plainHttp?: boolean;
+  userAgent: string;
+  retry: RetryPolicy;
+  fetchImpl: typeof fetch;
+}
+
+const MAX_REDIRECTS = 10;
+
+/** `localhost`, `127.x.x.x` and `[::1]` (with or without a port) are reached over plain HTTP. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+  return name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+export class RegistryHttp {
+  readonly origin: string;
+  readonly registry: string;
+  readonly repository: string;
+  readonly retry: RetryPolicy;
+  private readonly auth: Authenticator;
+
+  constructor(private readonly options: RegistryHttpOptions) {
+    const plain = options.plainHttp === true || isLoopbackHost(options.registry);
+    this.origin = new URL(`${plain ? 'http' : 'https'}://${options.registry}`).origin;
+    this.registry = options.registry;
+    this.repository = options.repository;
+    this.retry = options.retry;
+    this.auth = new Authenticator({
+      registry: options.registry,
+      credentials: options.credentials,
+      fetchImpl: options.fetchImpl,
+      userAgent: options.userAgent,
+      retry: options.retry,
+      allowHttpRealm: (url) => options.plainHttp === true || isLoopbackHost(url.host),
+    });
+  }
+
+  url(path: string | URL): URL {
+    return path instanceof URL ? path : new URL(`${this.origin}/v2/${this.repository}/${path}`);
+  }
+
+  /** Retries `once` within the retry budget. */
+  request(spec: RequestSpec): Promise<Response> {
+    return withRetry(this.retry, spec.signal, () => this.once(spec));
+  }
+
+  /** A request whose whole (bounded) body is wanted; a connection dropped while reading it is retried too. */
+  requestBytes(spec: RequestSpec, limit: number): Promise<{ response: Response; bytes: Uint8Array }> {
+    return withRetry(this.retry, spec.signal, async () => {
+      const response = await this.once(spec);
+      try {
+        return { response, bytes: await readLimited(response, limit, `registry ${this.registry}: ${spec.operation}`) };
+      } catch (err) {
+        if (err instanceof RegistryError || spec.signal?.aborted) throw err;
+        throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
+      }
+    });
+  }
+
+  /** One attempt; a 429/5xx or dropped connection becomes a RetryableError, other unexpected statuses a RegistryError. */
+  async once(spec: RequestSpec): Promise<Response> {
+    let url = this.url(spec.path);
+    for (let hop = 0; ; hop++) {
+      const response = await this.send(url, spec);
+      const location = response.headers.get('location');
+      if ([301, 302, 303, 307, 308].includes(response.status) && location && (spec.method === 'GET' || spec.method === 'HEAD')) {
+        await response.body?.cancel();
+        if (hop >= MAX_REDIRECTS) throw new RegistryError('failed', `registry ${this.registry}: ${spec.operation} failed (too many redirects)`);
+        url = new URL(location, url);
+        continue;
+      }
+      if (spec.ok.includes(response.status)) return response;
+      const code = spec.method === 'HEAD' ? undefined : await readErrorCode(response);
+      const error = responseError(this.registry, spec.operation, response.status, code);
+      if (isRetryableStatus(response.status)) throw new RetryableError(error, parseRetryAfter(response.headers.get('retry-after')));
+      throw error;
+    }
+  }
+
+  private async send(url: URL, spec: RequestSpec): Promise<Response> {
+    // Credentials go only to the registry's own origin: never to a redirect target such as S3.
+    const authenticate = url.origin === this.origin;
+    const scope = `repository:${this.repository}:${spec.push ? 'pull,push' : 'pull'}`;
+    let authorization = authenticate ? await this.auth.authorization(scope, spec.signal) : undefined;
+    for (let round = 0; ; round++) {
+      const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...spec.headers };
+      if (authorization) headers.authorization = authorization;
+      let response: Response;
+      try {
+        response = await this.options.fetchImpl(url, {
+          method: spec.method,
+          headers,
+          body: spec.body ? asBody(spec.body) : undefined,
+          redirect: 'manual',
+          signal: spec.signal,
+        });
+      } catch (err) {
+        if (spec.signal?.aborted) throw err;
+        throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
+      }
+      if (response.status !== 401 || !authenticate || round > 0) return response;
+      if (!(await this.auth.challenged(response.headers.get('www-authenticate'), scope, authorization, spec.signal))) return response;
+      await response.body?.cancel();
+      authorization = await this.auth.authorization(scope, spec.signal);
+    }
+  }
+}
+
+/** fetch's typings want an ArrayBuffer-backed view; copy only when the bytes live elsewhere. */
+function asBody(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
+/** Reads a whole response body, refusing more than `limit` bytes. */
+export async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await response.body?.cancel();
+    throw new RegistryError('too-large', `${what}: ${declared} bytes exceeds the ${limit}-byte limit`);
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > limit) throw new RegistryError('too-large', `${what}: more than the ${limit}-byte limit`);
+    chunks.push(chunk);
+  }
+  return concatBytes(chunks, total);
+}
+
+/** Joins chunks into one plain Uint8Array (not a Buffer, so callers compare and type it simply). */
+export function concatBytes(chunks: Uint8Array[], total = chunks.reduce((n, c) => n + c.length, 0)): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}

@@ -1,0 +1,84 @@
+// Retry policy for registry calls: exponential backoff with full jitter, bounded attempts and delay, and
+// the server's Retry-After honoured (capped by the same maximum so a Lambda never sleeps unboundedly).
+
+export interface RetryOptions {
+  /** Total attempts including the first (default 5). */
+  attempts?: number;
+  /** Backoff base in ms (default 200): attempt n waits a random time in [0, base·2^n]. */
+  baseDelayMs?: number;
+  /** Upper bound for any single wait, Retry-After included (default 20 000). */
+  maxDelayMs?: number;
+}
+
+export type RetryPolicy = Required<RetryOptions>;
+
+export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
+  return {
+    attempts: Math.max(1, options.attempts ?? 5),
+    baseDelayMs: Math.max(0, options.baseDelayMs ?? 200),
+    maxDelayMs: Math.max(0, options.maxDelayMs ?? 20_000),
+  };
+}
+
+/** Statuses worth another try: throttling and server-side failures. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unparsable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** How long to wait before retry number `retry` (0 for the first retry). */
+export function backoffDelay(policy: RetryPolicy, retry: number, retryAfterMs?: number): number {
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxDelayMs);
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
+  return Math.random() * ceiling;
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A failure that may succeed when tried again (connection reset, 429, 5xx). */
+export class RetryableError extends Error {
+  override readonly name = 'RetryableError';
+  constructor(
+    readonly final: Error,
+    readonly retryAfterMs?: number,
+  ) {
+    super(final.message, { cause: final });
+  }
+}
+
+/**
+ * Runs `attempt` until it succeeds, throws a non-retryable error, or the budget is spent; then throws the
+ * last underlying error (never the RetryableError wrapper).
+ */
+export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof RetryableError)) throw err;
+      if (n + 1 >= policy.attempts || signal?.aborted) throw err.final;
+      await sleep(backoffDelay(policy, n, err.retryAfterMs), signal);
+    }
+  }
+}
