@@ -1,0 +1,82 @@
+// CloudWatch metrics (EMF through Powertools). Skip reasons become a `reason` dimension, so they are
+// reduced to a few stable codes: free text (an error line) as a dimension would explode cardinality.
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { BuildResult } from '../soci/types.ts';
+
+export const DEFAULT_METRICS_NAMESPACE = 'SociIndexer';
+
+export const METRIC = {
+  imagesIndexed: 'ImagesIndexed',
+  imagesSkipped: 'ImagesSkipped',
+  imagesFailed: 'ImagesFailed',
+  layersIndexed: 'LayersIndexed',
+  layersSkipped: 'LayersSkipped',
+  bytesRead: 'BytesRead',
+  ztocBytes: 'ZtocBytes',
+  durationMs: 'DurationMs',
+} as const;
+
+export function createMetrics(env: Readonly<Record<string, string | undefined>>): Metrics {
+  return new Metrics({
+    namespace: env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+    serviceName: env.POWERTOOLS_SERVICE_NAME || 'soci-indexer',
+  });
+}
+
+/** A stable code for a layer's skip reason as the core words it. */
+export function layerSkipCode(reason: string | undefined): string {
+  const text = reason ?? '';
+  if (/minimum/i.test(text)) return 'below-minimum-size';
+  if (/zstd|compression|not indexable|unsupported|media type/i.test(text)) return 'unsupported-format';
+  return 'error';
+}
+
+/** Records one invocation's numbers; `flush` writes them (call it once, also on failure). */
+export class InvocationMetrics {
+  constructor(private readonly metrics: Metrics) {}
+
+  private countWithReason(name: string, reason: string, value = 1): void {
+    const single = this.metrics.singleMetric();
+    single.addDimension('reason', reason);
+    single.addMetric(name, MetricUnit.Count, value);
+  }
+
+  context(fields: Record<string, string | undefined>): void {
+    for (const [key, value] of Object.entries(fields)) if (value) this.metrics.addMetadata(key, value);
+  }
+
+  imageSkipped(reason: string): void {
+    this.countWithReason(METRIC.imagesSkipped, reason);
+  }
+
+  imageIndexed(): void {
+    this.metrics.addMetric(METRIC.imagesIndexed, MetricUnit.Count, 1);
+  }
+
+  imageFailed(kind: 'transient' | 'permanent'): void {
+    this.metrics.addMetadata('failure', kind);
+    this.metrics.addMetric(METRIC.imagesFailed, MetricUnit.Count, 1);
+  }
+
+  build(result: BuildResult): void {
+    const layers = result.platforms.flatMap((p) => p.layers);
+    this.metrics.addMetric(METRIC.layersIndexed, MetricUnit.Count, layers.filter((l) => l.status === 'indexed').length);
+    const skipped = new Map<string, number>();
+    for (const layer of layers) {
+      if (layer.status !== 'skipped') continue;
+      const code = layerSkipCode(layer.reason);
+      skipped.set(code, (skipped.get(code) ?? 0) + 1);
+    }
+    for (const [code, count] of skipped) this.countWithReason(METRIC.layersSkipped, code, count);
+    this.metrics.addMetric(METRIC.bytesRead, MetricUnit.Bytes, result.bytesRead);
+    this.metrics.addMetric(METRIC.ztocBytes, MetricUnit.Bytes, result.ztocBytes);
+  }
+
+  duration(ms: number): void {
+    this.metrics.addMetric(METRIC.durationMs, MetricUnit.Milliseconds, Math.round(ms));
+  }
+
+  flush(): void {
+    this.metrics.publishStoredMetrics();
+  }
+}

@@ -1,0 +1,319 @@
+// Outcome semantics of the handler: everything real (event validation, ECR token through the SDK and a
+// loopback awsJson1.1 server, registry client against docker-registry with basic auth, completion events
+// through the SDK, Powertools logs and EMF) except the soci core, which is injected through the handler's
+// own `build` seam so that each core outcome (created, skipped, permanent and transient failures) can be
+// produced on demand.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
+import type { BuildFn } from '../../lambda/handler/invoke.ts';
+import { RegistryError } from '../../lambda/registry/errors.ts';
+import { SociError, type BuildOptions, type BuildResult } from '../../lambda/soci/types.ts';
+import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
+import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
+
+enablePowertoolsCapture();
+const password = 'ecr-token-secret-9f8e7d';
+
+let registry: RunningRegistry;
+let ecr: FakeAwsServer;
+let events: FakeEventBridge & { rejectEntries(times: number): void };
+let image: BuiltLayout;
+let digest: string;
+
+before(async () => {
+  registry = await startRegistry({ auth: { username: 'AWS', password } });
+  ecr = await startFakeEcr({ proxyEndpoint: registry.url, password });
+  events = await startFakeEventBridge();
+  Object.assign(process.env, {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_ENDPOINT_URL_ECR: ecr.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
+  });
+  image = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'a.bin', size: 4096 }] }], tag: 'v1' });
+  await pushLayout(image, `${registry.host}/team/app:v1`, { creds: { username: 'AWS', password } });
+  digest = image.root.digest;
+});
+
+after(async () => {
+  await events?.close();
+  await ecr?.close();
+  await registry?.stop();
+});
+
+const baseEnv = { SOCI_REPOSITORY_FILTERS: 'team/*', SOCI_EVENT_BUS: 'pipelines', POWERTOOLS_METRICS_NAMESPACE: 'SociTest' };
+
+function result(status: BuildResult['status'], options: BuildOptions): BuildResult {
+  return {
+    status,
+    message: status === 'created' ? 'indexed 1 layer' : status === 'no-eligible-layers' ? 'no layer at or above the minimum size' : status.replace(/-/g, ' '),
+    source: { reference: 'v1', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', tag: 'v1' },
+    indexVersion: options.indexVersion,
+    output: status === 'created' || status === 'already-indexed' ? { digest: `sha256:${'e'.repeat(64)}`, mediaType: 'application/vnd.oci.image.index.v1+json', tags: ['v1-soci'] } : undefined,
+    platforms: [
+      {
+        platform: 'linux/amd64',
+        manifestDigest: digest,
+        layers: [
+          { digest: image.images[0]!.layers[0]!.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 100, status: 'indexed', ztocDigest: `sha256:${'f'.repeat(64)}` },
+          { digest: `sha256:${'0'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', size: 100, status: 'skipped', reason: 'zstd is not indexable' },
+        ],
+      },
+    ],
+    bytesRead: 4242,
+    ztocBytes: 321,
+    durationMs: 10,
+    dryRun: false,
+  };
+}
+
+/** A core stand-in that records its calls and answers with `answer`. */
+function fakeCore(answer: (options: BuildOptions) => Promise<BuildResult>) {
+  const calls: { reference: string; options: BuildOptions; source: string }[] = [];
+  const build: BuildFn = async (source, reference, options) => {
+    calls.push({ reference, options, source: source.description });
+    return answer(options);
+  };
+  return { build, calls };
+}
+
+const pushEvent = (detail: Record<string, unknown> = {}) => fixture('ecr-push-image', { 'image-digest': digest, 'image-tag': 'v1', ...detail });
+
+describe('handler outcomes', () => {
+  test('created: builds the pushed tag with the configured options and reports the output', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment({ ...baseEnv, SOCI_SPAN_SIZE: '65536', SOCI_DEADLINE_MARGIN_MS: '20000' }, core.build);
+    const before = events.events.length;
+    const started = Date.now();
+    const run = await capture(() => handler(pushEvent(), lambdaContext(600_000)));
+    assert.equal(run.error, undefined);
+    assert.deepEqual(run.value, { outcome: 'created', reason: 'created', message: 'indexed 1 layer', outputTag: 'v1-soci', outputDigest: `sha256:${'e'.repeat(64)}` });
+
+    assert.equal(core.calls.length, 1);
+    const { reference, options, source } = core.calls[0]!;
+    assert.equal(reference, 'v1');
+    assert.equal(source, `${registry.host}/team/app`);
+    assert.equal(options.spanSize, 65536);
+    assert.equal(options.minLayerSize, 10485760);
+    assert.deepEqual(options.tagPolicy, { mode: 'suffix', suffix: '-soci' });
+    // The deadline is Lambda's remaining time minus the safety margin.
+    assert.ok(options.deadline! <= started + 600_000 - 20_000 + 50 && options.deadline! >= started + 600_000 - 20_000 - 1000, String(options.deadline! - started));
+    assert.equal(options.signal?.aborted, false);
+
+    const sent = events.events.slice(before);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!.DetailType, 'SOCI Index Created');
+    assert.equal(sent[0]!.EventBusName, 'pipelines');
+    assert.equal(sent[0]!.detail.sourceDigest, digest);
+    assert.equal(sent[0]!.detail.outputTag, 'v1-soci');
+
+    const metrics = metricValues(run.emf);
+    assert.equal(run.emf.every((b) => (b._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace === 'SociTest'), true);
+    assert.deepEqual(metrics.filter((m) => m.name === 'ImagesIndexed').map((m) => m.value), [1]);
+    assert.deepEqual(metrics.filter((m) => m.name === 'LayersIndexed').map((m) => m.value), [1]);
+    assert.deepEqual(metrics.filter((m) => m.name === 'LayersSkipped').map((m) => [m.value, m.reason]), [[1, 'unsupported-format']]);
+    assert.deepEqual(metrics.filter((m) => m.name === 'BytesRead').map((m) => m.value), [4242]);
+    assert.deepEqual(metrics.filter((m) => m.name === 'ZtocBytes').map((m) => m.value), [321]);
+    assert.equal(metrics.filter((m) => m.name === 'DurationMs').length, 1);
+
+    // Every log line carries the image context; no line ever carries the registry password.
+    assert.ok(run.logs.length >= 2);
+    for (const line of run.logs) {
+      assert.equal(line.repository, 'team/app', JSON.stringify(line));
+      assert.equal(line.digest, digest);
+      assert.equal(line.tag, 'v1');
+    }
+    assert.equal(run.text.includes(password), false);
+    assert.equal(run.text.includes(Buffer.from(`AWS:${password}`).toString('base64')), false);
+  });
+
+  for (const status of ['already-indexed', 'no-eligible-layers', 'not-an-image'] as const) {
+    test(`${status}: a permanent outcome returns normally with a Skipped event`, async () => {
+      const core = fakeCore(async (o) => result(status, o));
+      const handler = handlerFromEnvironment(baseEnv, core.build);
+      const before = events.events.length;
+      const run = await capture(() => handler(pushEvent(), lambdaContext()));
+      assert.equal(run.error, undefined);
+      assert.equal(run.value?.outcome, 'skipped');
+      assert.equal(run.value?.reason, status);
+      const sent = events.events.slice(before);
+      assert.deepEqual(sent.map((e) => [e.DetailType, e.detail.status]), [['SOCI Index Skipped', status]]);
+      assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'ImagesSkipped').map((m) => m.reason), [status]);
+    });
+  }
+
+  test('a permanent core failure returns normally with a Failed event (no retry)', async () => {
+    const core = fakeCore(async () => {
+      throw new SociError('permanent', 'unsupported manifest: schema 1');
+    });
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    const before = events.events.length;
+    const run = await capture(() => handler(pushEvent(), lambdaContext()));
+    assert.equal(run.error, undefined);
+    assert.deepEqual(run.value, { outcome: 'failed', reason: 'permanent', message: 'unsupported manifest: schema 1' });
+    const sent = events.events.slice(before);
+    assert.deepEqual(sent.map((e) => [e.DetailType, e.detail.reason, e.detail.retryable]), [['SOCI Index Failed', 'unsupported manifest: schema 1', false]]);
+    assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'ImagesFailed').map((m) => m.value), [1]);
+    assert.ok(run.logs.some((l) => l.level === 'ERROR' && /failed permanently/.test(String(l.message))));
+  });
+
+  test('transient failures throw so Lambda retries, after a retryable Failed event', async () => {
+    for (const error of [new SociError('transient', 'registry answered 503'), new RegistryError('failed', 'registry h: push failed (503)', 503), new RegistryError('network', 'reset')]) {
+      const core = fakeCore(async () => {
+        throw error;
+      });
+      const handler = handlerFromEnvironment(baseEnv, core.build);
+      const before = events.events.length;
+      const run = await capture(() => handler(pushEvent(), lambdaContext()));
+      assert.ok(run.error instanceof SociError && run.error.kind === 'transient', String(run.error));
+      assert.equal(run.error.message, error.message);
+      assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+    }
+  });
+
+  test('an ECR control-plane outage is transient; the core is not called', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    ecr.fail('GetAuthorizationToken', { status: 500, type: 'ServerException', message: 'internal' });
+    const run = await capture(() => handler(pushEvent(), lambdaContext()));
+    assert.ok(run.error instanceof SociError && run.error.kind === 'transient');
+    assert.match(run.error.message, /ecr:GetAuthorizationToken failed \(ServerException: internal\)/);
+    assert.equal(core.calls.length, 0);
+  });
+
+  test('a lost completion event retries the push event; a missing bus does not', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    events.rejectEntries(1);
+    const rejected = await capture(() => handler(pushEvent(), lambdaContext()));
+    assert.ok(rejected.error instanceof SociError && rejected.error.kind === 'transient' && /PutEvents/.test(rejected.error.message));
+
+    events.fail('PutEvents', { status: 400, type: 'ResourceNotFoundException', message: 'Event bus pipelines does not exist.' });
+    const missing = await capture(() => handler(pushEvent(), lambdaContext()));
+    assert.equal(missing.error, undefined);
+    assert.equal(missing.value?.outcome, 'created');
+    assert.ok(missing.logs.some((l) => /completion event not sent/.test(String(l.message))));
+  });
+
+  test('without SOCI_EVENT_BUS no event is sent', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment({ SOCI_REPOSITORY_FILTERS: 'team/*' }, core.build);
+    const calls = events.calls.length;
+    const run = await capture(() => handler(pushEvent(), lambdaContext()));
+    assert.equal(run.value?.outcome, 'created');
+    assert.equal(events.calls.length, calls);
+  });
+
+  test('an event whose tag has moved on is skipped as superseded, before the core', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    const before = events.events.length;
+    const moved = await capture(() => handler(pushEvent({ 'image-digest': `sha256:${'9'.repeat(64)}` }), lambdaContext()));
+    assert.equal(moved.value?.outcome, 'skipped');
+    assert.equal(moved.value?.reason, 'superseded');
+    assert.match(moved.value!.message, new RegExp(`tag v1 now points at ${digest}`));
+    const gone = await capture(() => handler(pushEvent({ 'image-tag': 'v0' }), lambdaContext()));
+    assert.equal(gone.value?.reason, 'deleted');
+    assert.match(gone.value!.message, /tag v0 no longer exists/);
+    assert.equal(core.calls.length, 0);
+    assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.status]), [
+      ['SOCI Index Skipped', 'superseded'],
+      ['SOCI Index Skipped', 'deleted'],
+    ]);
+  });
+
+  test('a repository that was deleted is skipped without retry', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    const run = await capture(() => handler(pushEvent({ 'repository-name': 'team/deleted' }), lambdaContext()));
+    assert.equal(run.error, undefined);
+    assert.equal(run.value?.outcome, 'skipped');
+    assert.equal(run.value?.reason, 'deleted');
+    assert.match(run.value!.message, /team\/deleted:v1 not found \(404 MANIFEST_UNKNOWN\)/);
+    assert.equal(core.calls.length, 0);
+  });
+
+  test('too little time left fails permanently, naming the fix', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    const run = await capture(() => handler(pushEvent(), lambdaContext(16_000)));
+    assert.equal(run.value?.outcome, 'failed');
+    assert.match(run.value!.message, /15000 ms safety margin: raise the function timeout/);
+    assert.equal(core.calls.length, 0);
+  });
+
+  test('a core that overruns its deadline is aborted and the failure is transient', async () => {
+    const core = fakeCore(
+      (options) =>
+        new Promise((_, reject) => {
+          options.signal!.addEventListener('abort', () => reject(options.signal!.reason), { once: true });
+        }),
+    );
+    const handler = handlerFromEnvironment({ ...baseEnv, SOCI_DEADLINE_MARGIN_MS: '200' }, core.build);
+    const run = await capture(() => handler(pushEvent(), lambdaContext(5_300)));
+    assert.ok(run.error instanceof SociError && run.error.kind === 'transient');
+    assert.match(run.error.message, /deadline exceeded/);
+  });
+
+  test('malformed and foreign events are logged and dropped; nothing throws, nothing is called', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    const ecrCalls = ecr.calls.length;
+    const eventCalls = events.calls.length;
+    const bad: unknown[] = [
+      undefined,
+      'text',
+      { ...fixture('ecr-push-image'), detail: undefined },
+      fixture('ecr-push-image', { 'image-digest': undefined }),
+      fixture('ecr-push-image', { 'repository-name': 12 }),
+      fixture('ecr-push-image', { 'image-tag': { v: 1 } }),
+    ];
+    for (const event of bad) {
+      const run = await capture(() => handler(event, lambdaContext()));
+      assert.equal(run.error, undefined);
+      assert.equal(run.value?.outcome, 'ignored');
+      assert.equal(run.value?.reason, 'invalid-event');
+      const warning = run.logs.find((l) => l.message === 'dropped malformed ECR push event');
+      assert.ok(Array.isArray(warning?.problems), JSON.stringify(run.logs));
+      assert.equal(warning?.level, 'WARN');
+    }
+    for (const name of ['ecr-image-scan', 'ecr-delete-image', 'ecr-push-failed'] as const) {
+      const run = await capture(() => handler(fixture(name), lambdaContext()));
+      assert.equal(run.value?.outcome, 'ignored');
+      assert.equal(run.value?.reason, 'foreign-event');
+    }
+    assert.equal(core.calls.length, 0);
+    assert.equal(ecr.calls.length, ecrCalls);
+    assert.equal(events.calls.length, eventCalls);
+  });
+
+  test('guarded pushes are skipped from the event alone: no registry, no core, no completion event', async () => {
+    const core = fakeCore(async (o) => result('created', o));
+    const handler = handlerFromEnvironment(baseEnv, core.build);
+    const ecrCalls = ecr.calls.length;
+    const eventCalls = events.calls.length;
+    const cases = [
+      [fixture('ecr-push-soci-output'), 'own-output'],
+      [fixture('ecr-push-soci-index-artifact'), 'own-output'],
+      [fixture('ecr-push-untagged-child'), 'untagged'],
+      [fixture('ecr-push-signature'), 'not-an-image'],
+      [fixture('ecr-push-sbom'), 'not-an-image'],
+      [fixture('ecr-push-docker-image'), 'filtered-out'],
+    ] as const;
+    for (const [event, reason] of cases) {
+      const run = await capture(() => handler(event, lambdaContext()));
+      assert.equal(run.value?.outcome, 'skipped');
+      assert.equal(run.value?.reason, reason);
+      assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'ImagesSkipped').map((m) => m.reason), [reason]);
+      assert.ok(run.logs.some((l) => String(l.message).startsWith('skipped: ') && l.reason === reason));
+    }
+    assert.equal(core.calls.length, 0);
+    assert.equal(ecr.calls.length, ecrCalls);
+    assert.equal(events.calls.length, eventCalls);
+  });
+});
