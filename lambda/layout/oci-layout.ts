@@ -14,8 +14,7 @@ import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { digestHex, isDigest, verifyBytes, verifyStream } from '../oci/digest.ts';
 import { InvalidReferenceError, NotFoundError } from '../oci/errors.ts';
-import { goMarshal, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
-import { goString, goStruct } from '../oci/go-json-codec.ts';
+import { goMarshal, goString, goStruct, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
 import {
   ANNOTATION_REF_NAME,
   MEDIA_TYPE_OCI_INDEX,

@@ -22,7 +22,20 @@ import {
   type GoStruct,
 } from './go-json-codec.ts';
 
-export { goMarshal, goMarshalString, goQuote, goUnmarshal } from './go-json-codec.ts';
+// One entry point for callers with their own Go structs (e.g. soci's prefetch artifact).
+export {
+  goBytes,
+  goInt,
+  goMarshal,
+  goMarshalString,
+  goPointer,
+  goQuote,
+  goSlice,
+  goString,
+  goStringMap,
+  goStruct,
+  goUnmarshal,
+} from './go-json-codec.ts';
 export type { GoField, GoStruct, GoType } from './go-json-codec.ts';
 
 /** image-spec `v1.Manifest`. */

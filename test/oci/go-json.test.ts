@@ -3,8 +3,12 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { GoJsonError } from '../../lambda/oci/errors.ts';
 import {
+  goInt,
   goMarshal,
   goQuote,
+  goSlice,
+  goString,
+  goStruct,
   goUnmarshal,
   marshalDescriptor,
   marshalIndex,
@@ -14,7 +18,6 @@ import {
   parseManifest,
   type Manifest,
 } from '../../lambda/oci/go-json.ts';
-import { goInt, goSlice, goString, goStruct } from '../../lambda/oci/go-json-codec.ts';
 import { ANNOTATION_SOCI_INDEX_DIGEST, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
 import { goldenFiles, goldenPath } from '../support/golden.ts';
 
