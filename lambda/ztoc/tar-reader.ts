@@ -412,7 +412,12 @@ function cString(bytes: Uint8Array, start: number, length: number): Uint8Array {
   const end = start + length;
   let i = start;
   while (i < end && bytes[i] !== 0) i++;
-  return bytes.slice(start, i);
+  return copyBytes(bytes, start, i);
+}
+
+/** A real copy: `Buffer#slice` would return a view of memory the caller is about to reuse. */
+function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes, start, end);
 }
 
 function concatBytes(...parts: Uint8Array[]): Uint8Array {
@@ -585,8 +590,8 @@ function parsePaxBody(body: Uint8Array, headerOffset: number): PaxRecords {
     if (recordEnd <= space || body[recordEnd] !== 0x0a) throw bad('record does not end with a newline');
     const equals = indexOfByte(body, 0x3d, space + 1, recordEnd);
     if (equals < 0) throw bad('no "=" in record');
-    const key = body.slice(space + 1, equals);
-    const value = body.slice(equals + 1, recordEnd);
+    const key = copyBytes(body, space + 1, equals);
+    const value = copyBytes(body, equals + 1, recordEnd);
     const keyText = latin1(key);
     if (key.length === 0) throw bad('empty key');
     if (NUL_FREE_VALUE_KEYS.has(keyText) ? value.includes(0) : key.includes(0)) throw bad('NUL byte');

@@ -1,0 +1,107 @@
+// The contract between the adapters (CLI, Lambda handler) and the soci core.
+import type { Platform } from '../oci/target.ts';
+
+export type IndexVersion = 'v1' | 'v2';
+
+/** How the output is tagged (v2). v1 indexes are found through the referrers API and get no tag. */
+export type TagPolicy =
+  | { mode: 'suffix'; suffix: string } // `<source tag><suffix>`, the default (`-soci`)
+  | { mode: 'tags'; tags: string[] } // explicit output tags
+  | { mode: 'in-place' }; // replace the source tag (asked for explicitly)
+
+export interface BuildOptions {
+  /** @default 4194304 */
+  spanSize: number;
+  /** Layers smaller than this are skipped. @default 10485760 */
+  minLayerSize: number;
+  /** @default 'v2' */
+  indexVersion: IndexVersion;
+  /** 'all' or platform strings such as `linux/amd64`, `linux/arm64/v8`. @default 'all' */
+  platforms: 'all' | string[];
+  /** Written into zTOCs and the index annotation. */
+  buildToolId: string;
+  /** Layers indexed at once. @default number of CPUs */
+  concurrency: number;
+  tagPolicy: TagPolicy;
+  /** `xattr`: annotate zTOCs of layers without xattrs/opaque dirs with `disable-xattrs`. */
+  optimizations?: 'xattr'[];
+  /** Paths whose spans the snapshotter should prefetch. */
+  prefetchFiles?: string[];
+  /** Build everything, push nothing. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  /**
+   * Epoch milliseconds by which all pushing must be finished (Lambda's remaining time). When the work
+   * cannot finish in time the build stops before tagging and fails with a timeout reason.
+   */
+  deadline?: number;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export type BuildEvent =
+  | { type: 'resolved'; reference: string; digest: string; mediaType: string; platforms: string[] }
+  | { type: 'layer-start'; platform: string; layer: string; size: number }
+  | { type: 'layer-progress'; platform: string; layer: string; bytesRead: number; size: number }
+  | { type: 'layer-done'; platform: string; result: LayerResult }
+  | { type: 'push'; what: string; digest: string }
+  | { type: 'tag'; tag: string; digest: string }
+  | { type: 'log'; level: 'info' | 'warn'; message: string };
+
+export interface LayerResult {
+  digest: string;
+  mediaType: string;
+  size: number;
+  status: 'indexed' | 'skipped';
+  /** Why the layer was skipped (`below minimum layer size`, `zstd is not indexable`, an error line). */
+  reason?: string;
+  ztocDigest?: string;
+  ztocSize?: number;
+  spans?: number;
+  entries?: number;
+  durationMs?: number;
+}
+
+export interface PlatformResult {
+  platform: string;
+  /** The source image manifest. */
+  manifestDigest: string;
+  /** The SOCI index manifest (absent when no layer qualified). */
+  indexDigest?: string;
+  /** v2: the rewritten image manifest carrying the index-digest annotation. */
+  convertedManifestDigest?: string;
+  layers: LayerResult[];
+}
+
+export type BuildStatus = 'created' | 'already-indexed' | 'no-eligible-layers' | 'not-an-image';
+
+export interface BuildResult {
+  status: BuildStatus;
+  /** One line for people: `no layer at or above the minimum size`, `already indexed`, ... */
+  message: string;
+  source: { reference: string; digest: string; mediaType: string; tag?: string };
+  indexVersion: IndexVersion;
+  /** v2: the SOCI-enabled image index; v1: the SOCI index manifest (single platform) or undefined. */
+  output?: { digest: string; mediaType: string; tags: string[] };
+  platforms: PlatformResult[];
+  bytesRead: number;
+  ztocBytes: number;
+  durationMs: number;
+  dryRun: boolean;
+}
+
+/**
+ * Failures of a build. `transient` ones (throttling, 5xx, network, deadline) may succeed when retried;
+ * `permanent` ones (bad image, unsupported format, missing manifest) will not.
+ */
+export class SociError extends Error {
+  constructor(
+    readonly kind: 'transient' | 'permanent',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SociError';
+  }
+}
+
+export type { Platform };
