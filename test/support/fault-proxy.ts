@@ -74,6 +74,11 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+function withoutRange(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { range: _range, ...rest } = headers;
+  return rest;
+}
+
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 }
@@ -88,6 +93,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   // Redirect tickets stand in for S3's presigned URLs: the proxy remembers the original request's headers.
   const tickets = new Map<string, { path: string; headers: IncomingHttpHeaders }>();
   let redirecting = false;
+  const upstreamAddress = { hostname: options.upstream.split(':')[0], port: Number(options.upstream.split(':')[1]) };
   let redirectPort = 0;
 
   function forward(
@@ -100,8 +106,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     countAs: string,
     adjust?: (status: number, headers: IncomingHttpHeaders) => void,
   ): void {
-    const [hostname, port] = options.upstream.split(':');
-    const upstream = httpRequest({ hostname, port: Number(port), method, path, headers }, (up) => {
+    const upstream = httpRequest({ ...upstreamAddress, method, path, headers }, (up) => {
       const status = up.statusCode ?? 502;
       record.status = status;
       const outHeaders = { ...up.headers };
@@ -121,21 +126,29 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           corrupt = false;
         }
         const allowed = drop ? Math.min(chunk.length, drop.bytes - sent) : chunk.length;
-        if (allowed > 0) {
-          res.write(chunk.subarray(0, allowed));
-          sent += allowed;
-          served.set(countAs, (served.get(countAs) ?? 0) + allowed);
-        }
-        if (drop && sent >= drop.bytes) {
-          up.destroy();
-          res.socket?.destroy();
-        }
+        const cut = drop !== undefined && sent + allowed >= drop.bytes;
+        if (cut) up.destroy();
+        // Cut only after the allowed bytes are flushed, so the client sees exactly `drop.bytes`.
+        if (allowed > 0 || cut) res.write(chunk.subarray(0, allowed), () => cut && res.socket?.destroy());
+        sent += allowed;
+        served.set(countAs, (served.get(countAs) ?? 0) + allowed);
       });
       up.on('end', () => res.end());
       up.on('error', () => res.destroy());
     });
     upstream.on('error', () => res.destroy());
     upstream.end(body);
+  }
+
+  function upstreamStatus(method: string, path: string, headers: IncomingHttpHeaders): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const probe = httpRequest({ ...upstreamAddress, method, path, headers }, (up) => {
+        up.resume();
+        resolve(up.statusCode ?? 502);
+      });
+      probe.on('error', reject);
+      probe.end();
+    });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -167,7 +180,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
 
     const blobMatch = method === 'GET' ? BLOB_GET.exec(url.pathname) : null;
-    if (blobMatch && redirecting) {
+    // Like ECR, authenticate (and check existence) before redirecting; otherwise pass the answer through.
+    if (blobMatch && redirecting && (await upstreamStatus('HEAD', url.pathname, withoutRange(req.headers))) === 200) {
       const ticket = createHash('sha256').update(`${Math.random()}${Date.now()}`).digest('hex').slice(0, 16);
       tickets.set(ticket, { path: url.pathname + url.search, headers: req.headers });
       record.status = 307;
@@ -212,8 +226,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       res.end('<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>');
       return;
     }
-    const headers: IncomingHttpHeaders = { ...ticket.headers };
-    delete headers.range;
+    const headers = withoutRange(ticket.headers);
     if (req.headers.range) headers.range = req.headers.range;
     forward(res, 'GET', ticket.path, headers, Buffer.alloc(0), record, ticket.path.split('?')[0]!);
   }
