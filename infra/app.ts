@@ -1,0 +1,19 @@
+// CDK app entry (cdk.json: `npx tsx infra/app.ts`). Settings come from context, e.g.
+//   npx cdk deploy -c repositories='app-*,ml/trainer' [-c stackName=SociIndexerTeamA] [-c minLayerSize=...]
+// cdk-nag's AwsSolutions checks run on every synth; a finding stops it unless acknowledged in code.
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { SociIndexerStack, settingsFromContext } from './stack.ts';
+import { SociIndexerConfigError } from './soci-indexer.ts';
+
+const app = new App();
+try {
+  const stackName = app.node.tryGetContext('stackName') ?? 'SociIndexer';
+  new SociIndexerStack(app, String(stackName), { settings: settingsFromContext((key) => app.node.tryGetContext(key)) });
+} catch (err) {
+  if (!(err instanceof SociIndexerConfigError)) throw err;
+  console.error(`soci-indexer: ${err.message}`);
+  process.exit(1);
+}
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();
