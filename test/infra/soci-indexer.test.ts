@@ -1,0 +1,371 @@
+// Assertions on the template SociIndexer synthesizes: what the rule lets through, what the function may
+// touch, where failures end up, and that the environment is exactly what the handler's parser accepts.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { parseConfig } from '../../lambda/handler/config.ts';
+import {
+  SociIndexer,
+  SociIndexerConfigError,
+  type SociIndexerProps,
+  parseRepositoryFilters,
+  tagPatternVersusSuffix,
+} from '../../infra/soci-indexer.ts';
+
+const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
+
+/** A stack with the app's feature flags; bundling skipped (one test in stack.test.ts bundles for real). */
+function indexerStack(props: SociIndexerProps): { stack: Stack; indexer: SociIndexer; template: Template } {
+  const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Test');
+  const indexer = new SociIndexer(stack, 'Indexer', props);
+  return { stack, indexer, template: Template.fromStack(stack) };
+}
+
+function only<T>(record: Record<string, T>): T {
+  const values = Object.values(record);
+  assert.equal(values.length, 1, `expected exactly one resource, got ${values.length}`);
+  return values[0]!;
+}
+
+interface Statement { Action: string | string[]; Resource: unknown; Effect: string }
+
+function policyStatements(template: Template): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) => (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
+  );
+}
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const repoArn = (name: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:repository/${name}`]],
+});
+const NOT_OUR_TAG = { 'anything-but': { suffix: '-soci' } };
+const NOT_SOCI_ARTIFACT = [
+  { 'anything-but': ['application/vnd.amazon.soci.index.v1+json', 'application/vnd.amazon.soci.index.v2+json'] },
+  { exists: false },
+];
+
+/** The rule's `detail` pattern; other parts are checked in the first test. */
+function ruleDetail(props: SociIndexerProps): unknown {
+  const rule = only(indexerStack(props).template.findResources('AWS::Events::Rule')) as { Properties: { EventPattern: { detail: unknown } } };
+  return rule.Properties.EventPattern.detail;
+}
+const EVERY_PUSH = { 'action-type': ['PUSH'], result: ['SUCCESS'], 'artifact-media-type': NOT_SOCI_ARTIFACT };
+
+describe('event rule pattern', () => {
+  test('mixes exact, prefix and wildcard repositories with per-repository tag patterns in one $or', () => {
+    const { template } = indexerStack({
+      repositories: ['app-*', 'ml/trainer', '*-svc', 'team/**/x', 'web:release-*', 'web:latest', 'api:*'],
+    });
+    const rule = only(template.findResources('AWS::Events::Rule')) as { Properties: { EventPattern: unknown; EventBusName?: unknown } };
+    assert.equal(rule.Properties.EventBusName, undefined, 'ECR events arrive on the default bus');
+    assert.deepEqual(rule.Properties.EventPattern, {
+      source: ['aws.ecr'],
+      'detail-type': ['ECR Image Action'],
+      detail: {
+        ...EVERY_PUSH,
+        $or: [
+          {
+            // entries without a tag pattern: any tag except our output, and untagged pushes
+            'repository-name': [{ prefix: 'app-' }, 'ml/trainer', { wildcard: '*-svc' }, { wildcard: 'team/*/x' }],
+            'image-tag': [NOT_OUR_TAG, { exists: false }],
+          },
+          { 'repository-name': ['web'], 'image-tag': [{ prefix: 'release-' }, 'latest'] },
+          { 'repository-name': ['api'], 'image-tag': [NOT_OUR_TAG] },
+        ],
+      },
+    });
+  });
+
+  test('a single branch is inlined, and the output exclusion follows a custom suffix', () => {
+    assert.deepEqual(ruleDetail({ repositories: ['ml/trainer'], tagSuffix: '.lazy' }), {
+      ...EVERY_PUSH,
+      'repository-name': ['ml/trainer'],
+      'image-tag': [{ 'anything-but': { suffix: '.lazy' } }, { exists: false }],
+    });
+  });
+
+  test('"*" accepts every repository and makes tag-restricted entries redundant', () => {
+    assert.deepEqual(ruleDetail({ repositories: ['*', 'web:v*'] }), { ...EVERY_PUSH, 'image-tag': [NOT_OUR_TAG, { exists: false }] });
+  });
+
+  test('a tag pattern that can also match output tags is kept and noted; one that only can is refused', () => {
+    assert.equal(tagPatternVersusSuffix('v*', '-soci'), 'overlapping');
+    assert.equal(tagPatternVersusSuffix('*ci', '-soci'), 'overlapping');
+    assert.equal(tagPatternVersusSuffix('release-*-prod', '-soci'), 'disjoint');
+    assert.equal(tagPatternVersusSuffix('latest', '-soci'), 'disjoint');
+    assert.equal(tagPatternVersusSuffix('*-soci', '-soci'), 'only-output');
+    assert.equal(tagPatternVersusSuffix('v1-soci', '-soci'), 'only-output');
+
+    const { stack } = indexerStack({ repositories: ['web:v*'] });
+    Annotations.fromStack(stack).hasInfo('/Test/Indexer', Match.stringLikeRegexp('web:v\\* also matches output tags'));
+    assert.throws(() => indexerStack({ repositories: ['web:*-soci'] }), SociIndexerConfigError);
+  });
+
+  test('parses entries as the handler does, collapsing runs of "*"', () => {
+    assert.deepEqual(parseRepositoryFilters(['a/**/b', ' web:v** ']), [{ repository: 'a/*/b' }, { repository: 'web', tag: 'v*' }]);
+  });
+
+  test('an allow-list too long for EventBridge fails synthesis', () => {
+    const repositories = Array.from({ length: 200 }, (_, i) => `some-long-repository-name-${i}/service-*`);
+    assert.throws(() => indexerStack({ repositories }), /EventBridge accepts at most 4096/);
+  });
+});
+
+describe('IAM', () => {
+  test('pull/push actions only on the allow-listed repository ARNs, "*" only for GetAuthorizationToken', () => {
+    const { template } = indexerStack({ repositories: ['app-*', 'ml/trainer', 'web:release-*', 'web:latest'] });
+    const statements = policyStatements(template);
+
+    const onStar = statements.filter((s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')));
+    assert.deepEqual(onStar.map(actionsOf), [['ecr:GetAuthorizationToken']]);
+
+    const ecr = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('ecr:') && a !== 'ecr:GetAuthorizationToken'));
+    assert.equal(ecr.length, 1);
+    assert.deepEqual([...actionsOf(ecr[0]!)].sort(), [
+      'ecr:BatchCheckLayerAvailability',
+      'ecr:BatchGetImage',
+      'ecr:CompleteLayerUpload',
+      'ecr:DescribeImages',
+      'ecr:GetDownloadUrlForLayer',
+      'ecr:InitiateLayerUpload',
+      'ecr:PutImage',
+      'ecr:UploadLayerPart',
+    ]);
+    assert.deepEqual(ecr[0]!.Resource, [repoArn('app-*'), repoArn('ml/trainer'), repoArn('web')]);
+    assert.ok(statements.every((s) => s.Effect === 'Allow'));
+    assert.ok(!statements.some((s) => actionsOf(s).some((a) => a.startsWith('kms:'))), 'no KMS access without keys');
+  });
+
+  test('"*" in the allow-list grants every repository of the account and region, nothing wider', () => {
+    const { template } = indexerStack({ repositories: ['*', 'app'] });
+    const ecr = policyStatements(template).find((s) => actionsOf(s).includes('ecr:PutImage'));
+    assert.deepEqual(ecr?.Resource, repoArn('*'));
+  });
+
+  test('completion events: PutEvents on the chosen bus only; none when disabled', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Test');
+    const bus = new events.EventBus(stack, 'Bus');
+    new SociIndexer(stack, 'Indexer', { repositories: ['app'], eventBus: bus });
+    const template = Template.fromStack(stack);
+    const put = policyStatements(template).filter((s) => actionsOf(s).includes('events:PutEvents'));
+    assert.deepEqual(put.map((s) => s.Resource), [{ 'Fn::GetAtt': [stack.getLogicalId(bus.node.defaultChild as events.CfnEventBus), 'Arn'] }]);
+
+    const defaultBus = policyStatements(indexerStack({ repositories: ['app'] }).template).find((s) => actionsOf(s).includes('events:PutEvents'));
+    assert.deepEqual(defaultBus?.Resource, {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']],
+    });
+
+    const off = indexerStack({ repositories: ['app'], completionEvents: false }).template;
+    assert.ok(!policyStatements(off).some((s) => actionsOf(s).includes('events:PutEvents')));
+    const fn = only(off.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    assert.equal(fn.Properties.Environment.Variables.SOCI_EVENT_BUS, undefined);
+  });
+
+  test('KMS decrypt only on the given repository keys', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Test');
+    const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    new SociIndexer(stack, 'Indexer', { repositories: ['app'], kmsKeys: [kms.Key.fromKeyArn(stack, 'Key', keyArn)] });
+    const kmsStatements = policyStatements(Template.fromStack(stack)).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+    assert.deepEqual(kmsStatements.map((s) => [actionsOf(s), s.Resource]), [[['kms:Decrypt'], keyArn]]);
+  });
+
+  test('logs: only the function\'s own log group, no managed policies', () => {
+    const { template } = indexerStack({ repositories: ['app'] });
+    const role = only(template.findResources('AWS::IAM::Role')) as { Properties: Record<string, unknown> };
+    assert.equal(role.Properties.ManagedPolicyArns, undefined);
+    const logs = policyStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+    const logGroupId = Object.keys(template.findResources('AWS::Logs::LogGroup'))[0];
+    assert.deepEqual(logs.map((s) => s.Resource), [{ 'Fn::GetAtt': [logGroupId, 'Arn'] }]);
+  });
+});
+
+describe('function and failure handling', () => {
+  test('Node.js 24 on ARM64, 2 vCPUs of memory, 15 minutes, own log group with retention', () => {
+    const { template } = indexerStack({ repositories: ['app'] });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: 3538,
+      Timeout: 900,
+      Handler: 'index.handler',
+      LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('LogGroup') } },
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: Record<string, unknown> };
+    assert.equal(fn.Properties.ReservedConcurrentExecutions, undefined);
+    assert.equal(fn.Properties.FunctionName, undefined, 'no hard-coded names');
+  });
+
+  test('sizing props reach the function', () => {
+    const { template } = indexerStack({ repositories: ['app'], memorySize: 5307, timeout: Duration.minutes(10), reservedConcurrency: 3 });
+    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 5307, Timeout: 600, ReservedConcurrentExecutions: 3 });
+  });
+
+  test('EventBridge target and async invocation: 2 retries, bounded age, then the encrypted DLQ', () => {
+    const { template } = indexerStack({ repositories: ['app'] });
+    const queueId = Object.keys(template.findResources('AWS::SQS::Queue'))[0]!;
+    const queueArn = { 'Fn::GetAtt': [queueId, 'Arn'] };
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [{ DeadLetterConfig: { Arn: queueArn }, RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 21_600 } }],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 21_600,
+      DestinationConfig: { OnFailure: { Destination: queueArn } },
+    });
+    // The queue accepts EventBridge's dead letters from this rule only, and refuses unencrypted transport.
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [Match.stringLikeRegexp('PushRule'), 'Arn'] } } },
+          }),
+        ]),
+      },
+    });
+    const send = policyStatements(template).filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+    assert.deepEqual(send.map((s) => s.Resource), [queueArn]);
+  });
+});
+
+describe('alarms and metrics', () => {
+  test('errors, throttles, dead letters and failed images alarm at the first occurrence, to the topic when given', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Test');
+    const topic = new sns.Topic(stack, 'Topic');
+    const indexer = new SociIndexer(stack, 'Indexer', { repositories: ['app'], alarmTopic: topic, serviceName: 'idx' });
+    const template = Template.fromStack(stack);
+    const topicRef = { Ref: stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) };
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => (a as { Properties: Record<string, unknown> }).Properties);
+    assert.equal(indexer.alarms.length, 4);
+    assert.deepEqual(alarms.map((a) => [a.Namespace, a.MetricName]).sort(), [
+      ['AWS/Lambda', 'Errors'],
+      ['AWS/Lambda', 'Throttles'],
+      ['AWS/SQS', 'ApproximateNumberOfMessagesVisible'],
+      ['SociIndexer', 'ImagesFailed'],
+    ]);
+    for (const alarm of alarms) {
+      assert.equal(alarm.Threshold, 1);
+      assert.equal(alarm.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+      assert.equal(alarm.TreatMissingData, 'notBreaching');
+      assert.deepEqual(alarm.AlarmActions, [topicRef]);
+      assert.deepEqual(alarm.OKActions, [topicRef]);
+    }
+    const failed = alarms.find((a) => a.MetricName === 'ImagesFailed');
+    assert.deepEqual(failed?.Dimensions, [{ Name: 'service', Value: 'idx' }]);
+
+    const noTopic = indexerStack({ repositories: ['app'] }).template;
+    noTopic.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
+  });
+
+  test('metric accessors use the handler namespace, the service dimension and the reason where the handler adds one', () => {
+    const { indexer, stack } = indexerStack({ repositories: ['app'], serviceName: 'idx' });
+    const rendered = (m: { namespace: string; metricName: string; dimensions?: unknown; statistic: string }) =>
+      [m.namespace, m.metricName, stack.resolve(m.dimensions), m.statistic];
+    assert.deepEqual(rendered(indexer.metricImagesIndexed()), ['SociIndexer', 'ImagesIndexed', { service: 'idx' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricImagesFailed()), ['SociIndexer', 'ImagesFailed', { service: 'idx' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricImagesSkipped('own-output')), ['SociIndexer', 'ImagesSkipped', { service: 'idx', reason: 'own-output' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricLayersSkipped('below-minimum-size')), ['SociIndexer', 'LayersSkipped', { service: 'idx', reason: 'below-minimum-size' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricLayersIndexed()), ['SociIndexer', 'LayersIndexed', { service: 'idx' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricBytesRead()), ['SociIndexer', 'BytesRead', { service: 'idx' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricZtocBytes()), ['SociIndexer', 'ZtocBytes', { service: 'idx' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricDurationMs()), ['SociIndexer', 'DurationMs', { service: 'idx' }, 'Average']);
+    assert.equal(indexer.metricImagesIndexed({ period: Duration.hours(1) }).period.toSeconds(), 3600);
+  });
+});
+
+describe('environment (the handler contract)', () => {
+  function variables(template: Template): Record<string, unknown> {
+    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    return fn.Properties.Environment.Variables;
+  }
+  const busArn = 'arn:aws:events:eu-west-1:111122223333:event-bus/default';
+
+  test('defaults: every variable set explicitly, and the handler parses them to its own defaults', () => {
+    const { template } = indexerStack({ repositories: ['app-*', ' ml/trainer:v*'], serviceName: 'idx' });
+    const { SOCI_EVENT_BUS: bus, ...env } = variables(template);
+    assert.deepEqual(env, {
+      SOCI_REPOSITORY_FILTERS: 'app-*,ml/trainer:v*',
+      SOCI_MIN_LAYER_SIZE: '10485760',
+      SOCI_SPAN_SIZE: '4194304',
+      SOCI_INDEX_VERSION: 'v2',
+      SOCI_TAG_SUFFIX: '-soci',
+      SOCI_IN_PLACE: 'false',
+      SOCI_PLATFORMS: 'all',
+      POWERTOOLS_SERVICE_NAME: 'idx',
+      POWERTOOLS_METRICS_NAMESPACE: 'SociIndexer',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+    assert.deepEqual(bus, {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']],
+    });
+    const parsed = parseConfig({ ...(env as Record<string, string>), SOCI_EVENT_BUS: busArn });
+    const handlerDefaults = parseConfig({ SOCI_REPOSITORY_FILTERS: 'app-*,ml/trainer:v*' });
+    assert.deepEqual(parsed, { ...handlerDefaults, eventBus: busArn });
+  });
+
+  test('every prop arrives as the value the handler parses', () => {
+    const { template } = indexerStack({
+      repositories: ['app'],
+      minLayerSize: 0,
+      spanSize: 1_048_576,
+      indexVersion: 'v1',
+      tagSuffix: '.lazy',
+      inPlace: true,
+      platforms: ['linux/amd64', 'linux/arm64/v8'],
+      buildToolId: 'my-builder 1.0',
+      logLevel: 'DEBUG',
+    });
+    const env = variables(template) as Record<string, string>;
+    assert.equal(env.POWERTOOLS_LOG_LEVEL, 'DEBUG');
+    const config = parseConfig({ ...env, SOCI_EVENT_BUS: busArn });
+    assert.deepEqual(
+      [config.minLayerSize, config.spanSize, config.indexVersion, config.tagSuffix, config.inPlace, config.platforms, config.buildToolId],
+      [0, 1_048_576, 'v1', '.lazy', true, ['linux/amd64', 'linux/arm64/v8'], 'my-builder 1.0'],
+    );
+    assert.deepEqual(config.filters.map((f) => f.pattern), ['app']);
+  });
+
+  test('a value the handler would reject at cold start fails at synth, naming the prop', () => {
+    const bad: [Partial<SociIndexerProps>, RegExp][] = [
+      [{ spanSize: 100 }, /^spanSize: must be between 1024/],
+      [{ minLayerSize: 1.5 }, /^minLayerSize: expected a whole number/],
+      [{ tagSuffix: 'bad suffix' }, /^tagSuffix: /],
+      [{ platforms: ['amd64'] }, /^platforms: /],
+      [{ repositories: ['App'] }, /^repositories: .*lower-case/],
+      [{ repositories: ['a:b:c'] }, /^repositories: .*more than one ':'/],
+      [{ repositories: [] }, /^repositories: give at least one/],
+    ];
+    for (const [props, message] of bad) {
+      assert.throws(
+        () => indexerStack({ repositories: ['app'], ...props }),
+        (err: unknown) => err instanceof SociIndexerConfigError && message.test(err.message),
+        `${JSON.stringify(props)} should fail with ${message}`,
+      );
+    }
+  });
+
+  test('the default service name differs between instances, so their metrics stay apart', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Test');
+    const a = new SociIndexer(stack, 'A', { repositories: ['a'] });
+    const b = new SociIndexer(stack, 'B', { repositories: ['b'] });
+    assert.notEqual(a.serviceName, b.serviceName);
+    assert.match(a.serviceName, /^[A-Za-z0-9-]{1,64}$/);
+  });
+});
