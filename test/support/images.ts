@@ -102,7 +102,9 @@ class LayoutWriter {
 
   constructor(readonly dir: string) {}
 
-  async put(mediaType: string, bytes: Uint8Array, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
+  async put(mediaType: string, content: Uint8Array, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
+    // Plain Uint8Array (not Buffer), so tests can deepEqual it against what a Target returns.
+    const bytes = new Uint8Array(content.buffer, content.byteOffset, content.byteLength);
     const digest = sha256(bytes);
     this.blobs.set(digest, bytes);
     await writeFile(join(this.dir, 'blobs', 'sha256', digest.slice(7)), bytes);

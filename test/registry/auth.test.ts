@@ -1,0 +1,220 @@
+// Credential sources and schemes against a real docker-registry: bearer tokens from a loopback token
+// server, the Docker config file, and ECR GetAuthorizationToken through the real SDK and a fake control
+// plane (AWS_ENDPOINT_URL_ECR).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sha256Digest } from '../../lambda/oci/digest.ts';
+import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { ecrCredentialProvider } from '../../lambda/registry/ecr.ts';
+import { RegistryError } from '../../lambda/registry/errors.ts';
+import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+
+const layers = [{ compression: 'gzip' as const, files: [{ name: 'f.bin', size: 30_000 }] }];
+const blobOf = (bytes: Uint8Array) => ({ mediaType: 'application/octet-stream', digest: sha256Digest(bytes), size: bytes.length });
+
+/** A token server in the style of Docker's: `/token` hands out scoped tokens for basic credentials; every
+ *  other request needs a token whose scope covers its repository and action, else 401 with a challenge. */
+function tokenGate(user: { username: string; password: string }) {
+  const tokens = new Map<string, string[]>();
+  const tokenRequests: { scopes: string[]; service: string | null; basic: boolean }[] = [];
+  let realm = '';
+  const reject = (req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>) => {
+    req.resume();
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+    return true;
+  };
+  const gate = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = new URL(req.url ?? '/', 'http://gate');
+    if (url.pathname === '/token') {
+      const basic = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+      tokenRequests.push({ scopes: url.searchParams.getAll('scope'), service: url.searchParams.get('service'), basic: req.headers.authorization === basic });
+      if (req.headers.authorization !== basic) return reject(req, res, 401, {});
+      const token = randomUUID();
+      tokens.set(token, url.searchParams.getAll('scope'));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token, expires_in: 300 }));
+      return true;
+    }
+    const name = /^\/v2\/(.+?)\/(?:manifests|blobs|referrers|tags)\//.exec(url.pathname)?.[1] ?? '';
+    const action = req.method === 'GET' || req.method === 'HEAD' ? 'pull' : 'push';
+    const granted = tokens.get(String(req.headers.authorization).replace(/^Bearer /, '')) ?? [];
+    if (granted.some((s) => s.startsWith(`repository:${name}:`) && s.split(':')[2]!.split(',').includes(action))) return false;
+    const scope = `repository:${name}:${action === 'pull' ? 'pull' : 'pull,push'}`;
+    return reject(req, res, 401, { 'www-authenticate': `Bearer realm="${realm}",service="test-registry",scope="${scope}"` });
+  };
+  return { gate, tokenRequests, setRealm: (url: string) => (realm = url) };
+}
+
+describe('bearer token auth', () => {
+  const user = { username: 'robot', password: 'token-pw' };
+  const tokens = tokenGate(user);
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+  let layout: BuiltLayout;
+
+  before(async () => {
+    registry = await startRegistry();
+    layout = await buildLayout({ layers, tag: 'v1' });
+    await pushLayout(layout, `${registry.host}/test/app:v1`);
+    proxy = await startFaultProxy({ upstream: registry.host, gate: tokens.gate });
+    tokens.setRealm(`${proxy.url}/token`);
+  });
+  after(async () => {
+    await proxy.stop();
+    await registry.stop();
+  });
+
+  test('reads and writes with tokens fetched per scope, then reuses them', async () => {
+    const target = new RegistryTarget({ registry: proxy.host, repository: 'test/app', credentials: async () => user });
+    const desc = await target.resolve('v1');
+    assert.equal(desc.digest, layout.root.digest);
+    const layer = layout.images[0]!.layers[0]!;
+    assert.deepEqual(await target.fetchBytes(layer), layout.blobs.get(layer.digest));
+    const content = deterministicBytes('bearer-push', 1000);
+    await target.push(blobOf(content), content);
+    assert.equal(await target.exists(blobOf(content)), true);
+    const fetched = tokens.tokenRequests.length;
+    await target.resolve('v1');
+    await target.exists(layer);
+    assert.equal(tokens.tokenRequests.length, fetched, 'cached tokens are reused');
+    assert.ok(tokens.tokenRequests.every((r) => r.basic && r.service === 'test-registry'));
+    const scopes = new Set(tokens.tokenRequests.flatMap((r) => r.scopes));
+    assert.deepEqual([...scopes].sort(), ['repository:test/app:pull', 'repository:test/app:pull,push']);
+  });
+
+  test('a refused token request fails as unauthorized without echoing the password', async () => {
+    const target = new RegistryTarget({ registry: proxy.host, repository: 'test/app', credentials: async () => ({ ...user, password: 'wrong-secret' }) });
+    await assert.rejects(target.resolve('v1'), (err: unknown) => {
+      assert.ok(err instanceof RegistryError);
+      assert.equal(err.kind, 'unauthorized');
+      assert.equal(err.message, `registry ${proxy.host}: token for repository:test/app:pull refused (401)`);
+      return true;
+    });
+  });
+});
+
+describe('Docker config credentials', () => {
+  const user = { username: 'AWS', password: 'docker-config-pw' };
+  let registry: RunningRegistry;
+  let dir: string;
+  const savedDockerConfig = process.env.DOCKER_CONFIG;
+
+  before(async () => {
+    registry = await startRegistry({ auth: user });
+    const layout = await buildLayout({ layers, tag: 'v1' });
+    await pushLayout(layout, `${registry.host}/test/app:v1`, { creds: user });
+    dir = await mkdtemp(join(tmpdir(), 'docker-config-'));
+    process.env.DOCKER_CONFIG = dir;
+  });
+  after(async () => {
+    if (savedDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = savedDockerConfig;
+    await rm(dir, { recursive: true, force: true });
+    await registry.stop();
+  });
+
+  const writeConfig = (config: unknown) => writeFile(join(dir, 'config.json'), JSON.stringify(config));
+  const resolveWithDefaults = () => new RegistryTarget({ registry: registry.host, repository: 'test/app' }).resolve('v1');
+
+  test('uses auths[host].auth (base64 user:password) when no credentials are given', async () => {
+    await writeConfig({ auths: { [registry.host]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } } });
+    assert.equal((await resolveWithDefaults()).mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  });
+
+  test('uses username/password under a URL-style key', async () => {
+    await writeConfig({ auths: { [`http://${registry.host}/v2/`]: { username: user.username, password: user.password } } });
+    assert.equal((await resolveWithDefaults()).mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  });
+
+  test('says so when a credential helper is configured for the host', async () => {
+    await writeConfig({ auths: {}, credHelpers: { [registry.host]: 'ecr-login' } });
+    await assert.rejects(resolveWithDefaults(), (err: unknown) => {
+      assert.ok(err instanceof RegistryError);
+      assert.equal(err.kind, 'unsupported');
+      assert.match(err.message, /credential helper "docker-credential-ecr-login" for this host; credential helpers are not supported/);
+      return true;
+    });
+  });
+
+  test('without an entry for the host the request stays anonymous and is refused', async () => {
+    await writeConfig({ auths: { 'other.example:5000': { auth: Buffer.from('a:b').toString('base64') } } });
+    await assert.rejects(resolveWithDefaults(), { kind: 'unauthorized' });
+    await rm(join(dir, 'config.json'));
+    await assert.rejects(resolveWithDefaults(), { kind: 'unauthorized' });
+  });
+});
+
+describe('ECR credentials (real SDK, fake control plane via AWS_ENDPOINT_URL_ECR)', () => {
+  const password = 'ecr-token-pw';
+  let registry: RunningRegistry;
+  let ecr: FakeAwsServer;
+  let layout: BuiltLayout;
+  const tokenCalls = () => ecr.calls.filter((c) => c.operation === 'GetAuthorizationToken');
+
+  before(async () => {
+    registry = await startRegistry({ auth: { username: 'AWS', password } });
+    layout = await buildLayout({ layers, tag: 'v1' });
+    await pushLayout(layout, `${registry.host}/test/app:v1`, { creds: { username: 'AWS', password } });
+    ecr = await startFakeEcr({ proxyEndpoint: registry.url, password });
+    Object.assign(process.env, { AWS_ENDPOINT_URL_ECR: ecr.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1' });
+  });
+  after(async () => {
+    await ecr.close();
+    await registry.stop();
+  });
+
+  test('the token is fetched once, signed for the given region, and shared by targets', async () => {
+    const credentials = ecrCredentialProvider('eu-west-1');
+    const before = tokenCalls().length;
+    const a = new RegistryTarget({ registry: registry.host, repository: 'test/app', credentials });
+    const b = new RegistryTarget({ registry: registry.host, repository: 'test/other', credentials });
+    assert.equal((await a.resolve('v1')).digest, layout.root.digest);
+    const content = deterministicBytes('ecr-push', 500);
+    await b.push(blobOf(content), content);
+    assert.equal(tokenCalls().length - before, 1);
+    assert.match(String(tokenCalls().at(-1)!.headers.authorization), /\/eu-west-1\/ecr\/aws4_request/);
+  });
+
+  test('ECR hosts get ECR credentials automatically, for the region in the host name', async () => {
+    const host = '123456789012.dkr.ecr.us-west-2.amazonaws.com';
+    // Stand-in for DNS: send the ECR host's requests to the loopback registry.
+    const fetchImpl: typeof fetch = (input, init) => fetch(String(input instanceof Request ? input.url : input).replace(`https://${host}`, registry.url), init);
+    const target = new RegistryTarget({ registry: host, repository: 'test/app', fetchImpl });
+    assert.equal(target.description, `${host}/test/app`);
+    assert.equal((await target.resolve('v1')).digest, layout.root.digest);
+    assert.match(String(tokenCalls().at(-1)!.headers.authorization), /\/us-west-2\/ecr\/aws4_request/);
+  });
+
+  test('a token inside the expiry margin is refreshed; a fresh one is reused', async () => {
+    const before = tokenCalls().length;
+    const expiring = ecrCredentialProvider('us-east-1', { expiryMarginMs: 13 * 3600_000 });
+    await expiring(registry.host);
+    await expiring(registry.host);
+    assert.equal(tokenCalls().length - before, 2);
+    const fresh = ecrCredentialProvider('us-east-1');
+    assert.deepEqual(await fresh(registry.host), { username: 'AWS', password });
+    await fresh(registry.host);
+    assert.equal(tokenCalls().length - before, 3);
+  });
+
+  test('an ECR refusal is reported, and not cached', async () => {
+    const provider = ecrCredentialProvider('us-east-1');
+    ecr.fail('GetAuthorizationToken', { status: 400, type: 'AccessDeniedException', message: 'not allowed' });
+    await assert.rejects(provider(registry.host), (err: unknown) => {
+      assert.ok(err instanceof RegistryError);
+      assert.equal(err.kind, 'unauthorized');
+      assert.match(err.message, /ECR GetAuthorizationToken failed \(AccessDeniedException: not allowed\)/);
+      return true;
+    });
+    assert.deepEqual(await provider(registry.host), { username: 'AWS', password });
+  });
+});
