@@ -1,0 +1,240 @@
+// `soci-indexer build <image>`: the main job on a registry image or a local OCI layout.
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { OciLayoutTarget } from '../layout/oci-layout.ts';
+import { type ImageReference, parseReference, registryReferenceTarget } from '../oci/reference.ts';
+import type { Target } from '../oci/target.ts';
+import type { Credentials } from '../registry/auth.ts';
+import { RegistryTarget } from '../registry/client.ts';
+import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
+import { copyImage } from '../soci/copy.ts';
+import type { BuildEvent, BuildOptions, BuildResult, TagPolicy } from '../soci/types.ts';
+import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, shortDigest } from './common.ts';
+
+export const BUILD_USAGE = `Usage: soci-indexer build <image> [options]
+
+<image> is a registry reference (host[:port]/repo[:tag|@digest]; ECR hosts use ecr:GetAuthorizationToken,
+others the Docker config file or --username) or a local OCI image layout (oci:<dir>[:<ref-name>]).
+
+Options:
+  --span-size N            uncompressed bytes between checkpoints (default 4194304)
+  --min-layer-size N       skip layers smaller than N bytes (default 10485760)
+  --index-version v2|v1    v2 (default): new image index bound to the SOCI index, what ECS/Fargate use;
+                           v1: SOCI index with a subject, found through the referrers API
+  --platform P             index only this platform (os/arch[/variant]); repeatable; default all
+  --concurrency N          layers indexed at once (default: number of CPUs, ${availableParallelism()} here)
+  --tag-suffix S           output tag = <source tag>S (default -soci)
+  --output-tag T           tag the output T instead (repeatable)
+  --in-place               move the source tag to the SOCI-enabled index (replaces it; off by default)
+  --output oci:<dir>       write the result into another OCI layout (the image is copied there first)
+  --build-tool-id ID       identifier written into zTOCs and the index (soci's CLI: "AWS SOCI CLI v0.2")
+  --optimizations xattr    mark layers without xattrs so the snapshotter skips xattr lookups
+  --prefetch-file PATH     ask the snapshotter to prefetch this file's spans (repeatable)
+  --username U             registry user name; the password is read from stdin (--password-stdin)
+  --password-stdin         read the registry password from standard input
+  --plain-http             use http:// for a non-loopback registry
+  --dry-run                build everything, push and tag nothing
+  --json                   print the result as JSON`;
+
+const OPTIONS = {
+  'span-size': { type: 'string' },
+  'min-layer-size': { type: 'string' },
+  'index-version': { type: 'string' },
+  platform: { type: 'string', multiple: true },
+  concurrency: { type: 'string' },
+  'tag-suffix': { type: 'string' },
+  'output-tag': { type: 'string', multiple: true },
+  'in-place': { type: 'boolean' },
+  output: { type: 'string' },
+  'build-tool-id': { type: 'string' },
+  optimizations: { type: 'string', multiple: true },
+  'prefetch-file': { type: 'string', multiple: true },
+  username: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  'plain-http': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function openTarget(ref: ImageReference, values: Values, credentials: Credentials | undefined, create: boolean): Promise<{ target: Target; reference: string }> {
+  if (ref.kind === 'layout') {
+    return { target: await OciLayoutTarget.open(ref.dir, { create }), reference: ref.refName ?? '' };
+  }
+  const target = new RegistryTarget({
+    registry: ref.registry,
+    repository: ref.repository,
+    plainHttp: values['plain-http'] === true,
+    ...(credentials ? { credentials: async () => credentials } : {}),
+  });
+  return { target, reference: registryReferenceTarget(ref) };
+}
+
+function tagPolicy(values: Values): TagPolicy {
+  const explicit = values['output-tag'] ?? [];
+  const chosen = [explicit.length > 0, values['in-place'] === true, values['tag-suffix'] !== undefined].filter(Boolean).length;
+  if (chosen > 1) throw new UsageError('choose one of --tag-suffix, --output-tag and --in-place');
+  if (explicit.length > 0) return { mode: 'tags', tags: explicit };
+  if (values['in-place']) return { mode: 'in-place' };
+  return { mode: 'suffix', suffix: values['tag-suffix'] ?? '-soci' };
+}
+
+export function buildOptionsFrom(values: Values): BuildOptions {
+  const optimizations = (values.optimizations ?? []).flatMap((o) => o.split(',')).filter(Boolean);
+  for (const o of optimizations) if (o !== 'xattr') throw new UsageError(`unknown optimization ${JSON.stringify(o)} (known: xattr)`);
+  const platforms = (values.platform ?? []).flatMap((p) => p.split(',')).filter(Boolean);
+  return {
+    ...DEFAULT_BUILD_OPTIONS,
+    spanSize: parseInteger('--span-size', values['span-size'], 1) ?? DEFAULT_BUILD_OPTIONS.spanSize,
+    minLayerSize: parseInteger('--min-layer-size', values['min-layer-size']) ?? DEFAULT_BUILD_OPTIONS.minLayerSize,
+    indexVersion: oneOf('--index-version', values['index-version'], ['v1', 'v2'] as const) ?? DEFAULT_BUILD_OPTIONS.indexVersion,
+    platforms: platforms.length > 0 ? platforms : 'all',
+    concurrency: parseInteger('--concurrency', values.concurrency, 1) ?? DEFAULT_BUILD_OPTIONS.concurrency,
+    buildToolId: values['build-tool-id'] ?? DEFAULT_BUILD_OPTIONS.buildToolId,
+    tagPolicy: tagPolicy(values),
+    ...(optimizations.length > 0 ? { optimizations: ['xattr' as const] } : {}),
+    ...(values['prefetch-file'] ? { prefetchFiles: values['prefetch-file'] } : {}),
+    dryRun: values['dry-run'] === true,
+  };
+}
+
+/** Live per-layer progress on a TTY, plain log lines otherwise (both on stderr). */
+class ProgressReporter {
+  private readonly layers = new Map<string, { platform: string; size: number; read: number; started: number; state: string }>();
+  private readonly status = new StatusLine();
+
+  constructor(private readonly quiet: boolean) {}
+
+  handle = (e: BuildEvent): void => {
+    if (this.quiet) return;
+    switch (e.type) {
+      case 'resolved':
+        this.log(`resolved ${e.reference} to ${e.digest} (${e.platforms.length} platform(s): ${e.platforms.join(', ')})`);
+        break;
+      case 'layer-start':
+        this.layers.set(e.layer, { platform: e.platform, size: e.size, read: 0, started: Date.now(), state: 'indexing' });
+        if (!this.status.enabled) this.log(`[${e.platform}] indexing layer ${shortDigest(e.layer)} (${formatBytes(e.size)})`);
+        break;
+      case 'layer-progress': {
+        const l = this.layers.get(e.layer);
+        if (l) l.read = e.bytesRead;
+        break;
+      }
+      case 'layer-done': {
+        const r = e.result;
+        this.layers.delete(r.digest);
+        this.log(
+          r.status === 'indexed'
+            ? `[${e.platform}] layer ${shortDigest(r.digest)} indexed: zTOC ${shortDigest(r.ztocDigest ?? '')} (${r.spans} spans, ${r.entries} entries)`
+            : `[${e.platform}] layer ${shortDigest(r.digest)} skipped: ${r.reason}`,
+        );
+        break;
+      }
+      case 'push':
+        if (!this.status.enabled) this.log(`pushed ${e.what} ${e.digest}`);
+        break;
+      case 'tag':
+        this.log(`tagged ${e.tag} -> ${e.digest}`);
+        break;
+      case 'log':
+        this.log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
+        break;
+    }
+    this.redraw();
+  };
+
+  private log(line: string): void {
+    this.status.clear();
+    console.error(line);
+  }
+
+  private redraw(): void {
+    if (!this.status.enabled || this.layers.size === 0) return;
+    const now = Date.now();
+    const parts = [...this.layers].map(
+      ([digest, l]) =>
+        `${shortDigest(digest).slice(7, 19)} ${Math.floor((l.read / Math.max(1, l.size)) * 100)}% ${formatRate(l.read, now - l.started)}`,
+    );
+    this.status.update(`indexing ${this.layers.size} layer(s): ${parts.join(' | ')}`);
+  }
+
+  done(): void {
+    this.status.clear();
+  }
+}
+
+export function formatSummary(result: BuildResult): string {
+  const lines = [`image      ${result.source.reference} (${result.source.digest})`];
+  for (const p of result.platforms) {
+    lines.push(`platform   ${p.platform}  manifest ${p.manifestDigest}`);
+    for (const l of p.layers) {
+      lines.push(
+        l.status === 'indexed'
+          ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest} (${l.spans} spans, ${l.entries} entries)`
+          : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped: ${l.reason}`,
+      );
+    }
+    if (p.indexDigest) lines.push(`  SOCI index ${p.indexDigest}`);
+  }
+  if (result.output) {
+    const tags = result.output.tags.length > 0 ? ` tagged ${result.output.tags.join(', ')}` : ' (no tag)';
+    lines.push(`output     ${result.output.digest}${result.dryRun ? ' (dry run: nothing pushed)' : tags}`);
+  }
+  lines.push(
+    `result     ${result.message} in ${(result.durationMs / 1000).toFixed(2)} s (read ${formatBytes(result.bytesRead)}, ${formatRate(result.bytesRead, result.durationMs)}; zTOCs ${formatBytes(result.ztocBytes)})`,
+  );
+  return lines.join('\n');
+}
+
+export async function buildCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  if (values.help) {
+    console.log(BUILD_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('build takes exactly one image reference');
+  const options = buildOptionsFrom(values);
+  if (values['password-stdin'] && !values.username) throw new UsageError('--password-stdin needs --username');
+  if (values.username && !values['password-stdin']) throw new UsageError('--username needs --password-stdin');
+  const credentials = values.username ? { username: values.username, password: await readStdin() } : undefined;
+
+  const sourceRef = parseReference(positionals[0]!);
+  const { target: source, reference } = await openTarget(sourceRef, values, credentials, false);
+  let output: Target | undefined;
+  if (values.output) {
+    const outRef = parseReference(values.output);
+    if (outRef.kind !== 'layout') throw new UsageError('--output must be an OCI layout (oci:<dir>)');
+    output = (await openTarget(outRef, values, undefined, true)).target;
+  }
+
+  const progress = new ProgressReporter(values.json === true && !process.stderr.isTTY);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  try {
+    let target = source;
+    let ref = reference;
+    if (output && !options.dryRun) {
+      // The converted image refers to the source's config and layers, so they must exist in the output.
+      progress.handle({ type: 'log', level: 'info', message: `copying ${positionals[0]} to ${values.output}` });
+      ref = reference !== '' && !reference.startsWith('sha256:') ? reference : 'latest';
+      await copyImage(source, reference, output, { tag: ref, signal: controller.signal });
+      target = output;
+    }
+    const result = await buildSociIndex(target, ref, { ...options, signal: controller.signal, onEvent: progress.handle });
+    progress.done();
+    console.log(values.json ? JSON.stringify(result, null, 2) : formatSummary(result));
+    return 0;
+  } finally {
+    progress.done();
+    process.off('SIGINT', onSignal);
+  }
+}
