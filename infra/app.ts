@@ -8,8 +8,11 @@ import { SociIndexerConfigError } from './soci-indexer.ts';
 
 const app = new App();
 try {
-  const stackName = app.node.tryGetContext('stackName') ?? 'SociIndexer';
-  new SociIndexerStack(app, String(stackName), { settings: settingsFromContext((key) => app.node.tryGetContext(key)) });
+  const stackName = String(app.node.tryGetContext('stackName') ?? 'SociIndexer');
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
+    throw new SociIndexerConfigError(`context stackName: ${JSON.stringify(stackName)} is not a CloudFormation stack name (letter, then letters, digits, -)`);
+  }
+  new SociIndexerStack(app, stackName, { settings: settingsFromContext((key) => app.node.tryGetContext(key)) });
 } catch (err) {
   if (!(err instanceof SociIndexerConfigError)) throw err;
   console.error(`soci-indexer: ${err.message}`);

@@ -112,9 +112,13 @@ describe('event rule pattern', () => {
     assert.deepEqual(parseRepositoryFilters(['a/**/b', ' web:v** ']), [{ repository: 'a/*/b' }, { repository: 'web', tag: 'v*' }]);
   });
 
-  test('an allow-list too long for EventBridge fails synthesis', () => {
-    const repositories = Array.from({ length: 200 }, (_, i) => `some-long-repository-name-${i}/service-*`);
-    assert.throws(() => indexerStack({ repositories }), /EventBridge accepts at most 4096/);
+  test('a pattern above the default quota warns, one above EventBridge\'s maximum fails synthesis', () => {
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `some-long-repository-name-${i}/service-*`);
+    const { stack } = indexerStack({ repositories: names(60) });
+    Annotations.fromStack(stack).hasWarning('/Test/Indexer', Match.stringLikeRegexp('raised "Event pattern size" quota'));
+    assert.deepEqual(Annotations.fromStack(indexerStack({ repositories: names(5) }).stack).findWarning('*', Match.anyValue()), []);
+
+    assert.throws(() => indexerStack({ repositories: names(200) }), /EventBridge accepts at most 4096/);
   });
 });
 
