@@ -71,6 +71,8 @@ export class Authenticator {
   private basic?: string;
   private bearer?: { realm: URL; service?: string };
   private readonly tokens = new Map<string, CachedToken>();
+  /** Token requests under way, so parallel requests for one scope share a single round trip. */
+  private readonly pending = new Map<string, Promise<string>>();
   private readonly retry: RetryPolicy;
 
   constructor(private readonly options: AuthenticatorOptions) {
@@ -125,7 +127,17 @@ export class Authenticator {
     return url;
   }
 
-  private async fetchToken(scopes: string[], cacheKey: string, signal?: AbortSignal): Promise<string> {
+  private fetchToken(scopes: string[], cacheKey: string, signal?: AbortSignal): Promise<string> {
+    const key = `${cacheKey}\n${scopes.join(' ')}`;
+    let token = this.pending.get(key);
+    if (!token) {
+      token = this.requestToken(scopes, cacheKey, signal).finally(() => this.pending.delete(key));
+      this.pending.set(key, token);
+    }
+    return token;
+  }
+
+  private async requestToken(scopes: string[], cacheKey: string, signal?: AbortSignal): Promise<string> {
     const { realm, service } = this.bearer!;
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);

@@ -125,7 +125,14 @@ export class RegistryHttp {
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
       }
       if (response.status !== 401 || !authenticate || round > 0) return response;
-      if (!(await this.auth.challenged(response.headers.get('www-authenticate'), scope, authorization, spec.signal))) return response;
+      let retry: boolean;
+      try {
+        retry = await this.auth.challenged(response.headers.get('www-authenticate'), scope, authorization, spec.signal);
+      } catch (err) {
+        await response.body?.cancel();
+        throw err;
+      }
+      if (!retry) return response;
       await response.body?.cancel();
       authorization = await this.auth.authorization(scope, spec.signal);
     }

@@ -170,10 +170,10 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
       });
     }
 
-    describe('chunked upload through a proxy that logs requests', () => {
+    describe('chunked upload through a proxy that logs requests (and makes upload Locations relative)', () => {
       let proxy: FaultProxy;
       before(async () => {
-        proxy = await startFaultProxy({ upstream: registry.host });
+        proxy = await startFaultProxy({ upstream: registry.host, relativeLocations: true });
       });
       after(() => proxy.stop());
 

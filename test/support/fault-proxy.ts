@@ -21,6 +21,8 @@ export interface FaultProxyOptions {
   upstream: string;
   /** Answer `GET /v2/<name>/referrers/<digest>` and add OCI-Subject to manifest PUTs with a subject. */
   referrers?: boolean;
+  /** Rewrite absolute `Location` headers to origin-relative paths (as some registries send them). */
+  relativeLocations?: boolean;
   /** Sees every request first; returns true when it answered the request itself (e.g. a token-auth gate). */
   gate?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 }
@@ -192,6 +194,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     const manifestPut = options.referrers && method === 'PUT' ? MANIFEST_PUT.exec(url.pathname) : null;
     forward(res, method, url.pathname + url.search, req.headers, body, record, url.pathname, (status, headers) => {
+      if (options.relativeLocations && typeof headers.location === 'string') headers.location = headers.location.replace(/^https?:\/\/[^/]+/, '');
       if (!manifestPut || status !== 201) return;
       let manifest: { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
       try {
