@@ -63,6 +63,16 @@ describe('RegistryTarget through a fault proxy', () => {
     assert.deepEqual(layerGets().map((r) => r.range), ['bytes=200000-', 'bytes=250000-']);
   });
 
+  test('a resume answered 200 (Range ignored) skips the bytes already delivered', async () => {
+    proxy.dropBlobAfter(90_000);
+    proxy.ignoreRangeNext(1);
+    let counted = 0;
+    const bytes = await collect(await targetFor().fetch(layer, { onBytes: (n) => (counted += n) }));
+    assert.ok(bytes.equals(layerBytes));
+    assert.equal(counted, layer.size);
+    assert.deepEqual(layerGets().map((r) => [r.range, r.status]), [[undefined, 200], ['bytes=90000-', 200]]);
+  });
+
   test('drops beyond the retry budget fail with a network error naming the blob', async () => {
     proxy.dropBlobAfter(10_000, 3);
     const stream = await targetFor({ retry: { attempts: 3, baseDelayMs: 1 } }).fetch(layer);

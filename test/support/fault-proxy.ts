@@ -38,6 +38,8 @@ export interface FaultProxy {
   dropBlobAfter(bytes: number, times?: number): void;
   /** The next `times` requests matching `method`/`path` get `status` (with Retry-After when given). */
   failNext(status: number, times: number, options?: { retryAfter?: string; method?: string; path?: RegExp }): void;
+  /** The next `times` ranged blob GETs are forwarded without their Range header (answered 200, whole blob). */
+  ignoreRangeNext(times?: number): void;
   /** The next `times` blob downloads have their first byte flipped (content no longer matches the digest). */
   corruptBlobs(times?: number): void;
   /** While on, blob GETs answer 307 to the redirect port. */
@@ -91,6 +93,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const failRules: FailRule[] = [];
   const drops: { bytes: number; remaining: number }[] = [];
   let corruptions = 0;
+  let rangesToIgnore = 0;
   const referrers = new Map<string, Referrer[]>();
   // Redirect tickets stand in for S3's presigned URLs: the proxy remembers the original request's headers.
   const tickets = new Map<string, { path: string; headers: IncomingHttpHeaders }>();
@@ -193,7 +196,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
 
     const manifestPut = options.referrers && method === 'PUT' ? MANIFEST_PUT.exec(url.pathname) : null;
-    forward(res, method, url.pathname + url.search, req.headers, body, record, url.pathname, (status, headers) => {
+    let headers = req.headers;
+    if (blobMatch && headers.range && rangesToIgnore > 0) {
+      rangesToIgnore--;
+      headers = withoutRange(headers);
+    }
+    forward(res, method, url.pathname + url.search, headers, body, record, url.pathname, (status, headers) => {
       if (options.relativeLocations && typeof headers.location === 'string') headers.location = headers.location.replace(/^https?:\/\/[^/]+/, '');
       if (!manifestPut || status !== 201) return;
       let manifest: { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
@@ -253,6 +261,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     failNext(status, times, rule = {}) {
       failRules.push({ status, remaining: times, ...rule });
+    },
+    ignoreRangeNext(times = 1) {
+      rangesToIgnore += times;
     },
     corruptBlobs(times = 1) {
       corruptions += times;
