@@ -9,6 +9,7 @@ import { pack } from 'tar-stream';
 import { buildZtoc, detectFormat } from '../../lambda/ztoc/builder.ts';
 import { UPSTREAM_BUILD_TOOL_ID } from '../../lambda/ztoc/types.ts';
 import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
+import { globalHeaderTar } from '../support/tar-fixtures.ts';
 
 const SPANS: Record<string, number> = { span64k: 65536, span4m: 4194304 };
 
@@ -69,27 +70,6 @@ async function tarOf(entries: Array<{ name: string; type?: 'file' | 'pax-header'
   return done;
 }
 
-/** A USTAR header block with typeflag `g` (PAX global header), as `git archive` writes first. */
-function globalHeaderTar(): Buffer {
-  const body = Buffer.from('52 comment=7a3c1e9d6d2f4b0a8e5c3b1a9f7e6d5c4b3a2918\n');
-  const header = Buffer.alloc(512);
-  header.write('pax_global_header', 0);
-  header.write('0000666\0', 100);
-  header.write('0000000\0', 108);
-  header.write('0000000\0', 116);
-  header.write(body.length.toString(8).padStart(11, '0') + '\0', 124);
-  header.write('00000000000\0', 136);
-  header.write('g', 156);
-  header.write('ustar\0', 257);
-  header.write('00', 263);
-  header.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  const padded = Buffer.alloc(512);
-  body.copy(padded);
-  return Buffer.concat([header, padded, Buffer.alloc(1024)]);
-}
 
 describe('layers that cannot be indexed get a typed one-line reason', () => {
   const expectNotIndexable = async (bytes: Uint8Array, code: string, pattern: RegExp, options = {}) => {
