@@ -1,0 +1,100 @@
+// Builds the zTOCs of the selected layers: each distinct layer (by digest and compression) is streamed
+// from the source exactly once, even when several platforms share it, with at most `concurrency` layers
+// in flight. What the index needs later is kept (zTOC bytes, the xattr verdict, prefetch matches); the
+// zTOC model itself is dropped as soon as a layer is done.
+import type { Descriptor, Target } from '../oci/target.ts';
+import { buildZtoc, type ZtocSummary } from '../ztoc/builder.ts';
+import { mapPool } from './pool.ts';
+import { findPrefetchSpans, type PrefetchSpan } from './prefetch.ts';
+import type { BuildEvent } from './types.ts';
+
+const PROGRESS_INTERVAL_MS = 250;
+const SCHILY_XATTR = Buffer.from('SCHILY.xattr.');
+const WHITEOUT_OPAQUE = Buffer.from('.wh..wh..opq');
+
+export interface LayerJob {
+  layer: Descriptor;
+  compression: 'gzip' | 'uncompressed';
+  /** The first platform that uses the layer (for events). */
+  platform: string;
+}
+
+export type LayerOutcome =
+  | {
+      indexable: true;
+      bytes: Uint8Array;
+      summary: ZtocSummary;
+      /** No entry carries a `SCHILY.xattr.*` record and none is an opaque-directory marker (spec 4.2). */
+      noXattrs: boolean;
+      /** Requested prefetch path → spans of this layer, for the paths found in it. */
+      prefetch: Map<string, PrefetchSpan>;
+      durationMs: number;
+    }
+  | { indexable: false; reason: string; durationMs: number };
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  return bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b);
+}
+
+function endsWith(bytes: Uint8Array, suffix: Uint8Array): boolean {
+  const at = bytes.length - suffix.length;
+  return at >= 0 && suffix.every((b, i) => bytes[at + i] === b);
+}
+
+export function layerKey(layer: Descriptor, compression: string): string {
+  return `${layer.digest} ${compression}`;
+}
+
+export interface BuildLayersOptions {
+  spanSize: number;
+  buildToolId: string;
+  concurrency: number;
+  prefetchPaths: string[];
+  signal?: AbortSignal;
+  emit: (event: BuildEvent) => void;
+  /** Compressed bytes received from the source, for the totals. */
+  onBytes: (n: number) => void;
+  /** Called as each layer finishes, in completion order. */
+  onDone: (job: LayerJob, outcome: LayerOutcome) => void;
+}
+
+async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptions, signal: AbortSignal): Promise<LayerOutcome> {
+  const { layer, platform } = job;
+  const started = Date.now();
+  options.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
+  let bytesRead = 0;
+  let lastProgress = started;
+  const stream = await source.fetch(layer, {
+    signal,
+    onBytes: (n) => {
+      bytesRead += n;
+      options.onBytes(n);
+      const now = Date.now();
+      if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
+        lastProgress = now;
+        options.emit({ type: 'layer-progress', platform, layer: layer.digest, bytesRead, size: layer.size });
+      }
+    },
+  });
+  const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId });
+  const durationMs = Date.now() - started;
+  if (!outcome.indexable) return { indexable: false, reason: outcome.reason, durationMs };
+  const noXattrs = !outcome.ztoc.toc.some((entry) => endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR)));
+  const prefetch = findPrefetchSpans(outcome.ztoc, options.prefetchPaths);
+  return { indexable: true, bytes: outcome.bytes, summary: outcome.summary, noXattrs, prefetch, durationMs };
+}
+
+/** Builds every job's zTOC; the result is keyed by `layerKey`. I/O failures abort the whole run. */
+export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options: BuildLayersOptions): Promise<Map<string, LayerOutcome>> {
+  const outcomes = await mapPool(
+    jobs,
+    options.concurrency,
+    async (job, _i, signal) => {
+      const outcome = await buildOne(source, job, options, signal);
+      options.onDone(job, outcome);
+      return outcome;
+    },
+    options.signal,
+  );
+  return new Map(jobs.map((job, i) => [layerKey(job.layer, job.compression), outcomes[i]!]));
+}

@@ -1,0 +1,44 @@
+// Which layers get a zTOC, in upstream's order of checks (soci-format.md §4.3, `buildSociLayer`):
+// prefetch artifacts are ignored, a non-layer media type fails the image, small layers are skipped, then
+// the compression decides (gzip and plain tar are indexed, zstd and wrapped variants skipped).
+import { MediaTypeError } from '../oci/errors.ts';
+import { SOCI_PREFETCH_MEDIA_TYPE, isLayer, layerCompression } from '../oci/media-types.ts';
+import type { Descriptor } from '../oci/target.ts';
+import { SociError } from './types.ts';
+
+export type LayerDecision =
+  | { action: 'index'; compression: 'gzip' | 'uncompressed' }
+  | { action: 'skip'; reason: string; kind: 'prefetch' | 'size' | 'format' };
+
+/**
+ * The decision for one layer of `image` (named in errors). Throws a permanent SociError where upstream
+ * fails the whole build: a descriptor that is not a layer, or a layer base type containerd does not know.
+ */
+export function selectLayer(layer: Descriptor, minLayerSize: number, image: string): LayerDecision {
+  if (layer.mediaType === SOCI_PREFETCH_MEDIA_TYPE) return { action: 'skip', kind: 'prefetch', reason: 'a SOCI prefetch artifact, not a layer' };
+  if (!isLayer(layer.mediaType)) {
+    throw new SociError('permanent', `${image}: ${layer.digest} has media type ${JSON.stringify(layer.mediaType)}, which is not a layer type`);
+  }
+  if (layer.size < minLayerSize) {
+    return { action: 'skip', kind: 'size', reason: `below minimum layer size (${layer.size} < ${minLayerSize})` };
+  }
+  let compression: ReturnType<typeof layerCompression>;
+  try {
+    compression = layerCompression(layer.mediaType);
+  } catch (err) {
+    if (err instanceof MediaTypeError) throw new SociError('permanent', `${image}: layer ${layer.digest}: ${err.message}`, { cause: err });
+    throw err;
+  }
+  switch (compression) {
+    case 'gzip':
+      return { action: 'index', compression: 'gzip' };
+    // Docker's `rootfs.diff.tar` ("unknown" to containerd) is read as a tar, as upstream does.
+    case 'uncompressed':
+    case 'unknown':
+      return { action: 'index', compression: 'uncompressed' };
+    case 'zstd':
+      return { action: 'skip', kind: 'format', reason: 'zstd layers cannot be indexed' };
+    case 'unsupported':
+      return { action: 'skip', kind: 'format', reason: `layers of media type ${layer.mediaType} cannot be indexed` };
+  }
+}
