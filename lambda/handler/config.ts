@@ -3,9 +3,8 @@
 // silently substituted default, so parsing stops at the first bad variable and names it.
 import { availableParallelism } from 'node:os';
 import type { IndexVersion } from '../soci/types.ts';
+import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/builder.ts';
 import { parseFilters, type RepositoryFilter } from './filters.ts';
-
-export const DEFAULT_BUILD_TOOL_ID = 'soci-indexer';
 
 export interface HandlerConfig {
   /** A push must match one of these (default `*:*`, as AWS's SOCI Index Builder). */

@@ -7,6 +7,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import type { Target } from '../oci/target.ts';
 import { RegistryError } from '../registry/errors.ts';
+import { toSociError } from '../soci/errors.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult } from '../soci/types.ts';
 import { completionFromResult, completionWithoutBuild, publishCompletion, type Completion } from './completion.ts';
 import type { HandlerConfig } from './config.ts';
@@ -14,7 +15,6 @@ import type { RegistryAccess } from './ecr-auth.ts';
 import { checkEvent, type EcrPush } from './event.ts';
 import { skipReason } from './guards.ts';
 import { InvocationMetrics } from './metrics.ts';
-import { classifyFailure } from './outcome.ts';
 
 export type BuildFn = (source: Target, reference: string, options: BuildOptions) => Promise<BuildResult>;
 
@@ -168,7 +168,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
         completion: completionFromResult(push, result, now() - started),
       };
     } catch (err) {
-      const failure = classifyFailure(err);
+      const failure = toSociError(err, controller.signal);
       metrics.imageFailed(failure.kind);
       logger.error(failure.kind === 'transient' ? `failed, will be retried: ${failure.message}` : `failed permanently: ${failure.message}`, { failure: failure.kind });
       return {
@@ -186,7 +186,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
     try {
       await complete(completion);
     } catch (err) {
-      const publishFailure = classifyFailure(err);
+      const publishFailure = toSociError(err);
       logger.error(`completion event not sent: ${publishFailure.message}`, { failure: publishFailure.kind });
       // Pipelines wait for this event, so a transient PutEvents failure retries the push event (the core's
       // idempotency makes the rerun cheap: it reports "already indexed"). A transient build failure is thrown anyway.

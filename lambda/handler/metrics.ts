@@ -27,7 +27,8 @@ export function createMetrics(env: Readonly<Record<string, string | undefined>>)
 export function layerSkipCode(reason: string | undefined): string {
   const text = reason ?? '';
   if (/minimum/i.test(text)) return 'below-minimum-size';
-  if (/zstd|compression|not indexable|unsupported|media type/i.test(text)) return 'unsupported-format';
+  if (/prefetch|not a layer/i.test(text)) return 'not-a-layer';
+  if (/zstd|compression|cannot be indexed|not indexable|unsupported|media type/i.test(text)) return 'unsupported-format';
   return 'error';
 }
 

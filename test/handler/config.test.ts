@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULT_BUILD_TOOL_ID, parseConfig } from '../../lambda/handler/config.ts';
+import { ConfigError, parseConfig } from '../../lambda/handler/config.ts';
+import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
 
 function rejects(env: Record<string, string>, variable: string, pattern: RegExp) {
   assert.throws(

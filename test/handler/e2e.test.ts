@@ -1,0 +1,259 @@
+// End to end: the real Lambda entry point (`lambda/handler.ts`, configured from process.env as in Lambda)
+// with the real soci core and registry client, against a real docker-registry with basic auth (seen
+// through the test proxy, which counts requests and redirects blob reads to another port as ECR does),
+// a loopback ECR control plane whose GetAuthorizationToken names that registry as proxyEndpoint, and a
+// loopback EventBridge that records completion events.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Descriptor } from '../../lambda/oci/target.ts';
+import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
+import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { buildSociIndex } from '../../lambda/soci/build.ts';
+import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { capture, enablePowertoolsCapture, fixture, lambdaContext } from './helpers.ts';
+
+enablePowertoolsCapture();
+const password = 'e2e-ecr-password-5c4b3a';
+const creds = { username: 'AWS', password };
+
+let registry: RunningRegistry;
+let proxy: FaultProxy;
+let ecr: FakeAwsServer;
+let events: FakeEventBridge;
+let single: BuiltLayout;
+let multi: BuiltLayout;
+let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<{ outcome: string; reason?: string; outputDigest?: string; outputTag?: string }>;
+let repo: RegistryTarget;
+let multiRepo: RegistryTarget;
+
+before(async () => {
+  registry = await startRegistry({ auth: creds });
+  proxy = await startFaultProxy({ upstream: registry.host, referrers: true });
+  proxy.redirectBlobs(true);
+  ecr = await startFakeEcr({ proxyEndpoint: proxy.url, password });
+  events = await startFakeEventBridge();
+  Object.assign(process.env, {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+    AWS_ENDPOINT_URL_ECR: ecr.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
+    SOCI_REPOSITORY_FILTERS: 'team/*',
+    SOCI_MIN_LAYER_SIZE: '100000',
+    SOCI_SPAN_SIZE: '65536',
+    SOCI_EVENT_BUS: 'pipelines',
+    SOCI_DEADLINE_MARGIN_MS: '2000',
+  });
+  const layers = [
+    { compression: 'gzip' as const, files: [{ name: 'app/big.bin', size: 400_000 }, { name: 'app/readme.txt', size: 2000 }] },
+    { compression: 'uncompressed' as const, files: [{ name: 'data/table.bin', size: 300_000 }] },
+    { compression: 'gzip' as const, files: [{ name: 'etc/small.conf', size: 500 }] },
+  ];
+  single = await buildLayout({ layers, tag: 'v1' });
+  multi = await buildLayout({ layers: layers.slice(0, 2), tag: 'v2', platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }] });
+  await pushLayout(single, `${registry.host}/team/app:v1`, { creds });
+  await pushLayout(multi, `${registry.host}/team/multi:v2`, { creds });
+  repo = new RegistryTarget({ registry: registry.host, repository: 'team/app', credentials: async () => creds });
+  multiRepo = new RegistryTarget({ registry: registry.host, repository: 'team/multi', credentials: async () => creds });
+  // Imported only now: like Lambda, the module reads its configuration from the environment on load.
+  handler = (await import('../../lambda/handler.ts')).handler;
+});
+
+after(async () => {
+  await events?.close();
+  await ecr?.close();
+  await proxy?.stop();
+  await registry?.stop();
+});
+
+const pushOf = (repository: string, image: BuiltLayout, detail: Record<string, unknown> = {}) =>
+  fixture(image.root.mediaType.includes('index') ? 'ecr-push-index' : 'ecr-push-image', {
+    'repository-name': repository,
+    'image-digest': image.root.digest,
+    'image-tag': image.tag,
+    ...detail,
+  });
+
+const writes = () => proxy.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').length;
+
+async function json(target: RegistryTarget, desc: Descriptor): Promise<Record<string, any>> {
+  return JSON.parse(Buffer.from(await target.fetchBytes(desc)).toString('utf8')) as Record<string, any>;
+}
+
+/** Walks a v2 output index; asserts every referenced manifest and blob exists; returns the zTOC digests. */
+async function checkOutputIndex(target: RegistryTarget, index: Descriptor, sources: Descriptor[]): Promise<string[]> {
+  const body = await json(target, index);
+  const manifests = body.manifests as Descriptor[];
+  const sociIndexes = manifests.filter((m) => m.artifactType === 'application/vnd.amazon.soci.index.v2+json');
+  const images = manifests.filter((m) => m.artifactType === undefined);
+  assert.equal(images.length, sources.length);
+  assert.equal(sociIndexes.length, sources.length);
+  const ztocs: string[] = [];
+  for (const image of images) {
+    assert.ok(await target.exists(image), image.digest);
+    const manifest = await json(target, image);
+    for (const blob of [manifest.config, ...manifest.layers] as Descriptor[]) assert.ok(await target.exists(blob), blob.digest);
+    const sociDigest = manifest.annotations['com.amazon.soci.index-digest'] as string;
+    const soci = sociIndexes.find((s) => s.digest === sociDigest);
+    assert.ok(soci, `image ${image.digest} names SOCI index ${sociDigest}, which the index lists`);
+    assert.equal(soci.annotations?.['com.amazon.soci.image-manifest-digest'], image.digest);
+    const sociManifest = await json(target, soci);
+    assert.ok(await target.exists(sociManifest.config));
+    for (const ztoc of sociManifest.layers as Descriptor[]) {
+      assert.ok(await target.exists(ztoc), ztoc.digest);
+      ztocs.push(ztoc.digest);
+    }
+  }
+  return ztocs;
+}
+
+describe('ECR push → SOCI index, end to end', () => {
+  test('a push produces the -soci image index and a Created event whose digests match the registry', async () => {
+    const sent = events.events.length;
+    const run = await capture(() => handler(pushOf('team/app', single), lambdaContext()));
+    assert.equal(run.error, undefined, String(run.error));
+    assert.equal(run.value?.outcome, 'created', JSON.stringify(run.logs.slice(-3)));
+
+    const output = await repo.resolve('v1-soci');
+    assert.equal(output.mediaType, 'application/vnd.oci.image.index.v1+json');
+    const ztocs = await checkOutputIndex(repo, output, [single.root]);
+    // The source is untouched.
+    assert.equal((await repo.resolve('v1')).digest, single.root.digest);
+
+    const created = events.events.slice(sent);
+    assert.equal(created.length, 1);
+    const { DetailType, Source, EventBusName, detail } = created[0]!;
+    assert.deepEqual([DetailType, Source, EventBusName], ['SOCI Index Created', 'soci-indexer', 'pipelines']);
+    assert.equal(detail.repository, 'team/app');
+    assert.equal(detail.sourceDigest, single.root.digest);
+    assert.equal(detail.sourceTag, 'v1');
+    assert.equal(detail.outputTag, 'v1-soci');
+    assert.equal(detail.outputDigest, output.digest);
+    assert.equal(detail.indexVersion, 'v2');
+    assert.deepEqual(detail.platforms, ['linux/amd64']);
+    const layers = detail.layers as { digest: string; size: number; ztocDigest: string | null; skipReason: string | null }[];
+    assert.deepEqual(layers.map((l) => l.digest), single.images[0]!.layers.map((l) => l.digest));
+    const indexed = layers.filter((l) => l.ztocDigest !== null);
+    assert.equal(indexed.length, 2, 'the two layers above SOCI_MIN_LAYER_SIZE');
+    assert.deepEqual(indexed.map((l) => l.ztocDigest).sort(), [...ztocs].sort());
+    assert.match(layers[2]!.skipReason ?? '', /minimum/);
+    assert.equal(run.text.includes(password), false, 'credentials never reach the logs');
+  });
+
+  test('a second delivery of the same event reports already indexed and pushes nothing', async () => {
+    const before = { writes: writes(), tag: (await repo.resolve('v1-soci')).digest, sent: events.events.length };
+    const run = await capture(() => handler(pushOf('team/app', single), lambdaContext()));
+    assert.equal(run.error, undefined, String(run.error));
+    assert.equal(run.value?.outcome, 'skipped');
+    assert.equal(run.value?.reason, 'already-indexed');
+    assert.equal(writes(), before.writes, 'no PUT/POST/PATCH reached the registry');
+    assert.equal((await repo.resolve('v1-soci')).digest, before.tag);
+    const skipped = events.events.slice(before.sent);
+    assert.deepEqual(skipped.map((e) => [e.DetailType, e.detail.status, e.detail.outputDigest]), [['SOCI Index Skipped', 'already-indexed', before.tag]]);
+  });
+
+  test('a multi-platform push: the tagged index push indexes every platform, the untagged children do nothing', async () => {
+    const sent = events.events.length;
+    for (const child of multi.images) {
+      const before = writes();
+      const run = await capture(() => handler(fixture('ecr-push-untagged-child', { 'repository-name': 'team/multi', 'image-digest': child.manifest.digest }), lambdaContext()));
+      assert.equal(run.value?.reason, 'untagged');
+      assert.equal(writes(), before);
+    }
+    assert.equal(events.events.length, sent, 'untagged children emit no completion event');
+
+    const run = await capture(() => handler(pushOf('team/multi', multi), lambdaContext()));
+    assert.equal(run.value?.outcome, 'created', JSON.stringify(run.logs.slice(-3)));
+    const output = await multiRepo.resolve('v2-soci');
+    await checkOutputIndex(multiRepo, output, multi.images.map((i) => i.manifest));
+    const [created] = events.events.slice(sent);
+    assert.equal(created?.DetailType, 'SOCI Index Created');
+    assert.equal(created?.detail.outputDigest, output.digest);
+    assert.deepEqual([...(created?.detail.platforms as string[])].sort(), ['linux/amd64', 'linux/arm64/v8']);
+  });
+
+  test('our own output, pushes outside the filters and untagged manifests do nothing but log', async () => {
+    await pushLayout(single, `${registry.host}/other/app:v1`, { creds });
+    const output = await repo.resolve('v1-soci');
+    const before = { writes: writes(), sent: events.events.length, ecr: ecr.calls.length };
+    const cases = [
+      [pushOf('other/app', single), 'filtered-out'],
+      [fixture('ecr-push-soci-output', { 'repository-name': 'team/app', 'image-digest': output.digest, 'image-tag': 'v1-soci' }), 'own-output'],
+      [fixture('ecr-push-untagged-child', { 'repository-name': 'team/app', 'image-digest': single.root.digest }), 'untagged'],
+    ] as const;
+    for (const [event, reason] of cases) {
+      const run = await capture(() => handler(event, lambdaContext()));
+      assert.equal(run.error, undefined);
+      assert.deepEqual([run.value?.outcome, run.value?.reason], ['skipped', reason]);
+      assert.ok(run.logs.some((l) => l.reason === reason && l.repository !== undefined), JSON.stringify(run.logs));
+    }
+    assert.equal(writes(), before.writes);
+    assert.equal(events.events.length, before.sent);
+    assert.equal(ecr.calls.length, before.ecr, 'decided from the event alone');
+    await assert.rejects(new RegistryTarget({ registry: registry.host, repository: 'other/app', credentials: async () => creds }).resolve('v1-soci'));
+  });
+
+  test('the SOCI-enabled index pushed in place of a tag is recognised as our own output', async () => {
+    // What ECR reports after an in-place run: the source tag now names our output index.
+    const output = await repo.resolve('v1-soci');
+    await repo.tag(output, 'v1-inplace');
+    const before = writes();
+    const run = await capture(() => handler(fixture('ecr-push-index', { 'repository-name': 'team/app', 'image-digest': output.digest, 'image-tag': 'v1-inplace' }), lambdaContext()));
+    assert.equal(run.error, undefined, String(run.error));
+    assert.equal(run.value?.outcome, 'skipped');
+    assert.ok(['already-indexed', 'not-an-image'].includes(run.value?.reason ?? ''), run.value?.reason);
+    assert.equal(writes(), before);
+  });
+
+  test('bad events get a log line and a documented outcome; none throws', async () => {
+    const cases: [unknown, string, string][] = [
+      [pushOf('team/app', single, { 'image-digest': undefined }), 'ignored', 'invalid-event'],
+      [pushOf('team/app', single, { 'image-tag': 7 }), 'ignored', 'invalid-event'],
+      // A digest the registry does not have, under a tag that names another image.
+      [pushOf('team/app', single, { 'image-digest': `sha256:${'d'.repeat(64)}` }), 'skipped', 'superseded'],
+      // A tag and digest that do not exist.
+      [pushOf('team/app', single, { 'image-digest': `sha256:${'d'.repeat(64)}`, 'image-tag': 'never-pushed' }), 'skipped', 'deleted'],
+      // A repository that was deleted (docker-registry answers MANIFEST_UNKNOWN, ECR NAME_UNKNOWN).
+      [pushOf('team/deleted', single), 'skipped', 'deleted'],
+    ];
+    for (const [event, outcome, reason] of cases) {
+      const run = await capture(() => handler(event, lambdaContext()));
+      assert.equal(run.error, undefined, `${reason}: ${String(run.error)}`);
+      assert.deepEqual([run.value?.outcome, run.value?.reason], [outcome, reason]);
+      assert.ok(run.logs.length >= 1);
+    }
+  });
+
+  test('work that cannot finish before the deadline fails transiently and tags nothing', async () => {
+    await pushLayout(single, `${registry.host}/team/slow:v1`, { creds });
+    // Blob reads are throttled (503, Retry-After 3 s, three times): about 9 s of waiting against a
+    // deadline 5.5 s away (7.5 s remaining minus the 2 s margin).
+    proxy.failNext(503, 3, { retryAfter: '3', method: 'GET', path: /^\/v2\/team\/slow\/blobs\// });
+    const sent = events.events.length;
+    const run = await capture(() => handler(pushOf('team/slow', single), lambdaContext(7_500)));
+    assert.ok(run.error instanceof Error, 'a transient failure is thrown for Lambda to retry');
+    assert.equal((run.error as { kind?: string }).kind, 'transient');
+    const slow = new RegistryTarget({ registry: registry.host, repository: 'team/slow', credentials: async () => creds });
+    await assert.rejects(slow.resolve('v1-soci'), /not found/);
+    assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+  });
+
+  test('v1: the SOCI index manifest is attached to the image through the referrers API', async () => {
+    await pushLayout(single, `${registry.host}/team/legacy:v1`, { creds });
+    const v1 = handlerFromEnvironment({ ...process.env, SOCI_INDEX_VERSION: 'v1' }, buildSociIndex);
+    const sent = events.events.length;
+    const run = await capture(() => v1(pushOf('team/legacy', single), lambdaContext()));
+    assert.equal(run.value?.outcome, 'created', JSON.stringify(run.logs.slice(-3)));
+    const legacy = new RegistryTarget({ registry: proxy.host, repository: 'team/legacy', credentials: async () => creds });
+    const referrers = await legacy.referrers(single.root, 'application/vnd.amazon.soci.index.v1+json');
+    const [created] = events.events.slice(sent);
+    assert.equal(created?.detail.indexVersion, 'v1');
+    assert.equal(created?.detail.outputTag, null);
+    assert.deepEqual(referrers.map((r) => r.digest), [created?.detail.outputDigest]);
+    const sociManifest = await json(legacy, referrers[0]!);
+    assert.equal(sociManifest.subject.digest, single.root.digest);
+  });
+});
