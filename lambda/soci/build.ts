@@ -8,7 +8,7 @@
 // others whole, so a partial index is still useful; the reason is reported per layer.
 import { availableParallelism } from 'node:os';
 import { OciLayoutTarget } from '../layout/oci-layout.ts';
-import { ANNOTATION_IMAGE_LAYER_DIGEST, EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
+import { ANNOTATION_IMAGE_LAYER_DIGEST, ANNOTATION_IMAGE_LAYER_MEDIA_TYPE, EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/builder.ts';
 import { convertImage, type Binding } from './convert.ts';
@@ -76,9 +76,10 @@ function layerResult(layer: Descriptor, decision: LayerDecision, outcome: LayerO
 
 /** Layer results of an existing SOCI index (idempotent runs): what has a zTOC, and why the rest has none. */
 function existingLayerResults(plan: ImagePlan, index: ExistingOutput['indexes'][number] | undefined): LayerResult[] {
-  const ztocs = new Map((index?.manifest.layers ?? []).map((d) => [d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d]));
+  const key = (digest: string | undefined, mediaType: string | undefined) => `${digest} ${mediaType}`;
+  const ztocs = new Map((index?.manifest.layers ?? []).map((d) => [key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]), d]));
   return plan.layers.map(({ layer, decision }) => {
-    const ztoc = decision.action === 'index' ? ztocs.get(layer.digest) : undefined;
+    const ztoc = decision.action === 'index' ? ztocs.get(key(layer.digest, layer.mediaType)) : undefined;
     if (!ztoc) return skippedResult(layer, decision.action === 'skip' ? decision.reason : 'not indexed');
     return { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, status: 'indexed', ztocDigest: ztoc.digest, ztocSize: ztoc.size };
   });

@@ -76,7 +76,14 @@ async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptio
       }
     },
   });
-  const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId });
+  // buildZtoc may stop early (not gzip, bad tar): closing the source here releases its file or connection.
+  const iterator = stream[Symbol.asyncIterator]();
+  let outcome: Awaited<ReturnType<typeof buildZtoc>>;
+  try {
+    outcome = await buildZtoc({ [Symbol.asyncIterator]: () => iterator }, { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId });
+  } finally {
+    await iterator.return?.();
+  }
   const durationMs = Date.now() - started;
   if (!outcome.indexable) return { indexable: false, reason: outcome.reason, durationMs };
   const noXattrs = !outcome.ztoc.toc.some((entry) => endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR)));
