@@ -140,7 +140,16 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.equal(indexed.length, 2, 'the two layers above SOCI_MIN_LAYER_SIZE');
     assert.deepEqual(indexed.map((l) => l.ztocDigest).sort(), [...ztocs].sort());
     assert.match(layers[2]!.skipReason ?? '', /minimum/);
+    // Per-layer lines add platform and layer to the image context every line carries.
+    const layerLines = run.logs.filter((l) => l.message === 'layer indexed' || l.message === 'layer skipped');
+    assert.equal(layerLines.length, 3);
+    for (const line of layerLines) {
+      assert.equal(line.platform, 'linux/amd64');
+      assert.ok(single.images[0]!.layers.some((l) => l.digest === line.layer));
+    }
+    for (const line of run.logs) assert.deepEqual([line.repository, line.digest, line.tag], ['team/app', single.root.digest, 'v1'], JSON.stringify(line));
     assert.equal(run.text.includes(password), false, 'credentials never reach the logs');
+    assert.equal(run.text.includes(Buffer.from(`AWS:${password}`).toString('base64')), false);
   });
 
   test('a second delivery of the same event reports already indexed and pushes nothing', async () => {
@@ -204,7 +213,7 @@ describe('ECR push → SOCI index, end to end', () => {
     const run = await capture(() => handler(fixture('ecr-push-index', { 'repository-name': 'team/app', 'image-digest': output.digest, 'image-tag': 'v1-inplace' }), lambdaContext()));
     assert.equal(run.error, undefined, String(run.error));
     assert.equal(run.value?.outcome, 'skipped');
-    assert.ok(['already-indexed', 'not-an-image'].includes(run.value?.reason ?? ''), run.value?.reason);
+    assert.equal(run.value?.reason, 'already-indexed', run.value?.reason);
     assert.equal(writes(), before);
   });
 
@@ -236,6 +245,7 @@ describe('ECR push → SOCI index, end to end', () => {
     const run = await capture(() => handler(pushOf('team/slow', single), lambdaContext(7_500)));
     assert.ok(run.error instanceof Error, 'a transient failure is thrown for Lambda to retry');
     assert.equal((run.error as { kind?: string }).kind, 'transient');
+    assert.match((run.error as Error).message, /deadline/);
     const slow = new RegistryTarget({ registry: registry.host, repository: 'team/slow', credentials: async () => creds });
     await assert.rejects(slow.resolve('v1-soci'), /not found/);
     assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
