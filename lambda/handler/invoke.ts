@@ -118,7 +118,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
   }
 
   /** Builds, or says why not; never throws (failures come back classified). */
-  async function build(push: EcrPush & { tag: string }, context: LambdaContext, metrics: InvocationMetrics, started: number): Promise<{ result: HandlerResult; completion: Completion; failure?: SociError }> {
+  async function attemptBuild(push: EcrPush & { tag: string }, context: LambdaContext, metrics: InvocationMetrics, started: number): Promise<{ result: HandlerResult; completion: Completion; failure?: SociError }> {
     const deadline = started + context.getRemainingTimeInMillis() - config.deadlineMarginMs;
     // Should the core overrun its deadline (a stuck read), abort its I/O halfway through the margin so
     // the failure can still be reported before Lambda kills the process.
@@ -182,7 +182,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
   }
 
   async function indexImage(push: EcrPush & { tag: string }, context: LambdaContext, metrics: InvocationMetrics, started: number): Promise<HandlerResult> {
-    const { result, completion, failure } = await build(push, context, metrics, started);
+    const { result, completion, failure } = await attemptBuild(push, context, metrics, started);
     try {
       await complete(completion);
     } catch (err) {
