@@ -70,7 +70,7 @@ export interface SociIndexerProps {
   readonly logRetention?: logs.RetentionDays;
   /** Caps concurrent builds (and registry load). @default - unreserved */
   readonly reservedConcurrency?: number;
-  /** Written into zTOCs and the index annotation. @default - the handler's default, `soci-indexer` */
+  /** Written into zTOCs and the index annotation. @default - the handler's default, `soci-indexer <version>` */
   readonly buildToolId?: string;
   /** Customer managed keys of encrypted repositories; the function may decrypt with them. @default - none */
   readonly kmsKeys?: kms.IKey[];
