@@ -1,6 +1,6 @@
 // Command dispatch and the error policy: bad input is one line on stderr and a non-zero exit, never a
 // stack trace (unless SOCI_INDEXER_DEBUG is set).
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.ts';
 import { UsageError } from './common.ts';
 import { ZTOC_USAGE, ztocCommand } from './ztoc-commands.ts';
 
@@ -12,11 +12,6 @@ Usage:
   soci-indexer --version
 
 ${ZTOC_USAGE}`;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -30,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case '--version':
       case '-v':
-        console.log(version());
+        console.log(VERSION);
         return 0;
       case undefined:
       case 'help':

@@ -5,9 +5,10 @@ import { createHash } from 'node:crypto';
 import { encodeGzipCheckpoints, encodeTarZinfo, serializeZtoc } from './codec.ts';
 import { type GzipIndexOptions, indexGzip } from './gzip-index.ts';
 import { GoTarReader } from './tar-reader.ts';
+import { VERSION } from '../version.ts';
 import { type CompressionAlgorithm, DEFAULT_SPAN_SIZE, type Ztoc, ZTOC_VERSION, ZtocError } from './types.ts';
 
-export const DEFAULT_BUILD_TOOL_ID = 'soci-indexer 0.1.0';
+export const DEFAULT_BUILD_TOOL_ID = `soci-indexer ${VERSION}`;
 
 export type CompressionChoice = 'auto' | CompressionAlgorithm;
 

@@ -44,6 +44,22 @@ interface GoTime {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+const NO_RECORDS: PaxRecord[] = [];
+
+// A layer has one or two owner names for tens of thousands of entries: share their bytes (memory per
+// entry is what bounds the builder's footprint on big layers).
+const owners = new Map<string, Uint8Array>();
+function interned(bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0) return EMPTY;
+  const key = latin1(bytes);
+  let shared = owners.get(key);
+  if (!shared) {
+    if (owners.size > 256) owners.clear();
+    shared = bytes;
+    owners.set(key, shared);
+  }
+  return shared;
+}
 
 export interface GoTarReaderOptions {
   /** Largest PAX / GNU long-name body accepted (Go: 1 MiB). */
@@ -317,7 +333,7 @@ export class GoTarReader {
       modTime: formatGoTime(modTime.seconds, modTime.nanos),
       devmajor: safeNumber(header.devmajor, 'devmajor', headerOffset),
       devminor: safeNumber(header.devminor, 'devminor', headerOffset),
-      xattrs: pax ? sortedRecords(pax) : [],
+      xattrs: pax ? sortedRecords(pax) : NO_RECORDS,
     };
     this.entries.push(entry);
     this.skippedEntry = entry;
@@ -412,12 +428,27 @@ function cString(bytes: Uint8Array, start: number, length: number): Uint8Array {
   const end = start + length;
   let i = start;
   while (i < end && bytes[i] !== 0) i++;
-  return copyBytes(bytes, start, i);
+  return i === start ? EMPTY : copyBytes(bytes, start, i);
 }
 
-/** A real copy: `Buffer#slice` would return a view of memory the caller is about to reuse. */
+// Names and PAX values are copied into shared slabs: one ArrayBuffer per name would cost ~200 bytes of
+// bookkeeping each, which dominates memory on layers with hundreds of thousands of entries.
+const SLAB_SIZE = 256 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+
+/** A real copy (`Buffer#slice` would return a view of memory the caller is about to reuse). */
 function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes, start, end);
+  const length = end - start;
+  if (length > SLAB_SIZE / 8) return Uint8Array.prototype.slice.call(bytes, start, end);
+  if (slabUsed + length > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const copy = slab.subarray(slabUsed, slabUsed + length);
+  copy.set(bytes.subarray(start, end));
+  slabUsed += length;
+  return copy;
 }
 
 function concatBytes(...parts: Uint8Array[]): Uint8Array {
@@ -439,13 +470,21 @@ function matches(block: Uint8Array, offset: number, text: string): boolean {
 function detectFormat(block: Uint8Array): TarFormat | undefined {
   const stored = parseOctal(block, 148, 8);
   if (stored === undefined) return undefined;
+  // One branch-free pass (this runs for every header of multi-GB layers): the checksum field counts as
+  // eight spaces, and the signed sum differs by 256 for every byte >= 0x80.
   let unsigned = 0;
-  let signed = 0;
+  let high = 0;
   for (let i = 0; i < BLOCK_SIZE; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : block[i]!;
+    const c = block[i]!;
     unsigned += c;
-    signed += c < 0x80 ? c : c - 0x100;
+    high += c >> 7;
   }
+  for (let i = 148; i < 156; i++) {
+    unsigned -= block[i]!;
+    high -= block[i]! >> 7;
+  }
+  unsigned += 8 * 0x20;
+  const signed = unsigned - 256 * high;
   if (stored !== unsigned && stored !== signed) return undefined;
   if (matches(block, 257, 'ustar\0')) return matches(block, 508, 'tar\0') ? 'star' : 'ustar';
   if (matches(block, 257, 'ustar ') && matches(block, 263, ' \0')) return 'gnu';
@@ -521,8 +560,8 @@ function parseHeader(block: Uint8Array, headerOffset: number): RawHeader {
     devminor: 0,
   };
   if (format !== 'v7') {
-    header.uname = cString(block, 265, 32);
-    header.gname = cString(block, 297, 32);
+    header.uname = interned(cString(block, 265, 32));
+    header.gname = interned(cString(block, 297, 32));
     header.devmajor = numeric('devmajor', 329, 8);
     header.devminor = numeric('devminor', 337, 8);
     let prefix: Uint8Array = EMPTY;
@@ -699,7 +738,17 @@ const END_FORMATTABLE_SECOND = 253402300800n;
  * Go's `time.Unix(seconds, nanos).UTC().MarshalText()` (RFC 3339 with trimmed nanoseconds), or '' when Go
  * fails to marshal (year outside 0..9999), as upstream writes then. `seconds` must be an integer.
  */
+// Most entries of a layer share a few mtimes: remember the last one formatted.
+let lastTime: { seconds: number | bigint; nanos: number; text: string } = { seconds: 0, nanos: -1, text: '' };
+
 export function formatGoTime(seconds: number | bigint, nanos: number): string {
+  if (seconds === lastTime.seconds && nanos === lastTime.nanos) return lastTime.text;
+  const text = formatGoTimeUncached(seconds, nanos);
+  lastTime = { seconds, nanos, text };
+  return text;
+}
+
+function formatGoTimeUncached(seconds: number | bigint, nanos: number): string {
   let sec = typeof seconds === 'bigint' ? seconds : BigInt(seconds);
   let ns = nanos;
   if (ns < 0 || ns >= 1e9) {
