@@ -39,7 +39,7 @@ type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; content?: 
 async function tarOf(entries: Entry[]): Promise<Buffer> {
   const archive = pack();
   const chunks: Buffer[] = [];
-  archive.on('data', (c: Buffer) => chunks.push(c));
+  archive.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<Buffer>((resolve, reject) => {
     archive.on('end', () => resolve(Buffer.concat(chunks)));
     archive.on('error', reject);

@@ -63,7 +63,7 @@ describe('golden zTOCs are reproduced byte for byte', () => {
 async function tarOf(entries: Array<{ name: string; type?: 'file' | 'pax-header' | 'gnu-long-path'; content?: Buffer; pax?: Record<string, string> }>): Promise<Buffer> {
   const archive = pack();
   const chunks: Buffer[] = [];
-  archive.on('data', (c: Buffer) => chunks.push(c));
+  archive.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<Buffer>((resolve) => archive.on('end', () => resolve(Buffer.concat(chunks))));
   for (const e of entries) archive.entry({ name: e.name, mtime: new Date(0), ...(e.pax ? { pax: e.pax } : {}) }, e.content ?? Buffer.alloc(0));
   archive.finalize();
