@@ -178,7 +178,7 @@ export function formatSummary(result: BuildResult): string {
     for (const l of p.layers) {
       lines.push(
         l.status === 'indexed'
-          ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest} (${l.spans} spans, ${l.entries} entries)`
+          ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest}${l.spans !== undefined ? ` (${l.spans} spans, ${l.entries} entries)` : ''}`
           : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped: ${l.reason}`,
       );
     }
