@@ -107,13 +107,15 @@ async function buildZtocModel(source: AsyncIterable<Uint8Array>, options: BuildZ
   if (compression === 'gzip') {
     const r = await indexGzip(stream, (chunk) => tar.push(chunk), { ...options.gzip, spanSize });
     tar.end();
+    const checkpoints = encodeGzipCheckpoints(spanSize, r.checkpoints);
+    r.checkpoints.length = 0; // the windows now live in the blob only
     return {
       ...common,
       compressedArchiveSize: r.compressedSize,
       uncompressedArchiveSize: tar.archiveSize,
-      maxSpanId: r.checkpoints.length - 1,
+      maxSpanId: r.spanDigests.length - 1,
       spanDigests: r.spanDigests,
-      checkpoints: encodeGzipCheckpoints(spanSize, r.checkpoints),
+      checkpoints,
     };
   }
   // Uncompressed tar: spans are fixed slices of the file (spec 3.5).

@@ -95,7 +95,9 @@ function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata): number {
 
 /** Serializes a zTOC exactly as upstream's `ztoc_marshaler.go` does (soci-format.md §1.4). */
 export function serializeZtoc(z: Ztoc): Uint8Array {
-  const b = new flatbuffers.Builder(1024);
+  // Sized up front: the builder would otherwise double (and copy) its buffer up to twice the zTOC size,
+  // which for checkpoint-heavy zTOCs is hundreds of MB. The initial size does not change the bytes.
+  const b = new flatbuffers.Builder(estimateSize(z));
   const version = b.createString(z.version);
   const tool = b.createString(z.buildToolIdentifier);
 
@@ -124,7 +126,19 @@ export function serializeZtoc(z: Ztoc): Uint8Array {
   b.addFieldInt64(3, int64(z.uncompressedArchiveSize, 'uncompressed_archive_size'), 0n);
   b.addFieldOffset(5, compressionInfo, 0);
   b.finish(b.endObject());
-  return b.asUint8Array().slice();
+  const bytes = b.asUint8Array();
+  // A view is enough when the estimate was close; copy out of a mostly-empty buffer.
+  return bytes.byteLength * 1.25 >= bytes.buffer.byteLength ? bytes : bytes.slice();
+}
+
+/** An upper bound of the serialized size (strings, tables, vtables and alignment per entry). */
+function estimateSize(z: Ztoc): number {
+  let size = 1024 + z.checkpoints.length + z.spanDigests.length * 96 + z.buildToolIdentifier.length;
+  for (const e of z.toc) {
+    size += 160 + e.name.length + e.linkname.length + e.uname.length + e.gname.length + e.modTime.length;
+    for (const x of e.xattrs) size += 32 + x.key.length + x.value.length;
+  }
+  return Math.min(size, 2 ** 31 - 1);
 }
 
 /** A table located in the buffer, with its vtable already bounds-checked. */
