@@ -165,6 +165,17 @@ describe('gzip checkpoints match the zlib reference', () => {
     await assertSameAsReference(medium, [4096], { maxCallInput: 4093, maxCallOutput: 3001 });
   });
 
+  test('span digests are the same whether spans are hashed on the thread pool or incrementally', async () => {
+    const file = zlib.gzipSync(big);
+    const pooled = await ourCheckpoints(file, 65536);
+    const incremental = await ourCheckpoints(file, 65536, { asyncSpanLimit: 1 });
+    assert.deepEqual(incremental.spanDigests, pooled.spanDigests);
+    const { createHash } = await import('node:crypto');
+    const cps = pooled.checkpoints;
+    const start = cps[1]!.bits ? cps[1]!.in - 1 : cps[1]!.in;
+    assert.equal(pooled.spanDigests[1], `sha256:${createHash('sha256').update(file.subarray(start, cps[2]!.in)).digest('hex')}`);
+  });
+
   test('windows are the 32 KiB before each checkpoint, zero-filled at the start', async () => {
     const file = zlib.gzipSync(big);
     const r = await ourCheckpoints(file, 65536);
