@@ -5,8 +5,10 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['lambda/cli.ts'],
-  outfile: 'dist/cli.mjs',
+  // The layer worker is loaded at run time from beside the CLI bundle (new URL('./layer-worker.mjs')).
+  entryPoints: { cli: 'lambda/cli.ts', 'layer-worker': 'lambda/soci/layer-worker.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -3,14 +3,13 @@
 // in flight. What the index needs later is kept (zTOC bytes, the xattr verdict, prefetch matches); the
 // zTOC model itself is dropped as soon as a layer is done.
 import type { Descriptor, Target } from '../oci/target.ts';
-import { buildZtoc, type ZtocSummary } from '../ztoc/builder.ts';
+import type { ZtocSummary } from '../ztoc/builder.ts';
+import { LayerPool } from './layer-pool.ts';
 import { mapPool } from './pool.ts';
-import { findPrefetchSpans, type PrefetchSpan } from './prefetch.ts';
+import type { PrefetchSpan } from './prefetch.ts';
 import type { BuildEvent } from './types.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
-const SCHILY_XATTR = Buffer.from('SCHILY.xattr.');
-const WHITEOUT_OPAQUE = Buffer.from('.wh..wh..opq');
 
 export interface LayerJob {
   layer: Descriptor;
@@ -32,15 +31,6 @@ export type LayerOutcome =
     }
   | { indexable: false; reason: string; durationMs: number };
 
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  return bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b);
-}
-
-function endsWith(bytes: Uint8Array, suffix: Uint8Array): boolean {
-  const at = bytes.length - suffix.length;
-  return at >= 0 && suffix.every((b, i) => bytes[at + i] === b);
-}
-
 export function layerKey(layer: Descriptor, compression: string): string {
   return `${layer.digest} ${compression}`;
 }
@@ -58,7 +48,7 @@ export interface BuildLayersOptions {
   onDone: (job: LayerJob, outcome: LayerOutcome) => void;
 }
 
-async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptions, signal: AbortSignal): Promise<LayerOutcome> {
+async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptions, pool: LayerPool, signal: AbortSignal): Promise<LayerOutcome> {
   const { layer, platform } = job;
   const started = Date.now();
   options.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
@@ -76,32 +66,39 @@ async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptio
       }
     },
   });
-  // buildZtoc may stop early (not gzip, bad tar): closing the source here releases its file or connection.
+  // The build may stop early (not gzip, bad tar): closing the source here releases its file or connection.
   const iterator = stream[Symbol.asyncIterator]();
-  let outcome: Awaited<ReturnType<typeof buildZtoc>>;
+  let outcome;
   try {
-    outcome = await buildZtoc({ [Symbol.asyncIterator]: () => iterator }, { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId });
+    outcome = await pool.index(
+      { [Symbol.asyncIterator]: () => iterator },
+      { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId, prefetchPaths: options.prefetchPaths },
+      signal,
+    );
   } finally {
     await iterator.return?.();
   }
-  const durationMs = Date.now() - started;
-  if (!outcome.indexable) return { indexable: false, reason: outcome.reason, durationMs };
-  const noXattrs = !outcome.ztoc.toc.some((entry) => endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR)));
-  const prefetch = findPrefetchSpans(outcome.ztoc, options.prefetchPaths);
-  return { indexable: true, bytes: outcome.bytes, summary: outcome.summary, noXattrs, prefetch, durationMs };
+  return { ...outcome, durationMs: Date.now() - started };
 }
 
 /** Builds every job's zTOC; the result is keyed by `layerKey`. I/O failures abort the whole run. */
 export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options: BuildLayersOptions): Promise<Map<string, LayerOutcome>> {
-  const outcomes = await mapPool(
-    jobs,
-    options.concurrency,
-    async (job, _i, signal) => {
-      const outcome = await buildOne(source, job, options, signal);
-      options.onDone(job, outcome);
-      return outcome;
-    },
-    options.signal,
-  );
+  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, jobs.length)));
+  if (pool.fallbackReason && jobs.length > 0) options.emit({ type: 'log', level: 'warn', message: pool.fallbackReason });
+  let outcomes: LayerOutcome[];
+  try {
+    outcomes = await mapPool(
+      jobs,
+      options.concurrency,
+      async (job, _i, signal) => {
+        const outcome = await buildOne(source, job, options, pool, signal);
+        options.onDone(job, outcome);
+        return outcome;
+      },
+      options.signal,
+    );
+  } finally {
+    await pool.close();
+  }
   return new Map(jobs.map((job, i) => [layerKey(job.layer, job.compression), outcomes[i]!]));
 }

@@ -1,0 +1,44 @@
+// Indexes one layer stream: the zTOC plus what the SOCI index needs from its TOC (the xattr verdict and
+// prefetch matches), so the TOC itself never has to leave the thread that built it. Pure: runs the same
+// in the main thread and in a layer worker.
+import { buildZtoc, type ZtocSummary } from '../ztoc/builder.ts';
+import { findPrefetchSpans, type PrefetchSpan } from './prefetch.ts';
+
+const SCHILY_XATTR = Buffer.from('SCHILY.xattr.');
+const WHITEOUT_OPAQUE = Buffer.from('.wh..wh..opq');
+
+export interface LayerIndexOptions {
+  spanSize: number;
+  compression: 'gzip' | 'uncompressed';
+  buildToolId: string;
+  prefetchPaths: string[];
+}
+
+export type LayerIndexResult =
+  | {
+      indexable: true;
+      bytes: Uint8Array;
+      summary: ZtocSummary;
+      /** No entry carries a `SCHILY.xattr.*` record and none is an opaque-directory marker (spec 4.2). */
+      noXattrs: boolean;
+      /** Requested prefetch path → spans of this layer, for the paths found in it. */
+      prefetch: Map<string, PrefetchSpan>;
+    }
+  | { indexable: false; reason: string };
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  return bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b);
+}
+
+function endsWith(bytes: Uint8Array, suffix: Uint8Array): boolean {
+  const at = bytes.length - suffix.length;
+  return at >= 0 && suffix.every((b, i) => bytes[at + i] === b);
+}
+
+export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions): Promise<LayerIndexResult> {
+  const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId });
+  if (!outcome.indexable) return { indexable: false, reason: outcome.reason };
+  const noXattrs = !outcome.ztoc.toc.some((entry) => endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR)));
+  const prefetch = findPrefetchSpans(outcome.ztoc, options.prefetchPaths);
+  return { indexable: true, bytes: outcome.bytes, summary: outcome.summary, noXattrs, prefetch };
+}

@@ -1,0 +1,157 @@
+// Indexes layers on worker threads. A zTOC build is CPU-bound and synchronous (native inflate), so
+// layers "in flight" on one thread only interleave; workers let `concurrency` layers use that many cores
+// while the main thread does the network I/O and digest checks. Chunks are copied once and transferred;
+// at most MAX_IN_FLIGHT bytes wait in a worker's queue, so memory stays bounded however fast the source is.
+// When workers cannot start (no layer-worker.mjs beside the code) layers are indexed on this thread.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
+import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
+
+const MAX_IN_FLIGHT = 16 << 20;
+const WORKER_URL = new URL('./layer-worker.mjs', import.meta.url);
+
+interface Job {
+  id: number;
+  onMessage: (message: FromWorker) => void;
+  onFailure: (error: Error) => void;
+}
+
+class LayerWorker {
+  readonly worker: Worker;
+  job: Job | undefined;
+
+  constructor() {
+    this.worker = new Worker(WORKER_URL);
+    this.worker.on('message', (message: FromWorker) => {
+      if (this.job && message.id === this.job.id) this.job.onMessage(message);
+    });
+    this.worker.on('error', (err) => this.job?.onFailure(err));
+    this.worker.on('exit', (code) => this.job?.onFailure(new Error(`layer worker exited with code ${code}`)));
+  }
+
+  post(message: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(message, transfer);
+  }
+}
+
+export class LayerPool {
+  private readonly idle: LayerWorker[] = [];
+  private readonly all = new Set<LayerWorker>();
+  private readonly waiting: Array<(w: LayerWorker) => void> = [];
+  private nextId = 1;
+  private workersUnavailable: Error | undefined;
+
+  constructor(private readonly size: number) {
+    if (!existsSync(fileURLToPath(WORKER_URL))) {
+      this.workersUnavailable = new Error(`${fileURLToPath(WORKER_URL)} is missing: layers are indexed on the main thread`);
+    }
+  }
+
+  /** Why layers run on the main thread, when workers could not be started. */
+  get fallbackReason(): string | undefined {
+    return this.workersUnavailable?.message;
+  }
+
+  async index(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions, signal?: AbortSignal): Promise<LayerIndexResult> {
+    const worker = this.workersUnavailable ? undefined : await this.acquire();
+    if (!worker) return indexLayerStream(stream, options);
+    try {
+      return await this.run(worker, stream, options, signal);
+    } finally {
+      this.release(worker);
+    }
+  }
+
+  async close(): Promise<void> {
+    const workers = [...this.all];
+    this.all.clear();
+    this.idle.length = 0;
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+
+  private async acquire(): Promise<LayerWorker | undefined> {
+    const ready = this.idle.pop();
+    if (ready) return ready;
+    if (this.all.size < this.size) {
+      try {
+        const w = new LayerWorker();
+        this.all.add(w);
+        return w;
+      } catch (err) {
+        this.workersUnavailable = err as Error;
+        return undefined;
+      }
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(worker: LayerWorker): void {
+    worker.job = undefined;
+    if (!this.all.has(worker)) return;
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(worker);
+    else this.idle.push(worker);
+  }
+
+  private async run(worker: LayerWorker, stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions, signal?: AbortSignal): Promise<LayerIndexResult> {
+    const id = this.nextId++;
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
+    let settle!: { resolve: (r: LayerIndexResult) => void; reject: (e: Error) => void };
+    let finished = false;
+    const result = new Promise<LayerIndexResult>((resolve, reject) => (settle = { resolve, reject }));
+    result.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
+    worker.job = {
+      id,
+      onMessage: (message) => {
+        if (message.type === 'ack') {
+          inFlight -= message.bytes;
+          if (inFlight <= MAX_IN_FLIGHT / 2) drained?.();
+        } else if (message.type === 'done') {
+          settle.resolve(message.result);
+          drained?.();
+        } else {
+          settle.reject(new Error(message.message));
+          drained?.();
+        }
+      },
+      onFailure: (error) => {
+        // A dead worker cannot be reused.
+        this.all.delete(worker);
+        settle.reject(error);
+        drained?.();
+      },
+    };
+    worker.post({ type: 'start', id, options });
+
+    const iterator = stream[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        while (inFlight > MAX_IN_FLIGHT && !finished) await new Promise<void>((resolve) => (drained = resolve));
+        if (finished) break; // the worker stopped early (e.g. not a tar): stop reading
+        signal?.throwIfAborted();
+        const next = await iterator.next();
+        if (next.done) {
+          worker.post({ type: 'end', id });
+          break;
+        }
+        // A private copy to transfer: the source may reuse its memory (and Buffer#slice would be a view).
+        const copy = Uint8Array.prototype.slice.call(next.value);
+        inFlight += copy.length;
+        worker.post({ type: 'chunk', id, data: copy.buffer as ArrayBuffer }, [copy.buffer as ArrayBuffer]);
+      }
+    } catch (err) {
+      worker.post({ type: 'abort', id });
+      await result.catch(() => undefined);
+      throw err;
+    } finally {
+      await iterator.return?.();
+    }
+    return result;
+  }
+}

@@ -1,0 +1,13 @@
+// Messages between the layer pool (main thread) and a layer worker.
+import type { LayerIndexOptions, LayerIndexResult } from './layer-index.ts';
+
+export type ToWorker =
+  | { type: 'start'; id: number; options: LayerIndexOptions }
+  | { type: 'chunk'; id: number; data: ArrayBuffer }
+  | { type: 'end'; id: number }
+  | { type: 'abort'; id: number };
+
+export type FromWorker =
+  | { type: 'ack'; id: number; bytes: number }
+  | { type: 'done'; id: number; result: LayerIndexResult }
+  | { type: 'failed'; id: number; message: string };

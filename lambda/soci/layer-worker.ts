@@ -1,0 +1,56 @@
+// Worker side of the layer pool: receives a layer's bytes as transferred chunks, indexes them with
+// indexLayerStream and posts the result back (zTOC bytes transferred, not copied). One job at a time.
+import { parentPort } from 'node:worker_threads';
+import { indexLayerStream } from './layer-index.ts';
+import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('layer-worker.ts must run in a worker thread');
+
+let queue: Uint8Array[] = [];
+let ended = false;
+let aborted = false;
+let wake: (() => void) | undefined;
+
+async function* chunks(id: number): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    if (aborted) throw new Error('aborted');
+    const next = queue.shift();
+    if (next) {
+      port!.postMessage({ type: 'ack', id, bytes: next.length } satisfies FromWorker);
+      yield next;
+      continue;
+    }
+    if (ended) return;
+    await new Promise<void>((resolve) => (wake = resolve));
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'start': {
+      queue = [];
+      ended = false;
+      aborted = false;
+      indexLayerStream(chunks(message.id), message.options).then(
+        (result) => {
+          const transfer = result.indexable ? [result.bytes.buffer as ArrayBuffer] : [];
+          port.postMessage({ type: 'done', id: message.id, result } satisfies FromWorker, transfer);
+        },
+        (err: unknown) => port.postMessage({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err) } satisfies FromWorker),
+      );
+      break;
+    }
+    case 'chunk':
+      queue.push(new Uint8Array(message.data));
+      break;
+    case 'end':
+      ended = true;
+      break;
+    case 'abort':
+      aborted = true;
+      break;
+  }
+  wake?.();
+  wake = undefined;
+});
