@@ -234,6 +234,7 @@ export class SociIndexer extends Construct {
       ? undefined
       : (props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default'));
 
+    const WORKER_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
     this.function = new NodejsFunction(this, 'Function', {
       entry: join(REPO_ROOT, 'lambda', 'handler.ts'),
       handler: 'handler',
@@ -263,6 +264,21 @@ export class SociIndexer extends Construct {
         sourceMap: true,
         // Ship the SDK version the handler was tested with rather than the runtime's, which drifts.
         bundleAwsSDK: true,
+        // Layers are indexed on worker threads, loaded from layer-worker.mjs beside index.mjs.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            [
+              `"${join(inputDir, 'node_modules', '.bin', 'esbuild')}"`,
+              `"${join(inputDir, 'lambda', 'soci', 'layer-worker.ts')}"`,
+              '--bundle --platform=node --format=esm --target=node22 --minify --sourcemap',
+              `"--banner:js=${WORKER_BANNER}"`,
+              `"--outfile=${join(outputDir, 'layer-worker.mjs')}"`,
+              '--log-level=warning',
+            ].join(' '),
+          ],
+        },
       },
     });
 

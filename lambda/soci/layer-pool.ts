@@ -23,7 +23,8 @@ class LayerWorker {
   job: Job | undefined;
 
   constructor() {
-    this.worker = new Worker(WORKER_URL);
+    // Workers inherit the process's Node options, except those that only make sense for a main script.
+    this.worker = new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
     this.worker.on('message', (message: FromWorker) => {
       if (this.job && message.id === this.job.id) this.job.onMessage(message);
     });

@@ -1,5 +1,6 @@
 // The deployable stack and app: context parsing, outputs, cdk-nag, coexistence of two installations,
 // and one real synthesis that bundles the handler with the local esbuild (Docker made unusable).
+import { goldenLayer } from '../support/golden.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -220,7 +221,7 @@ describe('bundling', () => {
       const assetHash = fn?.Properties.Code?.S3Key?.replace(/\.zip$/, '');
       assert.ok(assetHash, 'the function code is a file asset');
       const assetDir = join(outdir, `asset.${assetHash}`);
-      assert.deepEqual(readdirSync(assetDir).sort(), ['index.mjs', 'index.mjs.map']);
+      assert.deepEqual(readdirSync(assetDir).sort(), ['index.mjs', 'index.mjs.map', 'layer-worker.mjs', 'layer-worker.mjs.map']);
       const bundle = join(assetDir, 'index.mjs');
       assert.ok(
         readFileSync(bundle, 'utf8').startsWith("import { createRequire as __createRequire } from 'node:module';"),
@@ -234,6 +235,20 @@ describe('bundling', () => {
         env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(variables as Record<string, string>) },
       });
       assert.equal(stdout.trim().split('\n').at(-1), 'function');
+
+      // The bundled layer worker indexes a layer: the golden tiny zTOC, byte for byte.
+      const tiny = goldenLayer('tiny-gnu.tar.gz').path;
+      const work = `
+        const { Worker } = await import('node:worker_threads');
+        const { readFileSync } = await import('node:fs');
+        const w = new Worker(new URL('layer-worker.mjs', ${JSON.stringify(pathToFileURL(assetDir + '/').href)}), { execArgv: [] });
+        const bytes = readFileSync(${JSON.stringify(tiny)});
+        w.on('message', (m) => { if (m.type === 'done') { console.log(m.result.summary.digest); w.terminate(); } });
+        w.postMessage({ type: 'start', id: 1, options: { spanSize: 4194304, compression: 'gzip', buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: [] } });
+        w.postMessage({ type: 'chunk', id: 1, data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) });
+        w.postMessage({ type: 'end', id: 1 });`;
+      const worker = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', work]);
+      assert.equal(worker.stdout.trim(), 'sha256:87b3e0d57e5cd2cd5e10ebf26385ed81e51f17e18921e7ce99faab4014ef651e');
     } finally {
       if (previousDocker === undefined) delete process.env.CDK_DOCKER;
       else process.env.CDK_DOCKER = previousDocker;
