@@ -5,8 +5,8 @@
 import { build } from 'esbuild';
 
 await build({
-  // The layer worker is loaded at run time from beside the CLI bundle (new URL('./layer-worker.mjs')).
-  entryPoints: { cli: 'lambda/cli.ts', 'layer-worker': 'lambda/soci/layer-worker.ts' },
+  // The workers are loaded at run time from beside the bundles (new URL('./layer-worker.mjs'), ...).
+  entryPoints: { cli: 'lambda/cli.ts', 'layer-worker': 'lambda/soci/layer-worker.ts', 'toc-worker': 'lambda/ztoc/toc-worker.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -85,6 +85,7 @@ async function ztocBuild(args: string[]): Promise<number> {
     spanSize,
     compression,
     buildToolId: values['build-tool-id'] ?? DEFAULT_BUILD_TOOL_ID,
+    sizeHint: size,
     onProgress: (read) =>
       status.update(`indexing ${layer}: ${formatBytes(read)} / ${formatBytes(size)} (${Math.floor((read / Math.max(size, 1)) * 100)}%) ${formatRate(read, Date.now() - started)}`),
   });

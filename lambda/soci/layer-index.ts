@@ -12,6 +12,8 @@ export interface LayerIndexOptions {
   compression: 'gzip' | 'uncompressed';
   buildToolId: string;
   prefetchPaths: string[];
+  /** The layer's size from its descriptor. */
+  sizeHint: number;
 }
 
 export type LayerIndexResult =
@@ -36,7 +38,7 @@ function endsWith(bytes: Uint8Array, suffix: Uint8Array): boolean {
 }
 
 export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions): Promise<LayerIndexResult> {
-  const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId });
+  const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId, sizeHint: options.sizeHint });
   if (!outcome.indexable) return { indexable: false, reason: outcome.reason };
   const noXattrs = !outcome.ztoc.toc.some((entry) => endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR)));
   const prefetch = findPrefetchSpans(outcome.ztoc, options.prefetchPaths);

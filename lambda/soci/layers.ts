@@ -72,7 +72,7 @@ async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptio
   try {
     outcome = await pool.index(
       { [Symbol.asyncIterator]: () => iterator },
-      { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId, prefetchPaths: options.prefetchPaths },
+      { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId, prefetchPaths: options.prefetchPaths, sizeHint: layer.size },
       signal,
     );
   } finally {

@@ -27,6 +27,11 @@ export interface GzipIndexOptions {
   outputRoom?: number;
   /** Spans with more compressed bytes than this are hashed incrementally. @default 32 MiB */
   asyncSpanLimit?: number;
+  /**
+   * Who checks each member's CRC-32: this function (default), or the consumer of the output, which then
+   * gets every member's stored CRC-32 through `onMemberEnd` (e.g. to compute it on another thread).
+   */
+  onMemberEnd?: (storedCrc: number, endOffset: number) => void;
   /** Caps per native call, only for tests that force the rare code paths. */
   maxCallInput?: number;
   maxCallOutput?: number;
@@ -171,7 +176,7 @@ function gzipHeaderLength(data: SlidingBuffer, pos: number): number {
  */
 export async function indexGzip(
   source: AsyncIterable<Uint8Array>,
-  sink: (chunk: Uint8Array) => void,
+  sink: (chunk: Uint8Array) => void | Promise<void>,
   options: GzipIndexOptions,
 ): Promise<GzipIndexResult> {
   const span = options.spanSize;
@@ -419,9 +424,10 @@ export async function indexGzip(
         const got = room - writeState[0]!;
         if (got > 0) {
           const chunk = outb.buf.subarray(outb.length, outb.length + got);
-          crc = zlib.crc32(chunk, crc);
+          if (!options.onMemberEnd) crc = zlib.crc32(chunk, crc);
           outb.length += got;
-          sink(chunk);
+          const backpressure = sink(chunk);
+          if (backpressure) await backpressure;
         }
         totin += used;
         totout += got;
@@ -458,7 +464,8 @@ export async function indexGzip(
       await input.fill(totin + 9, inputKeep());
       if (inb.end < totin + 8) throw new ZtocError('truncated', `gzip trailer truncated at offset ${totin}`);
       const trailer = inb.view(totin, totin + 8);
-      if (trailer.readUInt32LE(0) !== crc >>> 0) {
+      if (options.onMemberEnd) options.onMemberEnd(trailer.readUInt32LE(0), totin + 8);
+      else if (trailer.readUInt32LE(0) !== crc >>> 0) {
         throw new ZtocError('bad-gzip', `gzip CRC mismatch in the member ending at offset ${totin + 8}`);
       }
       if (trailer.readUInt32LE(4) !== (totout - memberOut) % 2 ** 32) {

@@ -49,6 +49,24 @@ describe('golden zTOCs are reproduced byte for byte', () => {
     }
   });
 
+  test('the TOC worker (tar, CRC and serialization on a second thread) gives the same bytes and errors', async () => {
+    for (const [layer, golden] of [
+      ['gotar.tar.pigz6.gz', 'gotar.tar.pigz6.gz.span64k.ztoc'],
+      ['gnutar.tar.gzip6-fname.gz', 'gnutar.tar.gzip6-fname.gz.span64k.ztoc'],
+    ] as const) {
+      const outcome = await buildZtoc(createReadStream(goldenLayer(layer).path), { spanSize: 65536, buildToolId: UPSTREAM_BUILD_TOOL_ID, tocWorker: true });
+      assert.ok(outcome.indexable);
+      assert.equal(sha256Hex(outcome.bytes), sha256Hex(readFileSync(goldenPath('ztoc', golden))));
+      assert.equal(outcome.ztoc.toc.length, outcome.summary.entries);
+    }
+    const bad = Buffer.from(readFileSync(goldenLayer('gotar-mini.tar.gzip6n.gz').path));
+    bad[bad.length - 8]! ^= 1; // CRC-32 of the only member
+    const crc = await buildZtoc(chunked(bad, 65536), { tocWorker: true });
+    assert.ok(!crc.indexable && crc.code === 'bad-gzip' && /CRC/.test(crc.reason));
+    const notTar = await buildZtoc(chunked(zlib.gzipSync(Buffer.from('plain text '.repeat(1000))), 4096), { tocWorker: true });
+    assert.ok(!notTar.indexable && notTar.code === 'bad-tar');
+  });
+
   test('the default build tool identifier is ours, and is an option', async () => {
     const layer = goldenLayer('tiny-gnu.tar.gz');
     const ours = await buildZtoc(createReadStream(layer.path));

@@ -1,0 +1,98 @@
+// The inflating thread's side of the TOC worker: batches the uncompressed output into transferable
+// buffers (one copy), applies backpressure, and relays the worker's verdicts. Falls back (start()
+// returns undefined) when the worker module is not beside this code, e.g. in a bundle that lacks it.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { FromTocWorker, ToTocWorker, ZtocWithoutToc } from './toc-protocol.ts';
+import { ZtocError } from './types.ts';
+
+const WORKER_URL = new URL('./toc-worker.mjs', import.meta.url);
+const BATCH = 4 << 20;
+const MAX_IN_FLIGHT = 32 << 20;
+
+export class TocOffload {
+  private batch = new Uint8Array(BATCH);
+  private used = 0;
+  private inFlight = 0;
+  private failure: ZtocError | undefined;
+  private drained: (() => void) | undefined;
+  private finished: ((m: Extract<FromTocWorker, { type: 'done' }>) => void) | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (m: FromTocWorker) => {
+      if (m.type === 'ack') this.inFlight -= m.bytes;
+      else if (m.type === 'failed') this.failure = new ZtocError(m.code as ZtocError['code'], m.message);
+      else this.finished?.(m);
+      if (this.failure || this.inFlight <= MAX_IN_FLIGHT / 2) this.wake();
+    });
+    worker.on('error', (err) => {
+      this.failure ??= new ZtocError('bad-tar', `TOC worker failed: ${err.message}`);
+      this.wake();
+    });
+  }
+
+  static start(): TocOffload | undefined {
+    if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
+    return new TocOffload(new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) }));
+  }
+
+  private wake(): void {
+    const d = this.drained;
+    this.drained = undefined;
+    d?.();
+  }
+
+  private post(message: ToTocWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(message, transfer);
+  }
+
+  private flush(): void {
+    if (this.used === 0) return;
+    this.inFlight += this.used;
+    this.post({ type: 'data', buffer: this.batch.buffer as ArrayBuffer, length: this.used }, [this.batch.buffer as ArrayBuffer]);
+    this.batch = new Uint8Array(BATCH);
+    this.used = 0;
+  }
+
+  /** Takes the next uncompressed bytes; returns a promise when the worker is too far behind. */
+  push(chunk: Uint8Array): void | Promise<void> {
+    if (this.failure) throw this.failure;
+    let at = 0;
+    while (at < chunk.length) {
+      const n = Math.min(chunk.length - at, BATCH - this.used);
+      this.batch.set(chunk.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+      if (this.used === BATCH) this.flush();
+    }
+    if (this.inFlight > MAX_IN_FLIGHT) return this.waitForWorker();
+  }
+
+  private async waitForWorker(): Promise<void> {
+    while (this.inFlight > MAX_IN_FLIGHT && !this.failure) await new Promise<void>((resolve) => (this.drained = resolve));
+    if (this.failure) throw this.failure;
+  }
+
+  /** A gzip member ended: the worker checks the CRC-32 of everything since the previous member. */
+  memberEnd(storedCrc: number, endOffset: number): void {
+    this.flush(); // batches never straddle members
+    this.post({ type: 'member-end', storedCrc, endOffset });
+  }
+
+  /** Sends the rest of the zTOC; resolves with the serialized zTOC once the worker has parsed everything. */
+  async finish(rest: ZtocWithoutToc): Promise<{ bytes: Uint8Array; entries: number; uncompressedArchiveSize: number }> {
+    this.flush();
+    const done = new Promise<Extract<FromTocWorker, { type: 'done' }>>((resolve) => (this.finished = resolve));
+    this.post({ type: 'finish', rest }, [rest.checkpoints.buffer as ArrayBuffer]);
+    for (;;) {
+      const outcome = await Promise.race([done, new Promise<undefined>((resolve) => (this.drained = () => resolve(undefined)))]);
+      if (this.failure) throw this.failure;
+      if (outcome) return outcome;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

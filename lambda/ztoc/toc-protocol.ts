@@ -1,0 +1,16 @@
+// Messages between the zTOC builder (the inflating thread) and its TOC worker, which parses the tar
+// stream, checks each gzip member's CRC-32 and serializes the zTOC.
+import type { Ztoc } from './types.ts';
+
+/** Everything of a zTOC but its TOC, which the worker has. */
+export type ZtocWithoutToc = Omit<Ztoc, 'toc' | 'uncompressedArchiveSize'>;
+
+export type ToTocWorker =
+  | { type: 'data'; buffer: ArrayBuffer; length: number }
+  | { type: 'member-end'; storedCrc: number; endOffset: number }
+  | { type: 'finish'; rest: ZtocWithoutToc };
+
+export type FromTocWorker =
+  | { type: 'ack'; bytes: number }
+  | { type: 'failed'; code: string; message: string }
+  | { type: 'done'; bytes: Uint8Array; entries: number; uncompressedArchiveSize: number };

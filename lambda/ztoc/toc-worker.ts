@@ -1,0 +1,52 @@
+// The TOC worker: consumes the uncompressed tar stream produced by the inflating thread, runs the Go-tar
+// reader over it, checks each gzip member's CRC-32, and serializes the finished zTOC. Moving this work off
+// the inflating thread lets one layer use two cores. One build per worker.
+import zlib from 'node:zlib';
+import { parentPort } from 'node:worker_threads';
+import { serializeZtoc } from './codec.ts';
+import { GoTarReader } from './tar-reader.ts';
+import type { FromTocWorker, ToTocWorker } from './toc-protocol.ts';
+import { ZtocError } from './types.ts';
+
+const port = parentPort;
+if (!port) throw new Error('toc-worker.ts must run in a worker thread');
+
+const tar = new GoTarReader();
+let crc = 0;
+let failed = false;
+
+function fail(err: unknown): void {
+  failed = true;
+  const code = err instanceof ZtocError ? err.code : 'bad-tar';
+  port!.postMessage({ type: 'failed', code, message: err instanceof Error ? err.message : String(err) } satisfies FromTocWorker);
+}
+
+port.on('message', (message: ToTocWorker) => {
+  if (failed) return;
+  try {
+    switch (message.type) {
+      case 'data': {
+        const chunk = new Uint8Array(message.buffer, 0, message.length);
+        crc = zlib.crc32(chunk, crc);
+        tar.push(chunk);
+        port.postMessage({ type: 'ack', bytes: message.length } satisfies FromTocWorker);
+        break;
+      }
+      case 'member-end':
+        if (message.storedCrc !== crc >>> 0) {
+          throw new ZtocError('bad-gzip', `gzip CRC mismatch in the member ending at offset ${message.endOffset}`);
+        }
+        crc = 0;
+        break;
+      case 'finish': {
+        tar.end();
+        const bytes = serializeZtoc({ ...message.rest, toc: tar.entries, uncompressedArchiveSize: tar.archiveSize });
+        const done: FromTocWorker = { type: 'done', bytes, entries: tar.entries.length, uncompressedArchiveSize: tar.archiveSize };
+        port.postMessage(done, [bytes.buffer as ArrayBuffer]);
+        break;
+      }
+    }
+  } catch (err) {
+    fail(err);
+  }
+});
