@@ -20,7 +20,7 @@ import { cleanPrefetchPath, prefetchArtifacts } from './prefetch.ts';
 import { publish, type Content } from './publish.ts';
 import { selectLayer, type LayerDecision } from './select.ts';
 import { readSource, type PlatformImage, type SourceImage } from './source.ts';
-import { TAG_MARGIN_MS, checkDeadline, outputTags, type OutputTags } from './tagging.ts';
+import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, type OutputTags } from './tagging.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult, type LayerResult, type PlatformResult } from './types.ts';
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
@@ -164,6 +164,8 @@ class Build {
       this.emit({ type: 'log', level: 'warn', message: `in place: tag ${tags.tags[0]} will name the SOCI-enabled index instead of the image ${source.root.digest}` });
     }
     options.signal?.throwIfAborted();
+    // Reading layers that could not be pushed in time anyway only delays the retry.
+    checkDeadline(options.deadline, PUSH_MARGIN_MS, 'reading layers');
     return this.build(source, plans, tags);
   }
 

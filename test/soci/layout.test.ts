@@ -167,15 +167,29 @@ describe('soci core on OCI layouts', () => {
     assert.deepEqual(real.platforms.map((p) => [p.indexDigest, p.convertedManifestDigest]), dry.platforms.map((p) => [p.indexDigest, p.convertedManifestDigest]));
   });
 
-  test('past the deadline the build stops before pushing, transiently, having written nothing', async () => {
+  test('past the deadline the build stops before reading layers, transiently, having written nothing', async () => {
     const { dir, layout } = await mixedImage();
     const before = await snapshot(dir);
-    await assert.rejects(buildSociIndex(layout, 'app', { ...options, deadline: Date.now() + 500 }), (err: unknown) => {
+    const events: BuildEvent[] = [];
+    await assert.rejects(buildSociIndex(layout, 'app', { ...options, deadline: Date.now() + 500, onEvent: (e) => events.push(e) }), (err: unknown) => {
       assert.ok(err instanceof SociError);
       assert.equal(err.kind, 'transient');
-      assert.match(err.message, /^deadline: /);
+      assert.match(err.message, /^deadline: .*reading layers/);
       return true;
     });
+    assert.equal(events.filter((e) => e.type === 'layer-start').length, 0);
+    assert.deepEqual(await snapshot(dir), before);
+  });
+
+  test('a deadline reached while layers are read stops before pushing, having written nothing', async () => {
+    const { dir, layout } = await mixedImage();
+    const before = await snapshot(dir);
+    // The deadline moves closer once the first layer is done: reading was allowed, pushing is not.
+    const opts: BuildOptions = { ...options, deadline: Date.now() + 60_000 };
+    opts.onEvent = (e) => {
+      if (e.type === 'layer-done') opts.deadline = Date.now() + 100;
+    };
+    await assert.rejects(buildSociIndex(layout, 'app', opts), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*pushing/.test(err.message));
     assert.deepEqual(await snapshot(dir), before);
   });
 
