@@ -13,7 +13,7 @@
 //    be due there, the block is decoded in software to find out ("suspect" returns).
 // Nothing is guessed: any ambiguity that cannot be settled throws.
 import zlib from 'node:zlib';
-import { createHash, type Hash, webcrypto } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { SoftInflater, Z_BUF_ERROR, Z_STREAM_END } from './soft-inflate.ts';
 import { type Checkpoint, WINDOW_SIZE, ZtocError } from './types.ts';
 
@@ -25,8 +25,6 @@ export interface GzipIndexOptions {
   lookahead?: number;
   /** Output room offered to each native call. @default 9 MiB (more than zlib's largest block) */
   outputRoom?: number;
-  /** Spans with more compressed bytes than this are hashed incrementally. @default 32 MiB */
-  asyncSpanLimit?: number;
   /**
    * Who checks each member's CRC-32: this function (default), or the consumer of the output, which then
    * gets every member's stored CRC-32 through `onMemberEnd` (e.g. to compute it on another thread).
@@ -61,7 +59,6 @@ interface PendingCheckpoint {
 }
 
 const PROBE_BYTES = 2048;
-const ASYNC_SPAN_LIMIT = 32 << 20;
 
 /** Growable byte buffer over an absolute offset range [base, base + length). */
 class SlidingBuffer {
@@ -182,7 +179,6 @@ export async function indexGzip(
   const span = options.spanSize;
   const lookahead = options.lookahead ?? 4 << 20;
   const outputRoom = options.outputRoom ?? 9 << 20;
-  const asyncSpanLimit = options.asyncSpanLimit ?? ASYNC_SPAN_LIMIT;
   const maxCallInput = options.maxCallInput ?? Infinity;
   const maxCallOutput = options.maxCallOutput ?? Infinity;
 
@@ -208,14 +204,11 @@ export async function indexGzip(
   let lastStop: Stop = { B: 0, O: 0, pos: 0 };
   let memberStart = 0; // compressed offset of the current member's deflate data
 
-  // Span digests over the compressed bytes. A span's bytes are kept until its end is known and then
-  // hashed on the thread pool (WebCrypto digest is asynchronous), off the inflate thread. A span larger
-  // than ASYNC_SPAN_LIMIT is hashed incrementally on this thread instead, so memory stays bounded.
-  const digestJobs: Array<Promise<string>> = [];
-  let spanOpen = false;
-  let spanStart = 0; // first byte of the current span
-  let spanHash: Hash | undefined; // incremental hash of a span too large to keep
-  let hashPos = 0; // bytes before this are hashed (incremental mode) or retained for the span's digest
+  // Span digests over the compressed bytes; hashing lags behind until a checkpoint's bits are known.
+  // (Measured: WebCrypto's asynchronous digest costs the calling thread more than hashing here.)
+  const spanDigests: string[] = [];
+  let spanHash: Hash | undefined;
+  let hashPos = 0;
 
   const due = (out: number) => out === 0 || out - last > span;
 
@@ -227,7 +220,7 @@ export async function indexGzip(
   };
 
   const inputKeep = () => {
-    let keep = Math.min(spanHash ? hashPos : spanStart, lastStop.B - 1);
+    let keep = Math.min(hashPos, lastStop.B - 1);
     if (pending.length > 0) keep = Math.min(keep, pending[0]!.prev.B - 1);
     if (candidate) keep = Math.min(keep, candidate.prev.B - 1);
     return Math.max(0, keep);
@@ -240,33 +233,21 @@ export async function indexGzip(
   };
 
   const hashUpTo = (limit: number) => {
-    if (!spanOpen || limit <= hashPos) return;
-    if (!spanHash && limit - spanStart > asyncSpanLimit) {
-      spanHash = createHash('sha256');
-      hashPos = spanStart;
-    }
-    if (spanHash) spanHash.update(inb.view(hashPos, limit));
-    hashPos = limit;
-  };
-
-  const closeSpan = (end: number) => {
-    hashUpTo(end);
-    if (spanHash) {
-      digestJobs.push(Promise.resolve(`sha256:${spanHash.digest('hex')}`));
-      spanHash = undefined;
-    } else {
-      const bytes = inb.view(spanStart, end).slice();
-      digestJobs.push(webcrypto.subtle.digest('SHA-256', bytes).then((d) => `sha256:${Buffer.from(d).toString('hex')}`));
+    if (spanHash && limit > hashPos) {
+      spanHash.update(inb.view(hashPos, limit));
+      hashPos = limit;
     }
   };
 
   /** Appends a checkpoint whose bits are known; span digests advance in order. */
   const commitCheckpoint = (cp: Checkpoint) => {
-    if (spanOpen) closeSpan(cp.in);
-    spanOpen = true;
+    if (spanHash) {
+      hashUpTo(cp.in);
+      spanDigests.push(`sha256:${spanHash.digest('hex')}`);
+    }
+    spanHash = createHash('sha256');
     // A boundary inside a byte: that byte starts the new span and also ends the previous one.
-    spanStart = cp.bits !== 0 ? cp.in - 1 : cp.in;
-    hashPos = spanStart;
+    hashPos = cp.bits !== 0 ? cp.in - 1 : cp.in;
     checkpoints.push(cp);
   };
 
@@ -478,8 +459,8 @@ export async function indexGzip(
       }
     }
     // The last span runs to the end of the file.
-    if (spanOpen) closeSpan(inb.end);
-    const spanDigests = await Promise.all(digestJobs);
+    hashUpTo(inb.end);
+    if (spanHash) spanDigests.push(`sha256:${spanHash.digest('hex')}`);
     return { checkpoints, spanDigests, compressedSize: inb.end, uncompressedSize: totout, members, stats };
   } finally {
     stream.close();
