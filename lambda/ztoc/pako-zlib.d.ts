@@ -5,6 +5,7 @@ declare module 'pako/lib/zlib/zstream.js' {
     bits: number;
     last: boolean | number;
     mode: number;
+    wsize: number;
   }
   export default class ZStream {
     input: Uint8Array | null;
@@ -24,6 +25,7 @@ declare module 'pako/lib/zlib/zstream.js' {
 declare module 'pako/lib/zlib/inflate.js' {
   import type ZStream from 'pako/lib/zlib/zstream.js';
   export function inflateInit2(strm: ZStream, windowBits: number): number;
+  export function inflateReset(strm: ZStream): number;
   export function inflate(strm: ZStream, flush: number): number;
   export function inflateSetDictionary(strm: ZStream, dictionary: Uint8Array): number;
   export function inflateEnd(strm: ZStream): number;

@@ -3,7 +3,7 @@
 // (pako's port of zlib's inflate, same state machine) is used for the two things native zlib cannot
 // tell us: the exact bit offset of a checkpoint, and extraction from a checkpoint in `ztoc verify`.
 import ZStream from 'pako/lib/zlib/zstream.js';
-import { inflate, inflateInit2, inflateSetDictionary } from 'pako/lib/zlib/inflate.js';
+import { inflate, inflateInit2, inflateReset, inflateSetDictionary } from 'pako/lib/zlib/inflate.js';
 
 const Z_NO_FLUSH = 0;
 const Z_BLOCK = 5;
@@ -24,13 +24,28 @@ export interface SoftStart {
   window?: Uint8Array;
 }
 
-/** A raw inflate stream positioned at an arbitrary bit. */
+// One stream, reset for every use: a checkpoint probe tries up to eight starts, and allocating a fresh
+// inflate state and 32 KiB window each time dominated builds with small spans. Hence the rule below.
+let shared: ZStream | undefined;
+
+/**
+ * A raw inflate stream positioned at an arbitrary bit. Only one may be in use at a time: creating the
+ * next one resets the stream the previous one used.
+ */
 export class SoftInflater {
-  private readonly strm = new ZStream();
+  private readonly strm: ZStream;
 
   constructor(start: SoftStart) {
-    const strm = this.strm;
-    if (inflateInit2(strm, -15) !== Z_OK) throw new Error('soft inflate: init failed');
+    let strm = shared;
+    if (!strm) {
+      strm = shared = new ZStream();
+      if (inflateInit2(strm, -15) !== Z_OK) throw new Error('soft inflate: init failed');
+    } else {
+      inflateReset(strm);
+      // pako's reset leaves its window allocated but sized 0, which would make the dictionary vanish.
+      strm.state!.wsize = 32768;
+    }
+    this.strm = strm;
     if (start.window && inflateSetDictionary(strm, start.window) !== Z_OK) {
       throw new Error('soft inflate: cannot set dictionary');
     }
