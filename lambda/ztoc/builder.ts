@@ -125,7 +125,15 @@ async function buildSerialized(source: AsyncIterable<Uint8Array>, options: Build
   if (!Number.isSafeInteger(spanSize) || spanSize <= 0) {
     throw new ZtocError('limit-exceeded', `span size must be a positive integer, got ${spanSize}`);
   }
-  const { head, stream } = await peek(source, 6, options.onProgress);
+  const { head, stream, close } = await peek(source, 6, options.onProgress);
+  try {
+    return await buildFromPeeked(head, stream, spanSize, options);
+  } finally {
+    await close(); // stopping early (zstd, bad tar, ...) must still release the source's file or socket
+  }
+}
+
+async function buildFromPeeked(head: Uint8Array, stream: AsyncIterable<Uint8Array>, spanSize: number, options: BuildZtocOptions): Promise<Serialized> {
   if (head.length === 0) throw new ZtocError('empty', 'the layer is empty (0 bytes)');
   const format = detectFormat(head);
   let compression: CompressionAlgorithm;
@@ -216,7 +224,7 @@ async function peek(
   source: AsyncIterable<Uint8Array>,
   n: number,
   onProgress: ((bytesRead: number) => void) | undefined,
-): Promise<{ head: Uint8Array; stream: AsyncIterable<Uint8Array> }> {
+): Promise<{ head: Uint8Array; stream: AsyncIterable<Uint8Array>; close: () => Promise<void> }> {
   const iterator = source[Symbol.asyncIterator]();
   const buffered: Uint8Array[] = [];
   let have = 0;
@@ -238,18 +246,23 @@ async function peek(
     return chunk;
   };
   async function* replay(): AsyncGenerator<Uint8Array> {
-    try {
-      for (const chunk of buffered) yield count(chunk);
-      buffered.length = 0;
-      if (done) return;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield count(next.value);
+    for (const chunk of buffered) yield count(chunk);
+    buffered.length = 0;
+    if (done) return;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) {
+        done = true;
+        return;
       }
-    } finally {
-      if (!done) await iterator.return?.();
+      yield count(next.value);
     }
   }
-  return { head, stream: replay() };
+  const close = async () => {
+    if (!done) {
+      done = true;
+      await iterator.return?.();
+    }
+  };
+  return { head, stream: replay(), close };
 }

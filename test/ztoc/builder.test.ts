@@ -100,6 +100,22 @@ describe('layers that cannot be indexed get a typed one-line reason', () => {
   };
 
   test('empty file', () => expectNotIndexable(new Uint8Array(0), 'empty', /empty/));
+  test('a refused layer releases its source (the stream is closed, not left open)', async () => {
+    for (const first of [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]), Buffer.from('not a tar '.repeat(100))]) {
+      let closed = false;
+      async function* source() {
+        try {
+          yield first;
+          for (;;) yield Buffer.alloc(65536);
+        } finally {
+          closed = true;
+        }
+      }
+      const outcome = await buildZtoc(source());
+      assert.equal(outcome.indexable, false);
+      assert.ok(closed);
+    }
+  });
   test('zstd', () => {
     const zst = execFileSync('zstd', ['-q', '-c'], { input: Buffer.alloc(100_000, 7) });
     assert.equal(detectFormat(zst), 'zstd');
