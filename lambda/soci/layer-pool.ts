@@ -10,6 +10,7 @@ import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from 
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 
 const MAX_IN_FLIGHT = 16 << 20;
+const BATCH = 1 << 20;
 const WORKER_URL = new URL('./layer-worker.mjs', import.meta.url);
 
 interface Job {
@@ -131,6 +132,18 @@ export class LayerPool {
     worker.post({ type: 'start', id, options });
 
     const iterator = stream[Symbol.asyncIterator]();
+    // Network chunks are small (tens of KiB); batching them into BATCH-sized transfers keeps the number
+    // of messages (each costs both threads) low. The batch is a private copy: the source may reuse its memory.
+    let batch = new Uint8Array(BATCH);
+    let used = 0;
+    const send = () => {
+      if (used === 0) return;
+      const data = used === BATCH ? batch.buffer : batch.buffer.slice(0, used);
+      inFlight += used;
+      worker.post({ type: 'chunk', id, data }, [data]);
+      batch = new Uint8Array(BATCH);
+      used = 0;
+    };
     try {
       for (;;) {
         while (inFlight > MAX_IN_FLIGHT && !finished) await new Promise<void>((resolve) => (drained = resolve));
@@ -138,13 +151,17 @@ export class LayerPool {
         signal?.throwIfAborted();
         const next = await iterator.next();
         if (next.done) {
+          send();
           worker.post({ type: 'end', id });
           break;
         }
-        // A private copy to transfer: the source may reuse its memory (and Buffer#slice would be a view).
-        const copy = Uint8Array.prototype.slice.call(next.value);
-        inFlight += copy.length;
-        worker.post({ type: 'chunk', id, data: copy.buffer as ArrayBuffer }, [copy.buffer as ArrayBuffer]);
+        for (let at = 0; at < next.value.length; ) {
+          const n = Math.min(next.value.length - at, BATCH - used);
+          batch.set(next.value.subarray(at, at + n), used);
+          used += n;
+          at += n;
+          if (used === BATCH) send();
+        }
       }
     } catch (err) {
       worker.post({ type: 'abort', id });
