@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { type CompressionChoice, DEFAULT_BUILD_TOOL_ID, buildZtoc } from '../ztoc/builder.ts';
 import { decodeGzipCheckpoints, decodeTarZinfo, parseZtoc } from '../ztoc/codec.ts';
 import { DEFAULT_SPAN_SIZE, type FileMetadata, type Ztoc, ZtocError } from '../ztoc/types.ts';
-import { verifyZtoc } from '../ztoc/verify.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, writeFileAtomic } from './common.ts';
 
 export const ZTOC_USAGE = `Usage:
@@ -25,6 +24,7 @@ export const ZTOC_USAGE = `Usage:
           regular file extracted from its checkpoint compared with the tar content`;
 
 const LAYER_CHUNK = 1 << 20;
+const TOC_WORKER_MIN_LAYER = 64 << 20;
 
 function openLayer(path: string): AsyncIterable<Uint8Array> {
   return createReadStream(path, { highWaterMark: LAYER_CHUNK });
@@ -85,7 +85,9 @@ async function ztocBuild(args: string[]): Promise<number> {
     spanSize,
     compression,
     buildToolId: values['build-tool-id'] ?? DEFAULT_BUILD_TOOL_ID,
+    // One layer has no other parallelism: parse its tar on a second core when it is big enough to pay.
     sizeHint: size,
+    tocWorker: size >= TOC_WORKER_MIN_LAYER,
     onProgress: (read) =>
       status.update(`indexing ${layer}: ${formatBytes(read)} / ${formatBytes(size)} (${Math.floor((read / Math.max(size, 1)) * 100)}%) ${formatRate(read, Date.now() - started)}`),
   });
@@ -202,6 +204,7 @@ async function ztocVerify(args: string[]): Promise<number> {
   const [layer, ztocPath] = positionals as [string, string];
   await requireFile(layer, 'layer');
   const { ztoc } = await readZtocFile(ztocPath);
+  const { verifyZtoc } = await import('../ztoc/verify.ts'); // only this command needs the verifier
   const status = new StatusLine();
   const report = await verifyZtoc(() => openLayer(layer), ztoc, { onProgress: (msg) => status.update(msg) });
   status.clear();

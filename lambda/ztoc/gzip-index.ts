@@ -184,7 +184,8 @@ export async function indexGzip(
 
   const input = new InputReader(source);
   const inb = input.data;
-  const outb = new SlidingBuffer(outputRoom + 2 * WINDOW_SIZE);
+  // Room for one native call plus what is usually retained (the current block and a window).
+  const outb = new SlidingBuffer(outputRoom + (1 << 20));
   const stats = { probes: 0, backwardSteps: 0, suspects: 0 };
 
   const stream = zlib.createInflateRaw();

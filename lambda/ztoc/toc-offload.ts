@@ -8,11 +8,12 @@ import type { FromTocWorker, ToTocWorker, ZtocWithoutToc } from './toc-protocol.
 import { ZtocError } from './types.ts';
 
 const WORKER_URL = new URL('./toc-worker.mjs', import.meta.url);
-const BATCH = 4 << 20;
-const MAX_IN_FLIGHT = 32 << 20;
+const BATCH = 1 << 20;
+const MAX_IN_FLIGHT = 4 << 20;
 
 export class TocOffload {
   private batch = new Uint8Array(BATCH);
+  private readonly free: ArrayBuffer[] = [];
   private used = 0;
   private inFlight = 0;
   private failure: ZtocError | undefined;
@@ -21,7 +22,10 @@ export class TocOffload {
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromTocWorker) => {
-      if (m.type === 'ack') this.inFlight -= m.bytes;
+      if (m.type === 'ack') {
+        this.inFlight -= m.bytes;
+        this.free.push(m.buffer);
+      }
       else if (m.type === 'failed') this.failure = new ZtocError(m.code as ZtocError['code'], m.message);
       else this.finished?.(m);
       if (this.failure || this.inFlight <= MAX_IN_FLIGHT / 2) this.wake();
@@ -51,7 +55,7 @@ export class TocOffload {
     if (this.used === 0) return;
     this.inFlight += this.used;
     this.post({ type: 'data', buffer: this.batch.buffer as ArrayBuffer, length: this.used }, [this.batch.buffer as ArrayBuffer]);
-    this.batch = new Uint8Array(BATCH);
+    this.batch = new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH));
     this.used = 0;
   }
 

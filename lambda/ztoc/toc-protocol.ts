@@ -11,6 +11,6 @@ export type ToTocWorker =
   | { type: 'finish'; rest: ZtocWithoutToc };
 
 export type FromTocWorker =
-  | { type: 'ack'; bytes: number }
+  | { type: 'ack'; bytes: number; buffer: ArrayBuffer }
   | { type: 'failed'; code: string; message: string }
   | { type: 'done'; bytes: Uint8Array; entries: number; uncompressedArchiveSize: number };

@@ -29,7 +29,8 @@ port.on('message', (message: ToTocWorker) => {
         const chunk = new Uint8Array(message.buffer, 0, message.length);
         crc = zlib.crc32(chunk, crc);
         tar.push(chunk);
-        port.postMessage({ type: 'ack', bytes: message.length } satisfies FromTocWorker);
+        // Hand the buffer back for reuse: no allocation per batch on either thread.
+        port.postMessage({ type: 'ack', bytes: message.length, buffer: message.buffer } satisfies FromTocWorker, [message.buffer]);
         break;
       }
       case 'member-end':
