@@ -38,7 +38,13 @@ export class TocOffload {
 
   static start(): TocOffload | undefined {
     if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
-    return new TocOffload(new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) }));
+    return new TocOffload(
+      new Worker(WORKER_URL, {
+        execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+        // Its garbage is short-lived batches and header parsing: a small young generation is enough.
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      }),
+    );
   }
 
   private wake(): void {
