@@ -25,7 +25,11 @@ class LayerWorker {
 
   constructor() {
     // Workers inherit the process's Node options, except those that only make sense for a main script.
-    this.worker = new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
+    this.worker = new Worker(WORKER_URL, {
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+      // Short-lived garbage (batches, header parsing): a small young generation keeps each worker lean.
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    });
     this.worker.on('message', (message: FromWorker) => {
       if (this.job && message.id === this.job.id) this.job.onMessage(message);
     });
