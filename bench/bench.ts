@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { repoRoot } from '../test/support/golden.ts';
+import { tarEntry, tarHeaderBlock } from '../test/support/tar-fixtures.ts';
 
 const { values } = parseArgs({
   options: {
@@ -140,24 +141,10 @@ async function fourLayerLayout(base: string): Promise<string> {
   for (let i = 0; i < 4; i++) {
     // A gzip member holding one tar entry (no end-of-archive), concatenated with the big layer: a
     // valid multi-member gzip of one tar stream, with its own digest.
-    const header = Buffer.alloc(512);
-    const body = Buffer.alloc(512);
-    body.write(`layer ${i}\n`);
-    header.write(`bench-layer-${i}.txt`, 0);
-    header.write('0000644\0', 100);
-    header.write('0000000\0', 108);
-    header.write('0000000\0', 116);
-    header.write('00000000010\0', 124);
-    header.write('00000000000\0', 136);
-    header.write('0', 156);
-    header.write('ustar\0', 257);
-    header.write('00', 263);
-    header.fill(0x20, 148, 156);
-    let sum = 0;
-    for (const b of header) sum += b;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    const body = Buffer.from(`layer ${i}\n`);
+    const entry = tarEntry(tarHeaderBlock({ name: `bench-layer-${i}.txt`, size: body.length, typeflag: '0' }), body);
     const file = join(WORK, `layer-${i}.tar.gz`);
-    await writeFile(file, gzipSync(Buffer.concat([header, body])));
+    await writeFile(file, gzipSync(entry));
     execFileSync('sh', ['-c', `cat '${base}' >> '${file}'`]);
     layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...(await put(Buffer.alloc(0), file)) });
     await rm(file);

@@ -3,10 +3,9 @@
 // in flight. What the index needs later is kept (zTOC bytes, the xattr verdict, prefetch matches); the
 // zTOC model itself is dropped as soon as a layer is done.
 import type { Descriptor, Target } from '../oci/target.ts';
-import type { ZtocSummary } from '../ztoc/builder.ts';
+import type { LayerIndexResult } from './layer-index.ts';
 import { LayerPool } from './layer-pool.ts';
 import { mapPool } from './pool.ts';
-import type { PrefetchSpan } from './prefetch.ts';
 import type { BuildEvent } from './types.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -18,18 +17,8 @@ export interface LayerJob {
   platform: string;
 }
 
-export type LayerOutcome =
-  | {
-      indexable: true;
-      bytes: Uint8Array;
-      summary: ZtocSummary;
-      /** No entry carries a `SCHILY.xattr.*` record and none is an opaque-directory marker (spec 4.2). */
-      noXattrs: boolean;
-      /** Requested prefetch path → spans of this layer, for the paths found in it. */
-      prefetch: Map<string, PrefetchSpan>;
-      durationMs: number;
-    }
-  | { indexable: false; reason: string; durationMs: number };
+/** What indexing one layer gave (see LayerIndexResult), and how long it took. */
+export type LayerOutcome = LayerIndexResult & { durationMs: number };
 
 export function layerKey(layer: Descriptor, compression: string): string {
   return `${layer.digest} ${compression}`;

@@ -9,7 +9,7 @@ import { pack } from 'tar-stream';
 import { buildZtoc, detectFormat } from '../../lambda/ztoc/builder.ts';
 import { UPSTREAM_BUILD_TOOL_ID } from '../../lambda/ztoc/types.ts';
 import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
-import { globalHeaderTar } from '../support/tar-fixtures.ts';
+import { globalHeaderTar, tarEntry, tarHeaderBlock } from '../support/tar-fixtures.ts';
 
 const SPANS: Record<string, number> = { span64k: 65536, span4m: 4194304 };
 
@@ -144,22 +144,8 @@ describe('layers that cannot be indexed get a typed one-line reason', () => {
   });
   test('GNU long names over 1 MiB are rejected like Go does', () => {
     const longName = Buffer.alloc(1100 * 1024, 0x61);
-    const header = Buffer.alloc(512);
-    header.write('././@LongLink', 0);
-    header.write('0000644\0', 100);
-    header.write('0000000\0', 108);
-    header.write('0000000\0', 116);
-    header.write(longName.length.toString(8).padStart(11, '0') + '\0', 124);
-    header.write('00000000000\0', 136);
-    header.write('L', 156);
-    header.write('ustar  \0', 257);
-    header.fill(0x20, 148, 156);
-    let sum = 0;
-    for (const b of header) sum += b;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-    const body = Buffer.alloc(Math.ceil(longName.length / 512) * 512);
-    longName.copy(body);
-    return expectNotIndexable(Buffer.concat([header, body, Buffer.alloc(1024)]), 'limit-exceeded', /1 ?MiB|limit|too large/i);
+    const header = tarHeaderBlock({ name: '././@LongLink', size: longName.length, typeflag: 'L', format: 'gnu' });
+    return expectNotIndexable(Buffer.concat([tarEntry(header, longName), Buffer.alloc(1024)]), 'limit-exceeded', /1 ?MiB|limit|too large/i);
   });
 });
 
