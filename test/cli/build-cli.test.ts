@@ -1,0 +1,106 @@
+// `soci-indexer build` as a user runs it (the real bin script in a child process): on a copy of the golden
+// layout (golden digests, idempotent rerun, --json), against a registry with basic auth through
+// --username/--password-stdin, and the one-line errors for bad references and missing images.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { goldenPath, repoRoot } from '../support/golden.ts';
+import { buildLayout, pushLayout } from '../support/images.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+
+const BIN = join(repoRoot, 'bin', 'soci-indexer');
+
+function run(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    child.stdin?.end(stdin ?? '');
+  });
+}
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'build-cli-'));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+describe('build on an OCI layout', () => {
+  test('golden settings a: the converted OCI index has the golden digest, a rerun pushes nothing', async () => {
+    const layout = join(dir, 'golden-a');
+    await cp(goldenPath('image-layout'), layout, { recursive: true });
+    const args = ['build', `oci:${layout}:golden`, '--span-size', '4194304', '--min-layer-size', '1048576', '--build-tool-id', 'AWS SOCI CLI v0.2', '--output-tag', 'soci', '--json'];
+    const first = await run(args);
+    assert.equal(first.code, 0, first.stderr);
+    const result = JSON.parse(first.stdout);
+    assert.equal(result.status, 'created');
+    assert.equal(result.output.digest, 'sha256:e21d2307a2cb137478d28aa67ee466eec19d04de1b32c90cf83205ee7cc3c081');
+    assert.deepEqual(result.output.tags, ['soci']);
+    assert.equal(result.platforms[0].indexDigest, 'sha256:fc62f8fca2e6fd9c5c7d92b5fe87ac699d27575d1a5ba7e1c3f12ba32b3967d2');
+    const skipped = result.platforms[0].layers.filter((l: { status: string }) => l.status === 'skipped').map((l: { reason: string }) => l.reason);
+    assert.equal(skipped.length, 2, 'the tiny layer and the zstd layer');
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+    assert.ok(index.manifests.some((m: { digest: string }) => m.digest === result.output.digest));
+
+    const second = await run(args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(JSON.parse(second.stdout).status, 'already-indexed');
+  });
+
+  test('the human summary names every layer and the output tag', async () => {
+    const layout = join(dir, 'golden-human');
+    await cp(goldenPath('image-layout'), layout, { recursive: true });
+    const r = await run(['build', `oci:${layout}`, '--min-layer-size', '1048576', '--output-tag', 'v1-soci']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^platform\s+linux\/amd64/m);
+    assert.match(r.stdout, /skipped: below minimum layer size \(125 < 1048576\)/);
+    assert.match(r.stdout, /skipped: .*zstd/);
+    assert.match(r.stdout, /tagged v1-soci/);
+    assert.match(r.stderr, /indexing layer|indexed: zTOC/, 'progress lines on stderr when not a TTY');
+  });
+
+  test('bad references and missing images: one line, no stack trace', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['build', 'Not A Reference!'], 1, /invalid|reference/i],
+      [['build', `oci:${join(dir, 'nowhere')}`], 1, /nowhere|no such|not found|layout/i],
+      [['build', 'oci:' + goldenPath('image-layout') + ':no-such-tag'], 1, /no-such-tag|not found/i],
+      [['build', 'x', '--index-version', 'v3'], 2, /--index-version/],
+      [['build', 'x', '--in-place', '--output-tag', 't'], 2, /one of/],
+    ];
+    for (const [args, code, pattern] of cases) {
+      const r = await run(args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+  });
+});
+
+describe('build against a registry with basic auth', () => {
+  let registry: RunningRegistry;
+  const creds = { username: 'AWS', password: 'cli-test-password' };
+  before(async () => {
+    registry = await startRegistry({ auth: creds });
+    const layout = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/blob.bin', size: 300_000 }] }], tag: 'v1' });
+    await pushLayout(layout, `${registry.host}/cli/app:v1`, { creds });
+  });
+  after(() => registry.stop());
+
+  test('--username with --password-stdin indexes and tags <tag>-soci; without credentials it fails in one line', async () => {
+    const ok = await run(['build', `${registry.host}/cli/app:v1`, '--min-layer-size', '0', '--username', creds.username, '--password-stdin', '--json'], `${creds.password}\n`);
+    assert.equal(ok.code, 0, ok.stderr);
+    const result = JSON.parse(ok.stdout);
+    assert.equal(result.status, 'created');
+    assert.deepEqual(result.output.tags, ['v1-soci']);
+    assert.doesNotMatch(ok.stdout + ok.stderr, new RegExp(creds.password));
+
+    const denied = await run(['build', `${registry.host}/cli/app:v1`, '--min-layer-size', '0'], '');
+    assert.equal(denied.code, 1);
+    assert.equal(denied.stderr.trim().split('\n').length, 1, denied.stderr);
+    assert.match(denied.stderr, /unauthorized|401/i);
+  });
+});
