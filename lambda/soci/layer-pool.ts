@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 
-const MAX_IN_FLIGHT = 16 << 20;
+const MAX_IN_FLIGHT = 4 << 20;
 const BATCH = 1 << 20;
 const WORKER_URL = new URL('./layer-worker.mjs', import.meta.url);
 
