@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerOptions } from '../ztoc/worker-options.ts';
 import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 
@@ -24,12 +25,7 @@ class LayerWorker {
   job: Job | undefined;
 
   constructor() {
-    // Workers inherit the process's Node options, except those that only make sense for a main script.
-    this.worker = new Worker(WORKER_URL, {
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
-      // Short-lived garbage (batches, header parsing): a small young generation keeps each worker lean.
-      resourceLimits: { maxYoungGenerationSizeMb: 8 },
-    });
+    this.worker = new Worker(WORKER_URL, workerOptions());
     this.worker.on('message', (message: FromWorker) => {
       if (this.job && message.id === this.job.id) this.job.onMessage(message);
     });

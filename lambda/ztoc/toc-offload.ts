@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerOptions } from './worker-options.ts';
 import type { FromTocWorker, ToTocWorker, ZtocWithoutToc } from './toc-protocol.ts';
 import { ZtocError } from './types.ts';
 
@@ -38,13 +39,7 @@ export class TocOffload {
 
   static start(): TocOffload | undefined {
     if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
-    return new TocOffload(
-      new Worker(WORKER_URL, {
-        execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
-        // Its garbage is short-lived batches and header parsing: a small young generation is enough.
-        resourceLimits: { maxYoungGenerationSizeMb: 8 },
-      }),
-    );
+    return new TocOffload(new Worker(WORKER_URL, workerOptions()));
   }
 
   private wake(): void {
