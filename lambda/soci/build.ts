@@ -232,6 +232,7 @@ class Build {
         signal: options.signal,
         emit: this.emit,
         onBytes: (n) => (this.bytesRead += n),
+        keep: (_job, outcome) => this.keepZtoc(outcome),
         onDone: (job, outcome) => {
           if (!outcome.indexable) this.emit({ type: 'log', level: 'warn', message: `layer ${job.layer.digest} cannot be indexed, skipped: ${outcome.reason}` });
           for (const use of jobs.get(layerKey(job.layer, job.compression))!.uses) {
@@ -240,6 +241,22 @@ class Build {
         },
       },
     );
+  }
+
+  /**
+   * A zTOC blob is pushed as soon as it is built and its bytes released, so memory holds at most
+   * `concurrency` zTOCs. An unreferenced blob is harmless: nothing points at it until the index is
+   * pushed, and nothing is tagged before everything exists. A dry run keeps only the digest and size.
+   */
+  private async keepZtoc(outcome: LayerOutcome): Promise<LayerOutcome> {
+    if (!outcome.indexable) return outcome;
+    if (!this.options.dryRun) {
+      checkDeadline(this.options.deadline, PUSH_MARGIN_MS, 'pushing'); // never write once time is up
+      const descriptor = { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: outcome.summary.digest, size: outcome.summary.size };
+      await this.output.push(descriptor, outcome.bytes, this.options.signal ? { signal: this.options.signal } : {});
+      this.emit({ type: 'push', what: 'ztoc', digest: descriptor.digest });
+    }
+    return { ...outcome, bytes: RELEASED };
   }
 
   /** The SOCI index of one image, or undefined when none of its layers got a zTOC. */
@@ -269,9 +286,9 @@ class Build {
     const outcomes = await this.buildZtocs(plans);
     const indexes = plans.map((plan) => this.imageIndex(plan, outcomes));
     const layerResults = plans.map((plan) => plan.layers.map(({ layer, decision }) => layerResult(layer, decision, decision.action === 'index' ? outcomes.get(layerKey(layer, decision.compression)) : undefined)));
-    const ztocBlobs: Content[] = [];
-    for (const outcome of outcomes.values()) if (outcome.indexable) ztocBlobs.push({ descriptor: { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: outcome.summary.digest, size: outcome.summary.size }, bytes: outcome.bytes, what: 'ztoc' });
-    const ztocBytes = ztocBlobs.reduce((sum, b) => sum + b.bytes.length, 0);
+    // zTOC blobs were pushed as they were built (keepZtoc); what is left to push refers to them.
+    const ztocs = [...outcomes.values()].filter((o): o is LayerOutcome & { indexable: true } => o.indexable);
+    const ztocBytes = ztocs.reduce((sum, o) => sum + o.summary.size, 0);
 
     if (indexes.every((i) => i === undefined)) {
       const reasons = [...new Set(layerResults.flat().flatMap((l) => (l.status === 'skipped' && l.reason?.startsWith('cannot be indexed') ? [l.reason] : [])))];
@@ -284,7 +301,7 @@ class Build {
       });
     }
 
-    const blobs: Content[] = [...ztocBlobs, ...indexes.flatMap((i) => i?.prefetch ?? []), { descriptor: { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size }, bytes: EMPTY_CONFIG_BYTES, what: 'config' }];
+    const blobs: Content[] = [...indexes.flatMap((i) => i?.prefetch ?? []), { descriptor: { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size }, bytes: EMPTY_CONFIG_BYTES, what: 'config' }];
     const sociManifests: Content[] = indexes.flatMap((i) => (i ? [{ descriptor: i.index.descriptor, bytes: i.index.bytes, what: 'soci-index' }] : []));
     const bindings: Binding[] = plans.flatMap((plan, i) => {
       const index = indexes[i];
@@ -325,7 +342,7 @@ class Build {
 
     const applied = converted ? await this.tagOutput(outputDescriptor, tags.tags) : await this.tagV1InLayout(bindings);
     const count = bindings.length;
-    const summary = `SOCI index ${options.indexVersion} for ${count} platform${count === 1 ? '' : 's'} (${ztocBlobs.length} zTOC${ztocBlobs.length === 1 ? '' : 's'})`;
+    const summary = `SOCI index ${options.indexVersion} for ${count} platform${count === 1 ? '' : 's'} (${ztocs.length} zTOC${ztocs.length === 1 ? '' : 's'})`;
     const where = applied.length > 0 ? `, tagged ${applied.join(', ')}` : converted ? `, untagged: ${tags.untagged ?? 'no output tag'}` : ', found through the referrers API';
     return this.result({
       ...common,
@@ -359,6 +376,8 @@ class Build {
     return names;
   }
 }
+
+const RELEASED = new Uint8Array(0);
 
 /**
  * Builds and publishes the SOCI index of `reference` (a tag, `sha256:` digest, `tag@digest`, or '' for a

@@ -35,6 +35,11 @@ export interface BuildLayersOptions {
   onBytes: (n: number) => void;
   /** Called as each layer finishes, in completion order. */
   onDone: (job: LayerJob, outcome: LayerOutcome) => void;
+  /**
+   * Takes a finished zTOC before `onDone` (e.g. pushes it) and returns the outcome to keep: releasing
+   * the bytes here keeps at most `concurrency` zTOCs in memory instead of all of them.
+   */
+  keep?: (job: LayerJob, outcome: LayerOutcome) => Promise<LayerOutcome>;
 }
 
 async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptions, pool: LayerPool, signal: AbortSignal): Promise<LayerOutcome> {
@@ -80,7 +85,8 @@ export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options:
       jobs,
       options.concurrency,
       async (job, _i, signal) => {
-        const outcome = await buildOne(source, job, options, pool, signal);
+        const built = await buildOne(source, job, options, pool, signal);
+        const outcome = options.keep ? await options.keep(job, built) : built;
         options.onDone(job, outcome);
         return outcome;
       },
