@@ -27,7 +27,7 @@ export interface BuildZtocOptions {
   /**
    * Parse the tar stream, check CRCs and serialize on a second thread (a TOC worker) instead of the
    * inflating one, for layers of at least 16 MiB when `sizeHint` says so. Measured on a 240 MB layer:
-   * 1.18x instead of 1.5x the time of createGunzip, for ~35 MB more RSS (a second V8 isolate). Worth it
+   * 1.23x instead of 1.5x the time of createGunzip, for a few MB more RSS (docs/benchmarks.md). Worth it
    * when one layer is all there is to do (`ztoc build`); an image build already runs one layer per core.
    * @default false
    */
@@ -135,57 +135,65 @@ async function buildSerialized(source: AsyncIterable<Uint8Array>, options: Build
 
 async function buildFromPeeked(head: Uint8Array, stream: AsyncIterable<Uint8Array>, spanSize: number, options: BuildZtocOptions): Promise<Serialized> {
   if (head.length === 0) throw new ZtocError('empty', 'the layer is empty (0 bytes)');
-  const format = detectFormat(head);
-  let compression: CompressionAlgorithm;
-  if (options.compression === undefined || options.compression === 'auto') {
-    if (format === 'zstd' || format === 'bzip2' || format === 'xz') {
-      throw new ZtocError('unsupported-compression', `${format} layers cannot be indexed (SOCI supports gzip and uncompressed tar)`);
-    }
-    compression = format === 'gzip' ? 'gzip' : 'uncompressed';
-  } else {
-    compression = options.compression;
-    if (compression === 'gzip' && format !== 'gzip') {
-      throw new ZtocError('bad-gzip', `not a gzip stream (the first bytes are not 1f 8b; detected ${format})`);
-    }
-  }
+  const compression = chooseCompression(detectFormat(head), options.compression);
   const common = {
     version: ZTOC_VERSION,
     buildToolIdentifier: options.buildToolId ?? DEFAULT_BUILD_TOOL_ID,
     compressionAlgorithm: compression,
   };
-  if (compression === 'gzip') {
-    // The tar reader, CRC checks and serialization run on a second thread when its module is available.
-    const useWorker = options.tocWorker === true && (options.sizeHint === undefined || options.sizeHint >= TOC_WORKER_MIN_SIZE);
-    const offload = useWorker ? TocOffload.start() : undefined;
-    const tar = offload ? undefined : new GoTarReader();
-    try {
-      const r = await indexGzip(stream, offload ? (chunk) => offload.push(chunk) : (chunk) => tar!.push(chunk), {
-        ...options.gzip,
-        spanSize,
-        ...(offload ? { onMemberEnd: (crc: number, end: number) => offload.memberEnd(crc, end) } : {}),
-      });
-      const checkpoints = encodeGzipCheckpoints(spanSize, r.checkpoints);
-      r.checkpoints.length = 0; // the windows now live in the blob only
-      const rest = { ...common, compressedArchiveSize: r.compressedSize, maxSpanId: r.spanDigests.length - 1, spanDigests: r.spanDigests, checkpoints };
-      if (!offload) {
-        tar!.end();
-        return serializedFrom({ ...rest, toc: tar!.entries, uncompressedArchiveSize: tar!.archiveSize });
-      }
-      const done = await offload.finish(rest);
-      return {
-        bytes: done.bytes,
-        compression,
-        entries: done.entries,
-        spans: rest.maxSpanId + 1,
-        compressedSize: r.compressedSize,
-        uncompressedSize: done.uncompressedArchiveSize,
-      };
-    } finally {
-      await offload?.close();
+  return compression === 'gzip' ? buildGzip(stream, spanSize, common, options) : buildUncompressed(stream, spanSize, common);
+}
+
+function chooseCompression(format: DetectedFormat, choice: CompressionChoice | undefined): CompressionAlgorithm {
+  if (choice === undefined || choice === 'auto') {
+    if (format === 'zstd' || format === 'bzip2' || format === 'xz') {
+      throw new ZtocError('unsupported-compression', `${format} layers cannot be indexed (SOCI supports gzip and uncompressed tar)`);
     }
+    return format === 'gzip' ? 'gzip' : 'uncompressed';
   }
+  if (choice === 'gzip' && format !== 'gzip') {
+    throw new ZtocError('bad-gzip', `not a gzip stream (the first bytes are not 1f 8b; detected ${format})`);
+  }
+  return choice;
+}
+
+type Common = Pick<Ztoc, 'version' | 'buildToolIdentifier' | 'compressionAlgorithm'>;
+
+async function buildGzip(stream: AsyncIterable<Uint8Array>, spanSize: number, common: Common, options: BuildZtocOptions): Promise<Serialized> {
+  // The tar reader, CRC checks and serialization run on a second thread when asked and available.
+  const useWorker = options.tocWorker === true && (options.sizeHint === undefined || options.sizeHint >= TOC_WORKER_MIN_SIZE);
+  const offload = useWorker ? TocOffload.start() : undefined;
+  const tar = offload ? undefined : new GoTarReader();
+  try {
+    const r = await indexGzip(stream, offload ? (chunk) => offload.push(chunk) : (chunk) => tar!.push(chunk), {
+      ...options.gzip,
+      spanSize,
+      ...(offload ? { onMemberEnd: (crc: number, end: number) => offload.memberEnd(crc, end) } : {}),
+    });
+    const checkpoints = encodeGzipCheckpoints(spanSize, r.checkpoints);
+    r.checkpoints.length = 0; // the windows now live in the blob only
+    const rest = { ...common, compressedArchiveSize: r.compressedSize, maxSpanId: r.spanDigests.length - 1, spanDigests: r.spanDigests, checkpoints };
+    if (!offload) {
+      tar!.end();
+      return serializedFrom({ ...rest, toc: tar!.entries, uncompressedArchiveSize: tar!.archiveSize });
+    }
+    const done = await offload.finish(rest);
+    return {
+      bytes: done.bytes,
+      compression: 'gzip',
+      entries: done.entries,
+      spans: rest.maxSpanId + 1,
+      compressedSize: r.compressedSize,
+      uncompressedSize: done.uncompressedArchiveSize,
+    };
+  } finally {
+    await offload?.close();
+  }
+}
+
+/** Uncompressed tar: spans are fixed slices of the file (spec 3.5). */
+async function buildUncompressed(stream: AsyncIterable<Uint8Array>, spanSize: number, common: Common): Promise<Serialized> {
   const tar = new GoTarReader();
-  // Uncompressed tar: spans are fixed slices of the file (spec 3.5).
   const spanDigests: string[] = [];
   let hash = createHash('sha256');
   let inSpan = 0;
