@@ -108,11 +108,13 @@ export class LayerPool {
       () => (finished = true),
       () => (finished = true),
     );
+    const free: ArrayBuffer[] = []; // batches handed back by the worker
     worker.job = {
       id,
       onMessage: (message) => {
         if (message.type === 'ack') {
           inFlight -= message.bytes;
+          if (message.buffer.byteLength === BATCH) free.push(message.buffer);
           if (inFlight <= MAX_IN_FLIGHT / 2) drained?.();
         } else if (message.type === 'done') {
           settle.resolve(message.result);
@@ -141,7 +143,7 @@ export class LayerPool {
       const data = used === BATCH ? batch.buffer : batch.buffer.slice(0, used);
       inFlight += used;
       worker.post({ type: 'chunk', id, data }, [data]);
-      batch = new Uint8Array(BATCH);
+      batch = new Uint8Array(free.pop() ?? new ArrayBuffer(BATCH));
       used = 0;
     };
     try {

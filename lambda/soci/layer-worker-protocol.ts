@@ -8,6 +8,7 @@ export type ToWorker =
   | { type: 'abort'; id: number };
 
 export type FromWorker =
-  | { type: 'ack'; id: number; bytes: number }
+  /** `buffer` is the consumed chunk's memory, handed back for reuse. */
+  | { type: 'ack'; id: number; bytes: number; buffer: ArrayBuffer }
   | { type: 'done'; id: number; result: LayerIndexResult }
   | { type: 'failed'; id: number; message: string };

@@ -17,8 +17,10 @@ async function* chunks(id: number): AsyncGenerator<Uint8Array> {
     if (aborted) throw new Error('aborted');
     const next = queue.shift();
     if (next) {
-      port!.postMessage({ type: 'ack', id, bytes: next.length } satisfies FromWorker);
       yield next;
+      // The consumer asks for the next chunk only when it is done with this one (the zTOC builder copies
+      // what it keeps): hand the memory back to the pool for reuse.
+      port!.postMessage({ type: 'ack', id, bytes: next.length, buffer: next.buffer as ArrayBuffer } satisfies FromWorker, [next.buffer as ArrayBuffer]);
       continue;
     }
     if (ended) return;

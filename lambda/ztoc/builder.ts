@@ -243,7 +243,8 @@ async function peek(
       done = true;
       break;
     }
-    buffered.push(next.value);
+    // A copy: the source may reuse a chunk's memory once the next one is pulled (the layer worker does).
+    buffered.push(Uint8Array.prototype.slice.call(next.value));
     have += next.value.length;
   }
   const head = Buffer.concat(buffered).subarray(0, n);

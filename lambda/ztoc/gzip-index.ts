@@ -23,7 +23,10 @@ export interface GzipIndexOptions {
   spanSize: number;
   /** Compressed bytes kept ahead of the inflate position (fewer hidden boundaries). @default 4 MiB */
   lookahead?: number;
-  /** Output room offered to each native call. @default 9 MiB (more than zlib's largest block) */
+  /**
+   * Output room offered to each native call. A block larger than this (only highly compressible data
+   * makes them) costs a software decode when a checkpoint is due inside it. @default 4 MiB
+   */
   outputRoom?: number;
   /**
    * Who checks each member's CRC-32: this function (default), or the consumer of the output, which then
@@ -178,7 +181,7 @@ export async function indexGzip(
 ): Promise<GzipIndexResult> {
   const span = options.spanSize;
   const lookahead = options.lookahead ?? 4 << 20;
-  const outputRoom = options.outputRoom ?? 9 << 20;
+  const outputRoom = options.outputRoom ?? 4 << 20;
   const maxCallInput = options.maxCallInput ?? Infinity;
   const maxCallOutput = options.maxCallOutput ?? Infinity;
 
