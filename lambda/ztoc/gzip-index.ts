@@ -110,7 +110,7 @@ class SlidingBuffer {
 }
 
 class InputReader {
-  readonly data = new SlidingBuffer(8 << 20);
+  readonly data = new SlidingBuffer(6 << 20); // the lookahead, a source chunk and the current block
   eof = false;
   private readonly iterator: AsyncIterator<Uint8Array>;
 
