@@ -9,11 +9,11 @@
 // - `referrers` scans the manifests listed in index.json (not blobs reachable only through nested indexes):
 //   a v1 SOCI index written to a layout must therefore be tagged to be found.
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, isDigest, verifyBytes, verifyStream } from '../oci/digest.ts';
-import { InvalidReferenceError, NotFoundError } from '../oci/errors.ts';
+import { DigestMismatchError, InvalidReferenceError, NotFoundError } from '../oci/errors.ts';
 import { goMarshal, goString, goStruct, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
 import {
   ANNOTATION_REF_NAME,
@@ -123,6 +123,35 @@ export class OciLayoutTarget implements Target {
     options.signal?.throwIfAborted();
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     await this.writeAtomic(this.blobPath(desc.digest), content);
+  }
+
+  /** Streams a blob into the layout through a temporary file, checking digest and size before the rename. */
+  async pushFrom(desc: Descriptor, openSource: () => Promise<AsyncIterable<Uint8Array>>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (await this.exists(desc)) return;
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const temp = join(this.dir, `.tmp-${randomUUID()}`);
+    const file = await openSource();
+    const handle = await open(temp, 'wx');
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of file) {
+        options.signal?.throwIfAborted();
+        hash.update(chunk);
+        size += chunk.length;
+        await handle.write(chunk);
+      }
+      await handle.close();
+      const digest = `sha256:${hash.digest('hex')}`;
+      if (digest !== desc.digest || size !== desc.size) {
+        throw new DigestMismatchError(desc.digest, digest, `${this.description}: blob ${desc.digest} arrived as ${digest} (${size} bytes, expected ${desc.size})`);
+      }
+      await rename(temp, this.blobPath(desc.digest));
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
   }
 
   /**

@@ -45,6 +45,11 @@ export interface Target {
    * that already exists is a no-op. Manifests are pushed by digest only: tagging is separate.
    */
   push(desc: Descriptor, content: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Stores a blob streamed from `open()` without holding it in memory, verifying its digest and size;
+   * `open` may be called again to retry. Optional: callers fall back to `fetchBytes` + `push`.
+   */
+  pushFrom?(desc: Descriptor, open: () => Promise<AsyncIterable<Uint8Array>>, options?: { signal?: AbortSignal }): Promise<void>;
   /** Points `tag` at an existing manifest or index. */
   tag(desc: Descriptor, tag: string): Promise<void>;
   /** Manifests whose `subject` is the given manifest, optionally filtered by artifact type. */

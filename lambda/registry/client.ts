@@ -12,7 +12,7 @@ import { RegistryHttp, concatBytes } from './http.ts';
 import { MANIFEST_ACCEPT, isManifestMediaType } from './media-types.ts';
 import { Referrers, referrerDescriptor } from './referrers.ts';
 import { backoffDelay, retryPolicy, sleep, type RetryOptions } from './retry.ts';
-import { uploadBlob } from './upload.ts';
+import { uploadBlob, uploadBlobFrom } from './upload.ts';
 
 export interface RegistryTargetOptions {
   /** `host[:port]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `127.0.0.1:5000`. */
@@ -125,6 +125,17 @@ export class RegistryTarget implements Target {
     });
     await response.body?.cancel();
     return response.status === 200;
+  }
+
+  async pushFrom(desc: Descriptor, open: () => Promise<AsyncIterable<Uint8Array>>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (isManifestMediaType(desc.mediaType)) {
+      // Manifests are small and need their bytes for the referrers bookkeeping.
+      const parts: Uint8Array[] = [];
+      for await (const part of await open()) parts.push(part);
+      return this.push(desc, concatBytes(parts), options);
+    }
+    if (await this.exists(desc)) return;
+    return uploadBlobFrom(this.http, desc, open, this.chunkSize, options.signal);
   }
 
   async push(desc: Descriptor, content: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {

@@ -20,6 +20,7 @@ export async function copyImage(source: Target, reference: string, destination: 
 async function copyNode(source: Target, destination: Target, desc: Descriptor, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted();
   if (await destination.exists(desc)) return;
+  if (!isIndex(desc.mediaType) && !isManifest(desc.mediaType)) return copyBlob(source, destination, desc, signal);
   const bytes = await source.fetchBytes(desc, signal ? { signal } : {});
   if (isIndex(desc.mediaType)) {
     for (const child of parseIndex(bytes).manifests ?? []) await copyNode(source, destination, child, signal);
@@ -27,5 +28,14 @@ async function copyNode(source: Target, destination: Target, desc: Descriptor, s
     const manifest = parseManifest(bytes);
     for (const blob of [manifest.config, ...(manifest.layers ?? [])]) await copyNode(source, destination, blob, signal);
   }
+  await destination.push(desc, bytes, signal ? { signal } : {});
+}
+
+/** Copies a blob, streamed when the destination can take a stream (layers can be any size). */
+export async function copyBlob(source: Target, destination: Target, desc: Descriptor, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
+  const options = { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) };
+  if (destination.pushFrom) return destination.pushFrom(desc, () => source.fetch(desc, options), signal ? { signal } : {});
+  const bytes = await source.fetchBytes(desc, signal ? { signal } : {});
+  onBytes?.(bytes.length);
   await destination.push(desc, bytes, signal ? { signal } : {});
 }

@@ -4,6 +4,7 @@
 // Each stage finishes before the next starts; any failure stops the whole push before tagging.
 import { isManifest } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
+import { copyBlob } from './copy.ts';
 import { mapPool } from './pool.ts';
 import { PUSH_MARGIN_MS, checkDeadline } from './tagging.ts';
 import type { BuildEvent } from './types.ts';
@@ -34,7 +35,7 @@ function distinct<T>(items: readonly T[], digest: (item: T) => string): T[] {
   return items.filter((item) => !seen.has(digest(item)) && seen.add(digest(item)));
 }
 
-/** Copies what the output lacks, blobs before the manifests that refer to them (one blob in memory per task). */
+/** Copies what the output lacks, blobs (streamed where the output allows) before the manifests that refer to them. */
 async function copyContent(source: Target, output: Target, descriptors: Descriptor[], options: PublishOptions): Promise<void> {
   const unique = distinct(descriptors, (d) => d.digest);
   const stages = [unique.filter((d) => !isManifest(d.mediaType)), unique.filter((d) => isManifest(d.mediaType))];
@@ -44,9 +45,13 @@ async function copyContent(source: Target, output: Target, descriptors: Descript
       options.concurrency,
       async (desc, _i, signal) => {
         if (await output.exists(desc)) return;
-        const bytes = await source.fetchBytes(desc, { signal });
-        options.onBytes(bytes.length);
-        await output.push(desc, bytes, { signal });
+        if (isManifest(desc.mediaType)) {
+          const bytes = await source.fetchBytes(desc, { signal });
+          options.onBytes(bytes.length);
+          await output.push(desc, bytes, { signal });
+        } else {
+          await copyBlob(source, output, desc, signal, options.onBytes);
+        }
         options.emit({ type: 'push', what: isManifest(desc.mediaType) ? 'copied-manifest' : 'copied-blob', digest: desc.digest });
       },
       options.signal,
