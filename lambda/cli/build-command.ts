@@ -7,7 +7,6 @@ import type { Target } from '../oci/target.ts';
 import type { Credentials } from '../registry/auth.ts';
 import { RegistryTarget } from '../registry/client.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
-import { copyImage } from '../soci/copy.ts';
 import type { BuildEvent, BuildOptions, BuildResult, TagPolicy } from '../soci/types.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, shortDigest } from './common.ts';
 
@@ -220,16 +219,8 @@ export async function buildCommand(args: string[]): Promise<number> {
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   try {
-    let target = source;
-    let ref = reference;
-    if (output && !options.dryRun) {
-      // The converted image refers to the source's config and layers, so they must exist in the output.
-      progress.handle({ type: 'log', level: 'info', message: `copying ${positionals[0]} to ${values.output}` });
-      ref = reference !== '' && !reference.startsWith('sha256:') ? reference : 'latest';
-      await copyImage(source, reference, output, { tag: ref, signal: controller.signal });
-      target = output;
-    }
-    const result = await buildSociIndex(target, ref, { ...options, signal: controller.signal, onEvent: progress.handle });
+    // With --output the core copies what the converted image refers to (streamed) into that layout.
+    const result = await buildSociIndex(source, reference, { ...options, signal: controller.signal, onEvent: progress.handle }, output ?? source);
     progress.done();
     console.log(values.json ? JSON.stringify(result, null, 2) : formatSummary(result));
     return 0;

@@ -4,7 +4,6 @@
 // Each stage finishes before the next starts; any failure stops the whole push before tagging.
 import { isManifest } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
-import { copyBlob } from './copy.ts';
 import { mapPool } from './pool.ts';
 import { PUSH_MARGIN_MS, checkDeadline } from './tagging.ts';
 import type { BuildEvent } from './types.ts';
@@ -28,6 +27,15 @@ export interface PublishOptions {
   signal?: AbortSignal;
   emit: (event: BuildEvent) => void;
   onBytes: (n: number) => void;
+}
+
+/** Copies a blob, streamed when the destination can take a stream (layers can be any size). */
+export async function copyBlob(source: Target, destination: Target, desc: Descriptor, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
+  const options = { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) };
+  if (destination.pushFrom) return destination.pushFrom(desc, () => source.fetch(desc, options), signal ? { signal } : {});
+  const bytes = await source.fetchBytes(desc, signal ? { signal } : {});
+  onBytes?.(bytes.length);
+  await destination.push(desc, bytes, signal ? { signal } : {});
 }
 
 function distinct<T>(items: readonly T[], digest: (item: T) => string): T[] {
