@@ -1,0 +1,58 @@
+// The worker-thread layer pool: golden bytes through a worker, sources that fail or are cut short, and a
+// pool that keeps working after a failed job.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { LayerPool } from '../../lambda/soci/layer-pool.ts';
+import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
+
+const options = { spanSize: 65536, compression: 'gzip' as const, buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: ['etc/hostname'], sizeHint: 0 };
+
+async function* pieces(bytes: Uint8Array, size: number, failAt?: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) {
+    if (failAt !== undefined && at >= failAt) throw new Error('connection reset by peer');
+    yield bytes.subarray(at, Math.min(bytes.length, at + size));
+  }
+}
+
+describe('LayerPool', () => {
+  const pool = new LayerPool(2);
+  after(() => pool.close());
+  const layer = readFileSync(goldenLayer('gotar.tar.pigz6.gz').path);
+
+  test('runs on worker threads and gives the golden zTOC, twice in parallel', async () => {
+    assert.equal(pool.fallbackReason, undefined, 'workers are available');
+    const expected = sha256Hex(readFileSync(goldenPath('ztoc', 'gotar.tar.pigz6.gz.span64k.ztoc')));
+    const results = await Promise.all([pool.index(pieces(layer, 65536), options), pool.index(pieces(layer, 100_003), options)]);
+    for (const r of results) {
+      assert.ok(r.indexable);
+      assert.equal(sha256Hex(r.bytes), expected);
+      assert.equal(r.summary.digest, `sha256:${expected}`);
+    }
+  });
+
+  test('a source that fails mid-way rejects with its error, and the pool keeps working', async () => {
+    await assert.rejects(pool.index(pieces(layer, 65536, 2_000_000), options), /connection reset/);
+    const r = await pool.index(pieces(layer, 65536), options);
+    assert.ok(r.indexable);
+  });
+
+  test('a layer the worker refuses early stops the reading and closes the source', async () => {
+    let closed = false;
+    let pulled = 0;
+    async function* notTar() {
+      try {
+        for (;;) {
+          pulled++;
+          yield Buffer.alloc(1 << 20, 0x41);
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const r = await pool.index(notTar(), { ...options, compression: 'uncompressed' });
+    assert.equal(r.indexable, false);
+    assert.ok(closed);
+    assert.ok(pulled < 64, `stopped reading early (pulled ${pulled} MiB)`);
+  });
+});
