@@ -5,6 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import { type GzipIndexOptions, indexGzip } from '../../lambda/ztoc/gzip-index.ts';
@@ -149,6 +150,14 @@ describe('gzip checkpoints match the zlib reference', () => {
     for (const args of [['-6', '-b', '32'], ['-6', '-i', '-b', '64'], ['-0'], ['-9', '-R']]) {
       const file = execFileSync('pigz', ['-c', '-n', ...args], { input: big, maxBuffer: 1 << 26 });
       await assertSameAsReference(file, [65536, 4096]);
+    }
+  });
+
+  test("Go's compress/gzip output (what Docker and BuildKit write): default, sync flushes, Huffman only", async () => {
+    const dir = new URL('../fixtures/go-gzip/', import.meta.url);
+    for (const name of ['gotar-mini.go-default.gz', 'gotar-mini.go-flush.gz', 'gotar-mini.go-huffman.gz']) {
+      const file = readFileSync(new URL(name, dir));
+      await assertSameAsReference(file, [65536, 1024]);
     }
   });
 
