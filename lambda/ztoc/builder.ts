@@ -2,7 +2,7 @@
 // uncompressed bytes while the gzip indexer (or the fixed-span tar path) records checkpoints and span
 // digests, then serializes exactly as soci-snapshotter does.
 import { createHash } from 'node:crypto';
-import { encodeGzipCheckpoints, encodeTarZinfo, parseZtoc, serializeZtoc } from './codec.ts';
+import { encodeTarZinfo, gzipCheckpointParts, parseZtoc, serializeZtoc, type ZtocToSerialize } from './codec.ts';
 import { TocOffload } from './toc-offload.ts';
 import { type GzipIndexOptions, indexGzip } from './gzip-index.ts';
 import { GoTarReader } from './tar-reader.ts';
@@ -82,14 +82,14 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, options: Buil
       uncompressedSize: built.uncompressedSize,
       buildToolId: options.buildToolId ?? DEFAULT_BUILD_TOOL_ID,
     };
-    let ztoc = built.ztoc;
+    let ztoc: Ztoc | undefined;
     return {
       indexable: true,
       bytes: built.bytes,
       summary,
       // Built on the TOC worker, the model exists only as bytes: parse it when someone asks.
       get ztoc() {
-        return (ztoc ??= parseZtoc(built.bytes));
+        return (ztoc ??= built.ztoc?.() ?? parseZtoc(built.bytes));
       },
     };
   } catch (err) {
@@ -100,7 +100,8 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, options: Buil
 
 interface Serialized {
   bytes: Uint8Array;
-  ztoc?: Ztoc;
+  /** The model, when it was built on this thread. */
+  ztoc?: () => Ztoc;
   compression: CompressionAlgorithm;
   entries: number;
   spans: number;
@@ -108,10 +109,11 @@ interface Serialized {
   uncompressedSize: number;
 }
 
-function serializedFrom(ztoc: Ztoc): Serialized {
+function serializedFrom(ztoc: ZtocToSerialize): Serialized {
+  const { checkpoints } = ztoc;
   return {
     bytes: serializeZtoc(ztoc),
-    ztoc,
+    ztoc: () => ({ ...ztoc, checkpoints: checkpoints instanceof Uint8Array ? checkpoints : Buffer.concat(checkpoints) }),
     compression: ztoc.compressionAlgorithm,
     entries: ztoc.toc.length,
     spans: ztoc.maxSpanId + 1,
@@ -170,14 +172,14 @@ async function buildGzip(stream: AsyncIterable<Uint8Array>, spanSize: number, co
       spanSize,
       ...(offload ? { onMemberEnd: (crc: number, end: number) => offload.memberEnd(crc, end) } : {}),
     });
-    const checkpoints = encodeGzipCheckpoints(spanSize, r.checkpoints);
-    r.checkpoints.length = 0; // the windows now live in the blob only
+    // The windows go into the FlatBuffer straight from the checkpoints: one copy, no intermediate blob.
+    const checkpoints = gzipCheckpointParts(spanSize, r.checkpoints);
     const rest = { ...common, compressedArchiveSize: r.compressedSize, maxSpanId: r.spanDigests.length - 1, spanDigests: r.spanDigests, checkpoints };
     if (!offload) {
       tar!.end();
       return serializedFrom({ ...rest, toc: tar!.entries, uncompressedArchiveSize: tar!.archiveSize });
     }
-    const done = await offload.finish(rest);
+    const done = await offload.finish(rest); // transfers the parts to the worker
     return {
       bytes: done.bytes,
       compression: 'gzip',

@@ -94,7 +94,13 @@ function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata): number {
 }
 
 /** Serializes a zTOC exactly as upstream's `ztoc_marshaler.go` does (soci-format.md §1.4). */
-export function serializeZtoc(z: Ztoc): Uint8Array {
+/**
+ * A zTOC to serialize; its checkpoint blob may be given as consecutive parts (see gzipCheckpointParts)
+ * so that the windows are copied once, into the FlatBuffer, instead of first into a blob.
+ */
+export type ZtocToSerialize = Omit<Ztoc, 'checkpoints'> & { checkpoints: Uint8Array | readonly Uint8Array[] };
+
+export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   // Sized up front: the builder would otherwise double (and copy) its buffer up to twice the zTOC size,
   // which for checkpoint-heavy zTOCs is hundreds of MB. The initial size does not change the bytes.
   const b = new flatbuffers.Builder(estimateSize(z));
@@ -109,7 +115,7 @@ export function serializeZtoc(z: Ztoc): Uint8Array {
   b.addFieldOffset(0, metadata, 0);
   const toc = b.endObject();
 
-  const checkpoints = b.createByteVector(z.checkpoints);
+  const checkpoints = byteVector(b, z.checkpoints);
   const spanDigests = offsetVector(b, z.spanDigests.map((d) => b.createString(d)));
   b.startObject(4);
   b.addFieldInt32(1, int32(z.maxSpanId, 'max_span_id'), 0);
@@ -132,8 +138,28 @@ export function serializeZtoc(z: Ztoc): Uint8Array {
 }
 
 /** An upper bound of the serialized size (strings, tables, vtables and alignment per entry). */
-function estimateSize(z: Ztoc): number {
-  let size = 1024 + z.checkpoints.length + z.spanDigests.length * 96 + z.buildToolIdentifier.length;
+/** Go's CreateByteVector, also from parts: the same builder steps, the bytes copied in part by part. */
+function byteVector(b: flatbuffers.Builder, data: Uint8Array | readonly Uint8Array[]): number {
+  if (data instanceof Uint8Array) return b.createByteVector(data);
+  const total = byteLength(data);
+  b.startVector(1, total, 1);
+  const builder = b as unknown as { bb: flatbuffers.ByteBuffer; space: number };
+  builder.space -= total;
+  builder.bb.setPosition(builder.space);
+  let at = builder.space;
+  for (const part of data) {
+    builder.bb.bytes().set(part, at);
+    at += part.length;
+  }
+  return b.endVector();
+}
+
+function byteLength(data: Uint8Array | readonly Uint8Array[]): number {
+  return data instanceof Uint8Array ? data.length : data.reduce((n, p) => n + p.length, 0);
+}
+
+function estimateSize(z: ZtocToSerialize): number {
+  let size = 1024 + byteLength(z.checkpoints) + z.spanDigests.length * 96 + z.buildToolIdentifier.length;
   for (const e of z.toc) {
     size += 160 + e.name.length + e.linkname.length + e.uname.length + e.gname.length + e.modTime.length;
     for (const x of e.xattrs) size += 32 + x.key.length + x.value.length;
@@ -334,20 +360,37 @@ export function parseZtoc(bytes: Uint8Array): Ztoc {
 }
 
 /** The gzip checkpoint blob ("v2": every checkpoint serialized), soci-format.md §3.3. */
-export function encodeGzipCheckpoints(spanSize: number, cps: Checkpoint[]): Uint8Array {
-  const blob = new Uint8Array(CHECKPOINT_HEADER_SIZE + CHECKPOINT_SIZE * cps.length);
-  const view = new DataView(blob.buffer);
-  view.setInt32(0, int32(cps.length, 'checkpoint count'), true);
-  view.setBigInt64(4, int64(spanSize, 'span size'), true);
+/**
+ * The gzip checkpoint blob (spec 3.3) as consecutive parts: the 12-byte header, then per checkpoint its
+ * 17-byte record and its window (the checkpoint's own array, not copied). Every part owns its buffer.
+ */
+export function gzipCheckpointParts(spanSize: number, cps: readonly Checkpoint[]): Uint8Array[] {
+  const header = new Uint8Array(CHECKPOINT_HEADER_SIZE);
+  const headerView = new DataView(header.buffer);
+  headerView.setInt32(0, int32(cps.length, 'checkpoint count'), true);
+  headerView.setBigInt64(4, int64(spanSize, 'span size'), true);
+  const parts: Uint8Array[] = [header];
   cps.forEach((cp, k) => {
-    const at = CHECKPOINT_HEADER_SIZE + k * CHECKPOINT_SIZE;
     if (!Number.isInteger(cp.bits) || cp.bits < 0 || cp.bits > 7) bad(`cannot serialize checkpoint ${k}: bits = ${cp.bits}`);
     if (cp.window.length !== WINDOW_SIZE) bad(`cannot serialize checkpoint ${k}: window is ${cp.window.length} bytes, not ${WINDOW_SIZE}`);
-    view.setBigInt64(at, int64(cp.in, `checkpoint ${k} in`), true);
-    view.setBigInt64(at + 8, int64(cp.out, `checkpoint ${k} out`), true);
-    blob[at + 16] = cp.bits;
-    blob.set(cp.window, at + 17);
+    const record = new Uint8Array(CHECKPOINT_SIZE - WINDOW_SIZE);
+    const view = new DataView(record.buffer);
+    view.setBigInt64(0, int64(cp.in, `checkpoint ${k} in`), true);
+    view.setBigInt64(8, int64(cp.out, `checkpoint ${k} out`), true);
+    record[16] = cp.bits;
+    parts.push(record, cp.window);
   });
+  return parts;
+}
+
+export function encodeGzipCheckpoints(spanSize: number, cps: readonly Checkpoint[]): Uint8Array {
+  const parts = gzipCheckpointParts(spanSize, cps);
+  const blob = new Uint8Array(byteLength(parts));
+  let at = 0;
+  for (const part of parts) {
+    blob.set(part, at);
+    at += part.length;
+  }
   return blob;
 }
 

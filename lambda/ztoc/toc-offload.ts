@@ -89,7 +89,9 @@ export class TocOffload {
   async finish(rest: ZtocWithoutToc): Promise<{ bytes: Uint8Array; entries: number; uncompressedArchiveSize: number }> {
     this.flush();
     const done = new Promise<Extract<FromTocWorker, { type: 'done' }>>((resolve) => (this.finished = resolve));
-    this.post({ type: 'finish', rest }, [rest.checkpoints.buffer as ArrayBuffer]);
+    const parts = rest.checkpoints instanceof Uint8Array ? [rest.checkpoints] : rest.checkpoints;
+    const buffers = [...new Set(parts.map((p) => p.buffer as ArrayBuffer))]; // moved, not copied
+    this.post({ type: 'finish', rest }, buffers);
     for (;;) {
       const outcome = await Promise.race([done, new Promise<undefined>((resolve) => (this.drained = () => resolve(undefined)))]);
       if (this.failure) throw this.failure;

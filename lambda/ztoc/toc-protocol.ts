@@ -1,9 +1,9 @@
 // Messages between the zTOC builder (the inflating thread) and its TOC worker, which parses the tar
 // stream, checks each gzip member's CRC-32 and serializes the zTOC.
-import type { Ztoc } from './types.ts';
+import type { ZtocToSerialize } from './codec.ts';
 
-/** Everything of a zTOC but its TOC, which the worker has. */
-export type ZtocWithoutToc = Omit<Ztoc, 'toc' | 'uncompressedArchiveSize'>;
+/** Everything of a zTOC but its TOC, which the worker has (checkpoints possibly as parts). */
+export type ZtocWithoutToc = Omit<ZtocToSerialize, 'toc' | 'uncompressedArchiveSize'>;
 
 export type ToTocWorker =
   | { type: 'data'; buffer: ArrayBuffer; length: number }
