@@ -14,7 +14,7 @@
 // Nothing is guessed: any ambiguity that cannot be settled throws.
 import zlib from 'node:zlib';
 import { createHash, type Hash } from 'node:crypto';
-import { SoftInflater, Z_BUF_ERROR, Z_STREAM_END } from './soft-inflate.ts';
+import { SoftInflater, Z_BUF_ERROR, Z_STREAM_END, releaseSoftInflater } from './soft-inflate.ts';
 import { type Checkpoint, WINDOW_SIZE, ZtocError } from './types.ts';
 
 const Z_BLOCK = zlib.constants.Z_BLOCK;
@@ -468,6 +468,7 @@ export async function indexGzip(
     return { checkpoints, spanDigests, compressedSize: inb.end, uncompressedSize: totout, members, stats };
   } finally {
     stream.close();
+    releaseSoftInflater();
     await input.close();
   }
 }

@@ -28,6 +28,14 @@ export interface SoftStart {
 // inflate state and 32 KiB window each time dominated builds with small spans. Hence the rule below.
 let shared: ZStream | undefined;
 
+/** Drops the shared stream's references to the caller's buffers (they can be megabytes). */
+export function releaseSoftInflater(): void {
+  if (shared) {
+    shared.input = null;
+    shared.output = null;
+  }
+}
+
 /**
  * A raw inflate stream positioned at an arbitrary bit. Only one may be in use at a time: creating the
  * next one resets the stream the previous one used.
