@@ -67,13 +67,32 @@ function writeXattrs(b: flatbuffers.Builder, xattrs: PaxRecord[]): number {
   return offsetVector(b, tables);
 }
 
-function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata): number {
+/**
+ * UTF-8 bytes of the few distinct type and mod_time strings of a layer, encoded once: createString of a
+ * JS string would encode (and allocate) it again for every entry. Same bytes in the buffer either way.
+ */
+class TextCache {
+  private readonly encoder = new TextEncoder();
+  private readonly cache = new Map<string, Uint8Array>();
+
+  bytes(text: string): Uint8Array {
+    let encoded = this.cache.get(text);
+    if (!encoded) {
+      if (this.cache.size >= 4096) this.cache.clear();
+      encoded = this.encoder.encode(text);
+      this.cache.set(text, encoded);
+    }
+    return encoded;
+  }
+}
+
+function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata, text: TextCache): number {
   const name = b.createString(m.name);
-  const type = b.createString(m.type);
+  const type = b.createString(text.bytes(m.type));
   const linkname = b.createString(m.linkname);
   const uname = b.createString(m.uname);
   const gname = b.createString(m.gname);
-  const modTime = b.createString(m.modTime);
+  const modTime = b.createString(text.bytes(m.modTime));
   const xattrs = writeXattrs(b, m.xattrs);
   b.startObject(14);
   b.addFieldOffset(0, name, 0);
@@ -109,7 +128,8 @@ export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
 
   // Upstream walks the entries from last to first, then prepends the offsets, so entry 0 comes first.
   const entries: number[] = new Array<number>(z.toc.length);
-  for (let i = z.toc.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, z.toc[i]!);
+  const text = new TextCache();
+  for (let i = z.toc.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, z.toc[i]!, text);
   const metadata = offsetVector(b, entries);
   b.startObject(1);
   b.addFieldOffset(0, metadata, 0);
