@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Descriptor } from '../oci/target.ts';
 import { RegistryError } from './errors.ts';
-import type { RegistryHttp } from './http.ts';
+import { concatBytes, type RegistryHttp } from './http.ts';
 import { withRetry } from './retry.ts';
 
 const OCTET_STREAM = { 'content-type': 'application/octet-stream' };
@@ -87,13 +87,7 @@ export async function uploadBlobFrom(
   });
 }
 
+/** The pending pieces as one chunk (no copy when there is a single whole piece). */
 function joined(parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1 && parts[0]!.length === length) return parts[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return parts.length === 1 && parts[0]!.length === length ? parts[0]! : concatBytes(parts, length);
 }
