@@ -40,7 +40,13 @@ function endsWith(bytes: Uint8Array, suffix: Uint8Array): boolean {
 export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions): Promise<LayerIndexResult> {
   const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId, sizeHint: options.sizeHint });
   if (!outcome.indexable) return { indexable: false, reason: outcome.reason };
-  const noXattrs = !outcome.ztoc.toc.some((entry) => endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR)));
-  const prefetch = findPrefetchSpans(outcome.ztoc, options.prefetchPaths);
+  const { toc } = outcome;
+  let noXattrs = true;
+  for (let i = 0; i < toc.length && noXattrs; i++) {
+    const entry = toc.at(i)!;
+    noXattrs = !endsWith(entry.name, WHITEOUT_OPAQUE) && !entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR));
+  }
+  // The whole model (checkpoints included) is materialized only when prefetch paths were asked for.
+  const prefetch = options.prefetchPaths.length > 0 ? findPrefetchSpans(outcome.ztoc, options.prefetchPaths) : new Map<string, PrefetchSpan>();
   return { indexable: true, bytes: outcome.bytes, summary: outcome.summary, noXattrs, prefetch };
 }

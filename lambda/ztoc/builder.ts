@@ -6,6 +6,7 @@ import { encodeTarZinfo, gzipCheckpointParts, parseZtoc, serializeZtoc, type Zto
 import { TocOffload } from './toc-offload.ts';
 import { type GzipIndexOptions, indexGzip } from './gzip-index.ts';
 import { GoTarReader } from './tar-reader.ts';
+import type { TocEntries } from './toc-table.ts';
 import { VERSION } from '../version.ts';
 import { type CompressionAlgorithm, DEFAULT_SPAN_SIZE, type Ztoc, ZTOC_VERSION, ZtocError } from './types.ts';
 
@@ -52,7 +53,15 @@ export interface ZtocSummary {
 }
 
 export type ZtocBuildOutcome =
-  | { indexable: true; ztoc: Ztoc; bytes: Uint8Array; summary: ZtocSummary }
+  | {
+      indexable: true;
+      /** The whole model, materialized on first access. */
+      ztoc: Ztoc;
+      /** The TOC alone: the builder's compact table when it was built on this thread (no copy). */
+      toc: TocEntries;
+      bytes: Uint8Array;
+      summary: ZtocSummary;
+    }
   | { indexable: false; code: ZtocError['code']; reason: string };
 
 /** What the first bytes of a layer say it is. */
@@ -83,13 +92,17 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, options: Buil
       buildToolId: options.buildToolId ?? DEFAULT_BUILD_TOOL_ID,
     };
     let ztoc: Ztoc | undefined;
+    const model = () => (ztoc ??= built.ztoc?.() ?? parseZtoc(built.bytes));
     return {
       indexable: true,
       bytes: built.bytes,
       summary,
       // Built on the TOC worker, the model exists only as bytes: parse it when someone asks.
       get ztoc() {
-        return (ztoc ??= built.ztoc?.() ?? parseZtoc(built.bytes));
+        return model();
+      },
+      get toc() {
+        return built.toc ?? model().toc;
       },
     };
   } catch (err) {
@@ -102,6 +115,7 @@ interface Serialized {
   bytes: Uint8Array;
   /** The model, when it was built on this thread. */
   ztoc?: () => Ztoc;
+  toc?: TocEntries;
   compression: CompressionAlgorithm;
   entries: number;
   spans: number;
@@ -110,10 +124,15 @@ interface Serialized {
 }
 
 function serializedFrom(ztoc: ZtocToSerialize): Serialized {
-  const { checkpoints } = ztoc;
+  const { checkpoints, toc } = ztoc;
   return {
     bytes: serializeZtoc(ztoc),
-    ztoc: () => ({ ...ztoc, checkpoints: checkpoints instanceof Uint8Array ? checkpoints : Buffer.concat(checkpoints) }),
+    ztoc: () => ({
+      ...ztoc,
+      toc: Array.isArray(toc) ? toc : Array.from({ length: toc.length }, (_, i) => toc.at(i)!),
+      checkpoints: checkpoints instanceof Uint8Array ? checkpoints : Buffer.concat(checkpoints),
+    }),
+    toc,
     compression: ztoc.compressionAlgorithm,
     entries: ztoc.toc.length,
     spans: ztoc.maxSpanId + 1,
@@ -177,7 +196,7 @@ async function buildGzip(stream: AsyncIterable<Uint8Array>, spanSize: number, co
     const rest = { ...common, compressedArchiveSize: r.compressedSize, maxSpanId: r.spanDigests.length - 1, spanDigests: r.spanDigests, checkpoints };
     if (!offload) {
       tar!.end();
-      return serializedFrom({ ...rest, toc: tar!.entries, uncompressedArchiveSize: tar!.archiveSize });
+      return serializedFrom({ ...rest, toc: tar!.toc, uncompressedArchiveSize: tar!.archiveSize });
     }
     const done = await offload.finish(rest); // transfers the parts to the worker
     return {
@@ -220,7 +239,7 @@ async function buildUncompressed(stream: AsyncIterable<Uint8Array>, spanSize: nu
   tar.end();
   return serializedFrom({
     ...common,
-    toc: tar.entries,
+    toc: tar.toc,
     compressedArchiveSize: size,
     uncompressedArchiveSize: tar.archiveSize,
     maxSpanId: spanDigests.length - 1,

@@ -4,6 +4,7 @@
 // ByteBuffer itself checks nothing, and a zTOC may come from an untrusted registry.
 
 import * as flatbuffers from 'flatbuffers';
+import { type TocEntries, TocTable } from './toc-table.ts';
 import { WINDOW_SIZE, ZtocError } from './types.ts';
 import type { Checkpoint, CompressionAlgorithm, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
 
@@ -117,7 +118,7 @@ function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata, text: TextCa
  * A zTOC to serialize; its checkpoint blob may be given as consecutive parts (see gzipCheckpointParts)
  * so that the windows are copied once, into the FlatBuffer, instead of first into a blob.
  */
-export type ZtocToSerialize = Omit<Ztoc, 'checkpoints'> & { checkpoints: Uint8Array | readonly Uint8Array[] };
+export type ZtocToSerialize = Omit<Ztoc, 'checkpoints' | 'toc'> & { toc: TocEntries; checkpoints: Uint8Array | readonly Uint8Array[] };
 
 export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   // Sized up front: the builder would otherwise double (and copy) its buffer up to twice the zTOC size,
@@ -129,7 +130,7 @@ export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   // Upstream walks the entries from last to first, then prepends the offsets, so entry 0 comes first.
   const entries: number[] = new Array<number>(z.toc.length);
   const text = new TextCache();
-  for (let i = z.toc.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, z.toc[i]!, text);
+  for (let i = z.toc.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, z.toc.at(i)!, text);
   const metadata = offsetVector(b, entries);
   b.startObject(1);
   b.addFieldOffset(0, metadata, 0);
@@ -180,7 +181,9 @@ function byteLength(data: Uint8Array | readonly Uint8Array[]): number {
 
 function estimateSize(z: ZtocToSerialize): number {
   let size = 1024 + byteLength(z.checkpoints) + z.spanDigests.length * 96 + z.buildToolIdentifier.length;
-  for (const e of z.toc) {
+  if (z.toc instanceof TocTable) return Math.min(size + 160 * z.toc.length + z.toc.totalStringBytes, 2 ** 31 - 1);
+  for (let i = 0; i < z.toc.length; i++) {
+    const e = z.toc.at(i)!;
     size += 160 + e.name.length + e.linkname.length + e.uname.length + e.gname.length + e.modTime.length;
     for (const x of e.xattrs) size += 32 + x.key.length + x.value.length;
   }

@@ -5,6 +5,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ZtocError } from './types.ts';
+import { TocTable } from './toc-table.ts';
 import type { EntryType, FileMetadata, PaxRecord } from './types.ts';
 
 const BLOCK_SIZE = 512;
@@ -46,20 +47,6 @@ interface GoTime {
 const EMPTY: Uint8Array = new Uint8Array(0);
 const NO_RECORDS: PaxRecord[] = [];
 
-// A layer has one or two owner names for tens of thousands of entries: share their bytes (memory per
-// entry is what bounds the builder's footprint on big layers).
-const owners = new Map<string, Uint8Array>();
-function interned(bytes: Uint8Array): Uint8Array {
-  if (bytes.length === 0) return EMPTY;
-  const key = latin1(bytes);
-  let shared = owners.get(key);
-  if (!shared) {
-    if (owners.size > 256) owners.clear();
-    shared = bytes;
-    owners.set(key, shared);
-  }
-  return shared;
-}
 
 export interface GoTarReaderOptions {
   /** Largest PAX / GNU long-name body accepted (Go: 1 MiB). */
@@ -67,8 +54,8 @@ export interface GoTarReaderOptions {
 }
 
 export class GoTarReader {
-  /** Entries found so far, in tar order. */
-  readonly entries: FileMetadata[] = [];
+  /** Entries found so far, in tar order, as compact columns. */
+  readonly toc = new TocTable();
 
   private readonly maxSpecialBodySize: number;
   private state = READ_HEADER;
@@ -82,7 +69,7 @@ export class GoTarReader {
 
   private dataEnd = 0; // stream position where the current entry's data ends (padding follows)
   private skipUntil = 0; // stream position of the next header block
-  private skippedEntry: FileMetadata | undefined; // for the truncation message
+  private skippedEntry = -1; // TOC index of the entry being skipped, for the truncation message
 
   private special: { typeflag: number; headerOffset: number; body: Uint8Array; fill: number } | undefined;
   // Meta state that Go keeps for one Next() call and applies to the next real entry.
@@ -92,6 +79,11 @@ export class GoTarReader {
 
   constructor(options: GoTarReaderOptions = {}) {
     this.maxSpecialBodySize = options.maxSpecialBodySize ?? DEFAULT_MAX_SPECIAL_BODY_SIZE;
+  }
+
+  /** Entries found so far as objects (a materialized copy of `toc`, for tests and tools). */
+  get entries(): FileMetadata[] {
+    return this.toc.toArray();
   }
 
   /** True once Go-tar would have returned io.EOF (end-of-archive); further bytes are ignored. */
@@ -181,7 +173,7 @@ export class GoTarReader {
         return;
       case SKIP:
         if (this.position < this.dataEnd) {
-          const entry = this.skippedEntry!;
+          const entry = this.toc.at(this.skippedEntry)!;
           throw new ZtocError(
             'truncated',
             `tar stream ends inside the data of ${describeName(entry.name)} (offset ${entry.uncompressedOffset}, ` +
@@ -335,8 +327,8 @@ export class GoTarReader {
       devminor: safeNumber(header.devminor, 'devminor', headerOffset),
       xattrs: pax ? sortedRecords(pax) : NO_RECORDS,
     };
-    this.entries.push(entry);
-    this.skippedEntry = entry;
+    this.skippedEntry = this.toc.length;
+    this.toc.push(entry); // copies the bytes: the header fields may be views of the caller's chunk
     const dataSize = headerOnly ? 0 : size; // Go never reads data of header-only types
     this.startSkip(this.position + dataSize, this.position + dataSize + blockPadding(dataSize));
   }
@@ -431,7 +423,15 @@ function cString(bytes: Uint8Array, start: number, length: number): Uint8Array {
   return i === start ? EMPTY : copyBytes(bytes, start, i);
 }
 
-// Names and PAX values are copied into shared slabs: one ArrayBuffer per name would cost ~200 bytes of
+/** Go's parser.parseString without a copy: the header's fields are copied when the entry is stored. */
+function cStringView(bytes: Uint8Array, start: number, length: number): Uint8Array {
+  const end = start + length;
+  let i = start;
+  while (i < end && bytes[i] !== 0) i++;
+  return i === start ? EMPTY : bytes.subarray(start, i);
+}
+
+// PAX values and GNU long names are copied into shared slabs: one ArrayBuffer per name would cost ~200 bytes of
 // bookkeeping each, which dominates memory on layers with hundreds of thousands of entries.
 const SLAB_SIZE = 256 * 1024;
 let slab = new Uint8Array(SLAB_SIZE);
@@ -547,8 +547,8 @@ function parseHeader(block: Uint8Array, headerOffset: number): RawHeader {
   };
   const header: RawHeader = {
     typeflag: block[156]!,
-    name: cString(block, 0, 100),
-    linkname: cString(block, 157, 100),
+    name: cStringView(block, 0, 100),
+    linkname: cStringView(block, 157, 100),
     size: numeric('size', 124, 12),
     mode: numeric('mode', 100, 8),
     uid: numeric('uid', 108, 8),
@@ -560,21 +560,21 @@ function parseHeader(block: Uint8Array, headerOffset: number): RawHeader {
     devminor: 0,
   };
   if (format !== 'v7') {
-    header.uname = interned(cString(block, 265, 32));
-    header.gname = interned(cString(block, 297, 32));
+    header.uname = cStringView(block, 265, 32);
+    header.gname = cStringView(block, 297, 32);
     header.devmajor = numeric('devmajor', 329, 8);
     header.devminor = numeric('devminor', 337, 8);
     let prefix: Uint8Array = EMPTY;
     if (format === 'ustar') {
-      prefix = cString(block, 345, 155);
+      prefix = cStringView(block, 345, 155);
     } else if (format === 'star') {
-      prefix = cString(block, 345, 131);
+      prefix = cStringView(block, 345, 131);
       numeric('atime', 476, 12);
       numeric('ctime', 488, 12);
     } else if (!gnuTimesParse(block)) {
       // Pre-Go-1.8 writers put a USTAR prefix into GNU headers; Go falls back to it when the
       // atime/ctime fields do not parse and the prefix is plain ASCII.
-      const candidate = cString(block, 345, 155);
+      const candidate = cStringView(block, 345, 155);
       if (candidate.every((c) => c < 0x80)) prefix = candidate;
     }
     if (prefix.length > 0) header.name = concatBytes(prefix, SLASH, header.name);

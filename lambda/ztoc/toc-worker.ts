@@ -41,8 +41,8 @@ port.on('message', (message: ToTocWorker) => {
         break;
       case 'finish': {
         tar.end();
-        const bytes = serializeZtoc({ ...message.rest, toc: tar.entries, uncompressedArchiveSize: tar.archiveSize });
-        const done: FromTocWorker = { type: 'done', bytes, entries: tar.entries.length, uncompressedArchiveSize: tar.archiveSize };
+        const bytes = serializeZtoc({ ...message.rest, toc: tar.toc, uncompressedArchiveSize: tar.archiveSize });
+        const done: FromTocWorker = { type: 'done', bytes, entries: tar.toc.length, uncompressedArchiveSize: tar.archiveSize };
         port.postMessage(done, [bytes.buffer as ArrayBuffer]);
         break;
       }
