@@ -2,6 +2,7 @@
 // Authenticator per registry that remembers the scheme, the basic header and a token per scope.
 import { RegistryError, networkError } from './errors.ts';
 import { retryPolicy, RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
+import type { HttpResponse, HttpTransport } from './transport.ts';
 
 export interface Credentials {
   username: string;
@@ -57,7 +58,7 @@ interface CachedToken {
 export interface AuthenticatorOptions {
   registry: string;
   credentials?: CredentialProvider;
-  fetchImpl: typeof fetch;
+  transport: HttpTransport;
   userAgent: string;
   retry?: RetryPolicy;
   /** Whether a token realm may be plain http (same rule as the registry itself). */
@@ -147,9 +148,9 @@ export class Authenticator {
     if (credentials) headers.authorization = basicAuthorization(credentials);
     const what = `registry ${this.options.registry}: token for ${scopes.join(' ')}`;
     const body = await withRetry(this.retry, signal, async () => {
-      let response: Response;
+      let response: HttpResponse;
       try {
-        response = await this.options.fetchImpl(url, { headers, signal, redirect: 'follow' });
+        response = await this.options.transport(url, { headers, signal, redirect: 'follow' });
       } catch (err) {
         if (signal?.aborted) throw err;
         throw new RetryableError(networkError(what, err));

@@ -13,6 +13,7 @@ import { MANIFEST_ACCEPT, isManifestMediaType } from './media-types.ts';
 import { Referrers, referrerDescriptor } from './referrers.ts';
 import { backoffDelay, retryPolicy, sleep, type RetryOptions } from './retry.ts';
 import { uploadBlob, uploadBlobFrom } from './upload.ts';
+import { fetchTransport, type HttpResponse, nodeTransport } from './transport.ts';
 
 export interface RegistryTargetOptions {
   /** `host[:port]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `127.0.0.1:5000`. */
@@ -24,6 +25,7 @@ export interface RegistryTargetOptions {
   plainHttp?: boolean;
   userAgent?: string;
   retry?: RetryOptions;
+  /** Plugs in a fetch function instead of node:http (tests use it to reroute hosts). */
   fetchImpl?: typeof fetch;
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
   chunkSize?: number;
@@ -66,7 +68,7 @@ export class RegistryTarget implements Target {
       plainHttp: options.plainHttp,
       userAgent: options.userAgent ?? 'soci-indexer',
       retry: retryPolicy(options.retry),
-      fetchImpl: options.fetchImpl ?? fetch,
+      transport: options.fetchImpl ? fetchTransport(options.fetchImpl) : nodeTransport,
     });
     this.referrersClient = new Referrers(this.http);
   }
@@ -167,7 +169,7 @@ export class RegistryTarget implements Target {
     return this.referrersClient.list(subject.digest, artifactType);
   }
 
-  private async putManifest(desc: Descriptor, reference: string, content: Uint8Array, signal?: AbortSignal): Promise<Response> {
+  private async putManifest(desc: Descriptor, reference: string, content: Uint8Array, signal?: AbortSignal): Promise<HttpResponse> {
     const response = await this.http.request({
       method: 'PUT',
       path: `manifests/${reference}`,
@@ -201,7 +203,7 @@ export class RegistryTarget implements Target {
   }
 
   /** GETs a blob from `from` on; `skip` is how many leading bytes to drop when the server ignored the Range. */
-  private async openBlob(desc: Descriptor, from: number, signal?: AbortSignal): Promise<{ response: Response; skip: number }> {
+  private async openBlob(desc: Descriptor, from: number, signal?: AbortSignal): Promise<{ response: HttpResponse; skip: number }> {
     const operation = `blob ${this.http.repository}@${desc.digest}`;
     const response = await this.http.request({
       method: 'GET',
@@ -222,7 +224,7 @@ export class RegistryTarget implements Target {
    * Yields the blob from `offset`, counting bytes; when the connection drops it re-requests from where it
    * broke (within the retry budget). From offset 0 the digest is checked at the end.
    */
-  private async *streamBlob(desc: Descriptor, offset: number, first: { response: Response; skip: number } | undefined, options: FetchOptions): AsyncGenerator<Uint8Array> {
+  private async *streamBlob(desc: Descriptor, offset: number, first: { response: HttpResponse; skip: number } | undefined, options: FetchOptions): AsyncGenerator<Uint8Array> {
     const { signal, onBytes } = options;
     const what = `registry ${this.http.registry}: blob ${this.http.repository}@${desc.digest}`;
     const hash = offset === 0 ? createHash('sha256') : undefined;

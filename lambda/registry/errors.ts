@@ -1,6 +1,7 @@
 // Errors the registry client reports: one line naming the registry, the operation and, when the registry
 // answered, its status and error code. Never carries credentials. (Malformed digests, tags and repository
 // names are the shared InvalidDigestError / InvalidReferenceError instead.)
+import type { HttpResponse } from './transport.ts';
 
 export type RegistryErrorKind =
   | 'not-found'
@@ -48,7 +49,7 @@ export function checkContent(desc: { digest: string; size: number }, bytes: Uint
 }
 
 /** Reads the first error code of an OCI distribution error body; tolerates any other body. */
-export async function readErrorCode(response: Response): Promise<string | undefined> {
+export async function readErrorCode(response: HttpResponse): Promise<string | undefined> {
   try {
     const text = await response.text();
     const body = JSON.parse(text) as { errors?: { code?: unknown }[] };
@@ -61,6 +62,8 @@ export async function readErrorCode(response: Response): Promise<string | undefi
 
 /** A short reason for a failed fetch (e.g. `ECONNRESET`), free of URLs. */
 export function networkReason(err: unknown): string {
+  const own = (err as { code?: unknown }).code; // node:http errors carry the code themselves
+  if (typeof own === 'string' && own !== 'ERR_STREAM_PREMATURE_CLOSE') return own;
   const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
   if (typeof cause?.code === 'string') return cause.code;
   if (typeof cause?.message === 'string') return cause.message.split('\n')[0]!;

@@ -4,6 +4,7 @@
 import { Authenticator, type CredentialProvider } from './auth.ts';
 import { RegistryError, networkError, readErrorCode, responseError } from './errors.ts';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
+import type { HttpResponse, HttpTransport } from './transport.ts';
 
 export interface RequestSpec {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH';
@@ -27,7 +28,7 @@ export interface RegistryHttpOptions {
   plainHttp?: boolean;
   userAgent: string;
   retry: RetryPolicy;
-  fetchImpl: typeof fetch;
+  transport: HttpTransport;
 }
 
 const MAX_REDIRECTS = 10;
@@ -54,7 +55,7 @@ export class RegistryHttp {
     this.auth = new Authenticator({
       registry: options.registry,
       credentials: options.credentials,
-      fetchImpl: options.fetchImpl,
+      transport: options.transport,
       userAgent: options.userAgent,
       retry: options.retry,
       allowHttpRealm: (url) => options.plainHttp === true || isLoopbackHost(url.host),
@@ -66,12 +67,12 @@ export class RegistryHttp {
   }
 
   /** Retries `once` within the retry budget. */
-  request(spec: RequestSpec): Promise<Response> {
+  request(spec: RequestSpec): Promise<HttpResponse> {
     return withRetry(this.retry, spec.signal, () => this.once(spec));
   }
 
   /** A request whose whole (bounded) body is wanted; a connection dropped while reading it is retried too. */
-  requestBytes(spec: RequestSpec, limit: number): Promise<{ response: Response; bytes: Uint8Array }> {
+  requestBytes(spec: RequestSpec, limit: number): Promise<{ response: HttpResponse; bytes: Uint8Array }> {
     return withRetry(this.retry, spec.signal, async () => {
       const response = await this.once(spec);
       try {
@@ -84,7 +85,7 @@ export class RegistryHttp {
   }
 
   /** One attempt; a 429/5xx or dropped connection becomes a RetryableError, other unexpected statuses a RegistryError. */
-  async once(spec: RequestSpec): Promise<Response> {
+  async once(spec: RequestSpec): Promise<HttpResponse> {
     let url = this.url(spec.path);
     for (let hop = 0; ; hop++) {
       const response = await this.send(url, spec);
@@ -103,7 +104,7 @@ export class RegistryHttp {
     }
   }
 
-  private async send(url: URL, spec: RequestSpec): Promise<Response> {
+  private async send(url: URL, spec: RequestSpec): Promise<HttpResponse> {
     // Credentials go only to the registry's own origin: never to a redirect target such as S3.
     const authenticate = url.origin === this.origin;
     const scope = `repository:${this.repository}:${spec.push ? 'pull,push' : 'pull'}`;
@@ -111,15 +112,9 @@ export class RegistryHttp {
     for (let round = 0; ; round++) {
       const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...spec.headers };
       if (authorization) headers.authorization = authorization;
-      let response: Response;
+      let response: HttpResponse;
       try {
-        response = await this.options.fetchImpl(url, {
-          method: spec.method,
-          headers,
-          body: spec.body ? asBody(spec.body) : undefined,
-          redirect: 'manual',
-          signal: spec.signal,
-        });
+        response = await this.options.transport(url, { method: spec.method, headers, body: spec.body, redirect: 'manual', signal: spec.signal });
       } catch (err) {
         if (spec.signal?.aborted) throw err;
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
@@ -139,13 +134,8 @@ export class RegistryHttp {
   }
 }
 
-/** fetch's typings want an ArrayBuffer-backed view; copy only when the bytes live elsewhere. */
-function asBody(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
-}
-
 /** Reads a whole response body, refusing more than `limit` bytes. */
-export async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
+export async function readLimited(response: HttpResponse, limit: number, what: string): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (declared > limit) {
     await response.body?.cancel();

@@ -7,10 +7,11 @@ import type { Descriptor } from '../oci/target.ts';
 import { RegistryError } from './errors.ts';
 import { concatBytes, type RegistryHttp } from './http.ts';
 import { withRetry } from './retry.ts';
+import type { HttpResponse } from './transport.ts';
 
 const OCTET_STREAM = { 'content-type': 'application/octet-stream' };
 
-function nextLocation(http: RegistryHttp, response: Response, current: URL, operation: string): URL {
+function nextLocation(http: RegistryHttp, response: HttpResponse, current: URL, operation: string): URL {
   const location = response.headers.get('location');
   if (!location) throw new RegistryError('failed', `registry ${http.registry}: ${operation} failed (no upload Location)`);
   return new URL(location, current);

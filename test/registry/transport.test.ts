@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { nodeTransport } from '../../lambda/registry/transport.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function serve(handler: Handler): Promise<{ server: Server; url: string; connections: () => number }> {
+  let connections = 0;
+  const server = createServer(handler);
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections };
+}
+
+describe('nodeTransport', () => {
+  let a: Awaited<ReturnType<typeof serve>>;
+  let b: Awaited<ReturnType<typeof serve>>;
+  const seen: Array<{ server: string; path: string; authorization?: string }> = [];
+
+  before(async () => {
+    b = await serve((req, res) => {
+      seen.push({ server: 'b', path: req.url!, authorization: req.headers.authorization });
+      res.end('from b');
+    });
+    a = await serve((req, res) => {
+      seen.push({ server: 'a', path: req.url!, authorization: req.headers.authorization });
+      if (req.url === '/same') return void res.writeHead(302, { location: '/final' }).end('moved');
+      if (req.url === '/other') return void res.writeHead(307, { location: `${b.url}/final` }).end('moved');
+      if (req.url === '/big') return void res.writeHead(200, { 'content-length': String(64 << 20) }).write(Buffer.alloc(1 << 20));
+      if (req.url === '/cut') {
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write(Buffer.alloc(10));
+        setTimeout(() => res.socket?.destroy(), 50);
+        return;
+      }
+      if (req.url === '/echo') {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => res.writeHead(201, { 'x-length': String(Buffer.concat(chunks).length), 'x-multi': ['1', '2'] }).end());
+        return;
+      }
+      res.end(JSON.stringify({ path: req.url }));
+    });
+  });
+  after(() => {
+    a.server.closeAllConnections();
+    b.server.closeAllConnections();
+    a.server.close();
+    b.server.close();
+  });
+
+  it('follows a same-origin redirect with the credentials, a cross-origin one without', async () => {
+    seen.length = 0;
+    const headers = { authorization: 'Basic c2VjcmV0' };
+    assert.equal(await (await nodeTransport(new URL(`${a.url}/same`), { headers, redirect: 'follow' })).json().then((j) => (j as { path: string }).path), '/final');
+    assert.equal(await (await nodeTransport(new URL(`${a.url}/other`), { headers, redirect: 'follow' })).text(), 'from b');
+    assert.deepEqual(seen, [
+      { server: 'a', path: '/same', authorization: 'Basic c2VjcmV0' },
+      { server: 'a', path: '/final', authorization: 'Basic c2VjcmV0' },
+      { server: 'a', path: '/other', authorization: 'Basic c2VjcmV0' },
+      { server: 'b', path: '/final', authorization: undefined },
+    ]);
+  });
+
+  it('hands a redirect back when asked to, and reuses the connection after a drained small body', async () => {
+    const before = a.connections();
+    for (let i = 0; i < 5; i++) {
+      const response = await nodeTransport(new URL(`${a.url}/same`), { redirect: 'manual' });
+      assert.equal(response.status, 302);
+      assert.equal(response.headers.get('location'), '/final');
+      await response.body!.cancel();
+      assert.equal(response.bodyUsed, true);
+    }
+    assert.ok(a.connections() - before <= 1, `${a.connections() - before} new connections for 5 requests`);
+  });
+
+  it('sends a request body with its length and joins repeated response headers', async () => {
+    const response = await nodeTransport(new URL(`${a.url}/echo`), { method: 'PUT', body: new Uint8Array(70_000), redirect: 'manual' });
+    assert.equal(response.status, 201);
+    assert.equal(response.ok, true);
+    assert.equal(response.headers.get('X-Length'), '70000');
+    assert.equal(response.headers.get('x-multi'), '1, 2');
+    assert.equal(response.headers.has('x-absent'), false);
+  });
+
+  it('cancels a large body without reading it', async () => {
+    const response = await nodeTransport(new URL(`${a.url}/big`), { redirect: 'manual' });
+    await response.body!.cancel(); // would hang if it tried to drain 64 MiB the server never sends
+  });
+
+  it('reports a connection cut mid-body to the reader, even when it happened before reading began', async () => {
+    const response = await nodeTransport(new URL(`${a.url}/cut`), { redirect: 'manual' });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the cut happens while nobody reads
+    let read = 0;
+    await assert.rejects(async () => {
+      for await (const chunk of response.body!) read += chunk.length;
+    });
+    assert.ok(read <= 10);
+  });
+
+  it('fails with the network error code on a refused connection', async () => {
+    const closed = await serve(() => undefined);
+    const url = closed.url;
+    await new Promise<void>((resolve) => closed.server.close(() => resolve()));
+    await assert.rejects(nodeTransport(new URL(url), { redirect: 'manual' }), { code: 'ECONNREFUSED' });
+  });
+});
