@@ -467,25 +467,23 @@ function matches(block: Uint8Array, offset: number, text: string): boolean {
 }
 
 /** Go's getFormat; undefined where Go returns FormatUnknown (bad checksum). */
+function signedChecksum(block: Uint8Array, unsigned: number): number {
+  let high = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) if (i < 148 || i >= 156) high += block[i]! >> 7;
+  return unsigned - 256 * high;
+}
+
 function detectFormat(block: Uint8Array): TarFormat | undefined {
   const stored = parseOctal(block, 148, 8);
   if (stored === undefined) return undefined;
-  // One branch-free pass (this runs for every header of multi-GB layers): the checksum field counts as
-  // eight spaces, and the signed sum differs by 256 for every byte >= 0x80.
+  // This runs for every header of multi-GB layers: one plain pass for the unsigned sum (the checksum
+  // field counts as eight spaces); the signed sum, which differs by 256 for every byte >= 0x80, is only
+  // worked out when the unsigned one does not match (old Sun tar wrote signed sums).
   let unsigned = 0;
-  let high = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const c = block[i]!;
-    unsigned += c;
-    high += c >> 7;
-  }
-  for (let i = 148; i < 156; i++) {
-    unsigned -= block[i]!;
-    high -= block[i]! >> 7;
-  }
+  for (let i = 0; i < 148; i++) unsigned += block[i]!;
+  for (let i = 156; i < BLOCK_SIZE; i++) unsigned += block[i]!;
   unsigned += 8 * 0x20;
-  const signed = unsigned - 256 * high;
-  if (stored !== unsigned && stored !== signed) return undefined;
+  if (stored !== unsigned && stored !== signedChecksum(block, unsigned)) return undefined;
   if (matches(block, 257, 'ustar\0')) return matches(block, 508, 'tar\0') ? 'star' : 'ustar';
   if (matches(block, 257, 'ustar ') && matches(block, 263, ' \0')) return 'gnu';
   return 'v7';
@@ -738,12 +736,25 @@ const END_FORMATTABLE_SECOND = 253402300800n;
  * Go's `time.Unix(seconds, nanos).UTC().MarshalText()` (RFC 3339 with trimmed nanoseconds), or '' when Go
  * fails to marshal (year outside 0..9999), as upstream writes then. `seconds` must be an integer.
  */
-// Most entries of a layer share a few mtimes: remember the last one formatted.
+// Entries of a layer share mtimes, though not always consecutively (a package's files interleave with
+// directories): whole-second times, the usual kind, are remembered by their second.
+const wholeSecondTimes = new Map<number, string>();
+const MAX_REMEMBERED_TIMES = 1 << 16;
 let lastTime: { seconds: number | bigint; nanos: number; text: string } = { seconds: 0, nanos: -1, text: '' };
 
 export function formatGoTime(seconds: number | bigint, nanos: number): string {
   if (seconds === lastTime.seconds && nanos === lastTime.nanos) return lastTime.text;
-  const text = formatGoTimeUncached(seconds, nanos);
+  let text: string | undefined;
+  if (nanos === 0 && typeof seconds === 'number') {
+    text = wholeSecondTimes.get(seconds);
+    if (text === undefined) {
+      if (wholeSecondTimes.size >= MAX_REMEMBERED_TIMES) wholeSecondTimes.clear();
+      text = formatGoTimeUncached(seconds, 0);
+      wholeSecondTimes.set(seconds, text);
+    }
+  } else {
+    text = formatGoTimeUncached(seconds, nanos);
+  }
   lastTime = { seconds, nanos, text };
   return text;
 }

@@ -11,7 +11,7 @@ export interface TocEntries {
 }
 
 const TYPES: readonly EntryType[] = ['reg', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
-const TYPE_CODE = new Map<EntryType, number>(TYPES.map((t, i) => [t, i]));
+const TYPE_CODE: Readonly<Record<EntryType, number>> = { reg: 0, dir: 1, symlink: 2, hardlink: 3, char: 4, block: 5, fifo: 6 };
 
 const BLOCK_SHIFT = 12;
 const BLOCK_ENTRIES = 1 << BLOCK_SHIFT; // entries per column block
@@ -49,6 +49,12 @@ class ColumnBlock {
 }
 
 const EMPTY = new Uint8Array(0);
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 const NO_RECORDS: PaxRecord[] = [];
 
 export class TocTable implements TocEntries {
@@ -61,6 +67,8 @@ export class TocTable implements TocEntries {
   private readonly ownerIndex = new Map<string, number>([['', 0]]);
   private readonly times: string[] = [];
   private readonly timeIndex = new Map<string, number>();
+  private lastTime: string | undefined;
+  private lastTimeIndex = -1;
   private readonly xattrLists: PaxRecord[][] = [];
   private stringBytes = 0;
 
@@ -88,7 +96,7 @@ export class TocTable implements TocEntries {
     x[XATTRS * BLOCK_ENTRIES + i] = entry.xattrs.length === 0 ? 0 : this.xattrLists.push(entry.xattrs);
     this.storeBytes(x, NAME_SLAB * BLOCK_ENTRIES + i, entry.name);
     this.storeBytes(x, LINK_SLAB * BLOCK_ENTRIES + i, entry.linkname);
-    block.types[i] = TYPE_CODE.get(entry.type)!;
+    block.types[i] = TYPE_CODE[entry.type];
     this.stringBytes += entry.name.length + entry.linkname.length + entry.uname.length + entry.gname.length + entry.modTime.length + entry.type.length;
     for (const record of entry.xattrs) this.stringBytes += 32 + record.key.length + record.value.length;
     this.count++;
@@ -132,6 +140,10 @@ export class TocTable implements TocEntries {
 
   private owner(bytes: Uint8Array): number {
     if (bytes.length === 0) return 0;
+    // The few owners of a layer are compared byte by byte before any string is made for the map.
+    if (this.owners.length <= 8) {
+      for (let k = 1; k < this.owners.length; k++) if (sameBytes(this.owners[k]!, bytes)) return k;
+    }
     const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
     let index = this.ownerIndex.get(key);
     if (index === undefined) {
@@ -142,11 +154,14 @@ export class TocTable implements TocEntries {
   }
 
   private time(text: string): number {
+    if (text === this.lastTime) return this.lastTimeIndex; // runs of entries share a mod time
     let index = this.timeIndex.get(text);
     if (index === undefined) {
       index = this.times.push(text) - 1;
       this.timeIndex.set(text, index);
     }
+    this.lastTime = text;
+    this.lastTimeIndex = index;
     return index;
   }
 
