@@ -5,8 +5,8 @@
 // When workers cannot start (no layer-worker.mjs beside the code) layers are indexed on this thread.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { workerOptions } from '../ztoc/worker-options.ts';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../ztoc/worker-options.ts';
 import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 
@@ -25,7 +25,7 @@ class LayerWorker {
   job: Job | undefined;
 
   constructor() {
-    this.worker = new Worker(WORKER_URL, workerOptions());
+    this.worker = startWorker(WORKER_URL);
     this.worker.on('message', (message: FromWorker) => {
       if (this.job && message.id === this.job.id) this.job.onMessage(message);
     });
@@ -44,8 +44,13 @@ export class LayerPool {
   private readonly waiting: Array<(w: LayerWorker) => void> = [];
   private nextId = 1;
   private workersUnavailable: Error | undefined;
+  private fallbackReported = false;
 
-  constructor(private readonly size: number) {
+  /** `onFallback` hears once why layers run on the main thread, if workers cannot be started. */
+  constructor(
+    private readonly size: number,
+    private readonly onFallback?: (reason: string) => void,
+  ) {
     if (!existsSync(fileURLToPath(WORKER_URL))) {
       this.workersUnavailable = new Error(`${fileURLToPath(WORKER_URL)} is missing: layers are indexed on the main thread`);
     }
@@ -58,7 +63,11 @@ export class LayerPool {
 
   async index(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions, signal?: AbortSignal): Promise<LayerIndexResult> {
     const worker = this.workersUnavailable ? undefined : await this.acquire();
-    if (!worker) return indexLayerStream(stream, options);
+    if (!worker) {
+      if (!this.fallbackReported) this.onFallback?.(this.fallbackReason!);
+      this.fallbackReported = true;
+      return indexLayerStream(stream, options);
+    }
     try {
       return await this.run(worker, stream, options, signal);
     } finally {
@@ -82,7 +91,7 @@ export class LayerPool {
         this.all.add(w);
         return w;
       } catch (err) {
-        this.workersUnavailable = err as Error;
+        this.workersUnavailable = new Error(`layer workers cannot start (${(err as Error).message}): layers are indexed on the main thread`);
         return undefined;
       }
     }

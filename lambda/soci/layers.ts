@@ -77,8 +77,7 @@ async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptio
 
 /** Builds every job's zTOC; the result is keyed by `layerKey`. I/O failures abort the whole run. */
 export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options: BuildLayersOptions): Promise<Map<string, LayerOutcome>> {
-  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, jobs.length)));
-  if (pool.fallbackReason && jobs.length > 0) options.emit({ type: 'log', level: 'warn', message: pool.fallbackReason });
+  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, jobs.length)), (reason) => options.emit({ type: 'log', level: 'warn', message: reason }));
   let outcomes: LayerOutcome[];
   try {
     outcomes = await mapPool(

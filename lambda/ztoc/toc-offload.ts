@@ -3,8 +3,8 @@
 // returns undefined) when the worker module is not beside this code, e.g. in a bundle that lacks it.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { workerOptions } from './worker-options.ts';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-options.ts';
 import type { FromTocWorker, ToTocWorker, ZtocWithoutToc } from './toc-protocol.ts';
 import { ZtocError } from './types.ts';
 
@@ -39,7 +39,7 @@ export class TocOffload {
 
   static start(): TocOffload | undefined {
     if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
-    return new TocOffload(new Worker(WORKER_URL, workerOptions()));
+    return new TocOffload(startWorker(WORKER_URL));
   }
 
   private wake(): void {

@@ -2,7 +2,9 @@
 // pool that keeps working after a failed job.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { LayerPool } from '../../lambda/soci/layer-pool.ts';
 import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 
@@ -54,5 +56,14 @@ describe('LayerPool', () => {
     assert.equal(r.indexable, false);
     assert.ok(closed);
     assert.ok(pulled < 64, `stopped reading early (pulled ${pulled} MiB)`);
+  });
+
+  test('node flags a worker refuses (V8 and process-wide ones) do not keep the layers off the workers', () => {
+    const probe = fileURLToPath(new URL('../support/layer-pool-probe.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--max-old-space-size=2048', '--v8-pool-size=2', '--import', 'tsx', probe], { encoding: 'utf8' });
+    const { fallbacks, fallbackReason, digest } = JSON.parse(out) as { fallbacks: string[]; fallbackReason: string | null; digest: string };
+    assert.equal(fallbackReason, null);
+    assert.deepEqual(fallbacks, []);
+    assert.equal(digest, `sha256:${sha256Hex(readFileSync(goldenPath('ztoc', 'gotar.tar.pigz6.gz.span64k.ztoc')))}`);
   });
 });
