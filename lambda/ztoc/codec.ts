@@ -130,7 +130,13 @@ export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   // Upstream walks the entries from last to first, then prepends the offsets, so entry 0 comes first.
   const entries: number[] = new Array<number>(z.toc.length);
   const text = new TextCache();
-  for (let i = z.toc.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, z.toc.at(i)!, text);
+  const source = z.toc;
+  if (source instanceof TocTable) {
+    const scratch = source.at(0)!; // one object reloaded per entry: the table makes none
+    for (let i = source.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, source.load(i, scratch), text);
+  } else {
+    for (let i = source.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, source.at(i)!, text);
+  }
   const metadata = offsetVector(b, entries);
   b.startObject(1);
   b.addFieldOffset(0, metadata, 0);

@@ -50,6 +50,10 @@ class ColumnBlock {
 
 const EMPTY = new Uint8Array(0);
 
+function emptyEntry(): FileMetadata {
+  return { name: EMPTY, type: 'reg', uncompressedOffset: 0, uncompressedSize: 0, linkname: EMPTY, mode: 0, uid: 0, gid: 0, uname: EMPTY, gname: EMPTY, modTime: '', devmajor: 0, devminor: 0, xattrs: NO_RECORDS };
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -105,27 +109,34 @@ export class TocTable implements TocEntries {
   at(index: number): FileMetadata | undefined {
     if (index < 0) index += this.count;
     if (!(index >= 0 && index < this.count)) return undefined;
+    return this.load(index, emptyEntry());
+  }
+
+  /**
+   * Overwrites `into` with entry `index` (which must exist) and returns it: a serializer walking every
+   * entry reuses one object instead of making one per entry.
+   */
+  load(index: number, into: FileMetadata): FileMetadata {
     const block = this.blocks[index >>> BLOCK_SHIFT]!;
     const i = index & BLOCK_MASK;
     const n = block.numbers;
     const x = block.indexes;
     const xattrs = x[XATTRS * BLOCK_ENTRIES + i]!;
-    return {
-      name: this.loadBytes(x, NAME_SLAB * BLOCK_ENTRIES + i),
-      type: TYPES[block.types[i]!]!,
-      uncompressedOffset: n[i]!,
-      uncompressedSize: n[BLOCK_ENTRIES + i]!,
-      linkname: this.loadBytes(x, LINK_SLAB * BLOCK_ENTRIES + i),
-      mode: n[2 * BLOCK_ENTRIES + i]!,
-      uid: x[UID * BLOCK_ENTRIES + i]!,
-      gid: x[GID * BLOCK_ENTRIES + i]!,
-      uname: this.owners[x[UNAME * BLOCK_ENTRIES + i]!]!,
-      gname: this.owners[x[GNAME * BLOCK_ENTRIES + i]!]!,
-      modTime: this.times[x[MOD_TIME * BLOCK_ENTRIES + i]!]!,
-      devmajor: n[3 * BLOCK_ENTRIES + i]!,
-      devminor: n[4 * BLOCK_ENTRIES + i]!,
-      xattrs: xattrs === 0 ? NO_RECORDS : this.xattrLists[xattrs - 1]!,
-    };
+    into.name = this.loadBytes(x, NAME_SLAB * BLOCK_ENTRIES + i);
+    into.type = TYPES[block.types[i]!]!;
+    into.uncompressedOffset = n[i]!;
+    into.uncompressedSize = n[BLOCK_ENTRIES + i]!;
+    into.linkname = this.loadBytes(x, LINK_SLAB * BLOCK_ENTRIES + i);
+    into.mode = n[2 * BLOCK_ENTRIES + i]!;
+    into.uid = x[UID * BLOCK_ENTRIES + i]!;
+    into.gid = x[GID * BLOCK_ENTRIES + i]!;
+    into.uname = this.owners[x[UNAME * BLOCK_ENTRIES + i]!]!;
+    into.gname = this.owners[x[GNAME * BLOCK_ENTRIES + i]!]!;
+    into.modTime = this.times[x[MOD_TIME * BLOCK_ENTRIES + i]!]!;
+    into.devmajor = n[3 * BLOCK_ENTRIES + i]!;
+    into.devminor = n[4 * BLOCK_ENTRIES + i]!;
+    into.xattrs = xattrs === 0 ? NO_RECORDS : this.xattrLists[xattrs - 1]!;
+    return into;
   }
 
   /** Every entry as an object (for callers that want the plain model). */
