@@ -52,6 +52,8 @@ function asArrayBufferView(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 
 /** A socket that sends nothing for this long fails the exchange (as undici's body timeout does). */
 const IDLE_TIMEOUT_MS = 300_000;
+/** A connection not established by then fails (undici's connect timeout; the OS would wait ~2 min). */
+const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_REDIRECTS = 10;
 /** Bodies up to this size are drained on cancel, keeping the connection; larger ones close it. */
 const DRAIN_LIMIT = 64 * 1024;
@@ -97,6 +99,12 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
       timeout: IDLE_TIMEOUT_MS,
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('socket', (socket) => {
+      if (!socket.connecting) return; // a kept-alive connection
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no connection in ${CONNECT_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
     req.on('error', reject);
     req.on('response', (res) => resolve(new NodeResponse(res)));
     req.end(request.body);
