@@ -30,7 +30,10 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds);
 const SOCI_ROUNDS = Number(values['soci-rounds']);
 const WORK = join(tmpdir(), 'soci-indexer-bench');
-const BIN = join(repoRoot, 'bin', 'soci-indexer');
+// What users run: the bundle, rebuilt from the current sources first. (Not bin/soci-indexer, which would
+// switch to the TypeScript sources through tsx if a source file changed during the run.)
+execFileSync(process.execPath, [join(repoRoot, 'scripts', 'build-cli.mjs')], { cwd: repoRoot, stdio: 'inherit' });
+const BIN = join(repoRoot, 'dist', 'cli.mjs');
 
 interface Run {
   wallS: number;
