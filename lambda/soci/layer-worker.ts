@@ -10,8 +10,9 @@ const port = parentPort;
 if (!port) throw new Error('layer-worker.ts must run in a worker thread');
 
 // Between layers the worker drops the finished layer's TOC columns, windows and buffers at once. Left to
-// V8 they sit in old space until a major GC late in the next layer, on top of that layer's peak: on four
-// 240 MB layers at concurrency 2 collecting here lowers peak RSS by ~35 MB, for ~10 ms per layer.
+// V8 they can sit in old space until a major GC late in the next layer, on top of that layer's peak: on
+// four 240 MB layers at concurrency 2 collecting here lowered peak RSS by ~35 MB in some runs (the GC
+// itself takes ~10 ms; V8 then re-optimizes some code, with no wall-time cost measurable).
 const collectGarbage = exposeGc();
 
 function exposeGc(): (() => void) | undefined {
