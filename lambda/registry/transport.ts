@@ -102,7 +102,7 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
     req.on('socket', (socket) => {
       if (!socket.connecting) return; // a kept-alive connection
       const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no connection in ${CONNECT_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
-      socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
     req.on('error', reject);
