@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { nodeTransport } from '../../lambda/registry/transport.ts';
 
@@ -105,5 +112,30 @@ describe('nodeTransport', () => {
     const url = closed.url;
     await new Promise<void>((resolve) => closed.server.close(() => resolve()));
     await assert.rejects(nodeTransport(new URL(url), { redirect: 'manual' }), { code: 'ECONNREFUSED' });
+  });
+
+  it('speaks HTTPS, verifying the certificate: a registry is trusted only through the CA store', async () => {
+    // ECR and S3 are HTTPS. The test CA is trusted in a child process through NODE_EXTRA_CA_CERTS.
+    const dir = mkdtempSync(join(tmpdir(), 'soci-tls-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2'], { stdio: 'ignore' });
+    const server = createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      if (req.url === '/start') return void res.writeHead(307, { location: '/blob' }).end();
+      res.end(Buffer.alloc(300_000, req.headers.authorization ? 1 : 0));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/start`;
+    const probe = fileURLToPath(new URL('../support/transport-probe.ts', import.meta.url));
+    const run = async (env: NodeJS.ProcessEnv) => JSON.parse((await promisify(execFile)(process.execPath, ['--import', 'tsx', probe, url], { env })).stdout) as unknown;
+    try {
+      assert.deepEqual(await run({ ...process.env, NODE_EXTRA_CA_CERTS: cert }), { status: 200, length: 300_000 });
+      const untrusted = (await run({ ...process.env, NODE_EXTRA_CA_CERTS: '' })) as { error?: string };
+      assert.match(String(untrusted.error), /SELF_SIGNED|UNABLE_TO_VERIFY/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
