@@ -1,5 +1,5 @@
-// The HTTP exchange under the registry client. By default it is node:http / node:https with keep-alive
-// agents rather than the global fetch: on a 240 MB blob fetch costs ~0.63 s of CPU against ~0.33 s for a
+// The HTTP exchange under the registry client. By default it is node:http / node:https rather than the
+// global fetch: on a 240 MB blob fetch costs ~0.63 s of CPU against ~0.33 s for a
 // node:http response read as an async iterable (llhttp in WebAssembly plus WHATWG streams), and loading
 // undici adds ~25 MB of RSS. That CPU is taken from the layer workers when layers are indexed in parallel.
 // A fetch function can still be plugged in (tests use it to redirect hosts); Response fits HttpResponse.
@@ -59,11 +59,6 @@ const MAX_REDIRECTS = 10;
 const DRAIN_LIMIT = 64 * 1024;
 const DRAIN_TIMEOUT_MS = 5_000;
 
-const agents = {
-  http: new http.Agent({ keepAlive: true }),
-  https: new https.Agent({ keepAlive: true }),
-};
-
 export const nodeTransport: HttpTransport = async (url, request) => {
   let current = url;
   let headers = request.headers ?? {};
@@ -94,7 +89,8 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
     const req = (secure ? https : http).request(url, {
       method: request.method ?? 'GET',
       headers,
-      agent: secure ? agents.https : agents.http,
+      // The global agents keep connections alive (Node >= 19) and, from Node 24.5 with NODE_USE_ENV_PROXY=1,
+      // go through HTTP(S)_PROXY as fetch does.
       signal: request.signal,
       timeout: IDLE_TIMEOUT_MS,
     });
