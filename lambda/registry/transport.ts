@@ -89,8 +89,8 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
     const req = (secure ? https : http).request(url, {
       method: request.method ?? 'GET',
       headers,
-      // The global agents keep connections alive (Node >= 19) and, from Node 24.5 with NODE_USE_ENV_PROXY=1,
-      // go through HTTP(S)_PROXY as fetch does.
+      // The global agents keep connections alive (Node >= 19) and, on a Node with built-in proxy support
+      // run with NODE_USE_ENV_PROXY=1 or --use-env-proxy, go through HTTP(S)_PROXY as fetch then does.
       signal: request.signal,
       timeout: IDLE_TIMEOUT_MS,
     });
