@@ -4,7 +4,7 @@
 import { Authenticator, type CredentialProvider } from './auth.ts';
 import { RegistryError, networkError, readErrorCode, responseError } from './errors.ts';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
-import type { HttpResponse, HttpTransport } from './transport.ts';
+import { type HttpResponse, type HttpTransport, isRedirectStatus } from './transport.ts';
 
 export interface RequestSpec {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH';
@@ -90,7 +90,7 @@ export class RegistryHttp {
     for (let hop = 0; ; hop++) {
       const response = await this.send(url, spec);
       const location = response.headers.get('location');
-      if ([301, 302, 303, 307, 308].includes(response.status) && location && (spec.method === 'GET' || spec.method === 'HEAD')) {
+      if (isRedirectStatus(response.status) && location && (spec.method === 'GET' || spec.method === 'HEAD')) {
         await response.body?.cancel();
         if (hop >= MAX_REDIRECTS) throw new RegistryError('failed', `registry ${this.registry}: ${spec.operation} failed (too many redirects)`);
         url = new URL(location, url);

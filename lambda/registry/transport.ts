@@ -34,6 +34,10 @@ export interface HttpRequest {
 
 export type HttpTransport = (url: URL, request: HttpRequest) => Promise<HttpResponse>;
 
+export function isRedirectStatus(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
 /** A fetch function as a transport (a fetch Response already has everything HttpResponse names). */
 export function fetchTransport(fetchImpl: typeof fetch): HttpTransport {
   return async (url, request) =>
@@ -65,7 +69,7 @@ export const nodeTransport: HttpTransport = async (url, request) => {
   for (let hop = 0; ; hop++) {
     const response = await exchange(current, { ...request, headers });
     const location = response.headers.get('location');
-    if (request.redirect === 'manual' || !location || ![301, 302, 303, 307, 308].includes(response.status)) return response;
+    if (request.redirect === 'manual' || !location || !isRedirectStatus(response.status)) return response;
     await response.body?.cancel();
     if (hop >= MAX_REDIRECTS) throw new Error('too many redirects');
     const next = new URL(location, current);

@@ -54,7 +54,8 @@ function emptyEntry(): FileMetadata {
   return { name: EMPTY, type: 'reg', uncompressedOffset: 0, uncompressedSize: 0, linkname: EMPTY, mode: 0, uid: 0, gid: 0, uname: EMPTY, gname: EMPTY, modTime: '', devmajor: 0, devminor: 0, xattrs: NO_RECORDS };
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** Byte-for-byte equality (a plain loop: it runs twice per entry for the owner names). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -180,7 +181,7 @@ export class TocTable implements TocEntries {
     const length = bytes.length;
     x[at + 2 * BLOCK_ENTRIES] = length;
     if (length === 0) return;
-    if (this.slabUsed + length > SLAB_SIZE || this.slabs.length === 0) {
+    if (this.slabUsed + length > SLAB_SIZE) {
       // A name longer than a slab (PAX allows up to 1 MiB) gets a slab of its own.
       this.slabs.push(new Uint8Array(Math.max(SLAB_SIZE, length)));
       this.slabUsed = 0;

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { decodeGzipCheckpoints, decodeTarZinfo } from './codec.ts';
+import { sameBytes } from './toc-table.ts';
 import { WINDOW_SIZE, ZtocError } from './types.ts';
 import type { Checkpoint, Ztoc } from './types.ts';
 
@@ -307,10 +308,6 @@ const latin1 = new TextDecoder('latin1');
 function cString(b: Uint8Array): Uint8Array {
   const nul = b.indexOf(0);
   return nul < 0 ? b : b.subarray(0, nul);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** Go-tar numeric field: base-256 when the high bit is set, else octal with spaces/NULs trimmed. */
