@@ -12,7 +12,7 @@ if (!port) throw new Error('layer-worker.ts must run in a worker thread');
 // Between layers the worker drops the finished layer's TOC columns, windows and buffers at once. Left to
 // V8 they can sit in old space until a major GC late in the next layer, on top of that layer's peak: on
 // four 240 MB layers at concurrency 2 collecting here lowered peak RSS by ~35 MB in some runs (the GC
-// itself takes ~10 ms; V8 then re-optimizes some code, with no wall-time cost measurable).
+// itself takes ~10 ms; see shapes.ts for why the optimized code survives it).
 const collectGarbage = exposeGc();
 
 function exposeGc(): (() => void) | undefined {

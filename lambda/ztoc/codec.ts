@@ -4,6 +4,7 @@
 // ByteBuffer itself checks nothing, and a zTOC may come from an untrusted registry.
 
 import * as flatbuffers from 'flatbuffers';
+import { keepShape } from './shapes.ts';
 import { type TocEntries, TocTable } from './toc-table.ts';
 import { WINDOW_SIZE, ZtocError } from './types.ts';
 import type { Checkpoint, CompressionAlgorithm, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
@@ -86,6 +87,10 @@ class TextCache {
     return encoded;
   }
 }
+keepShape(new TextCache());
+const builderAnchor = new flatbuffers.Builder(1);
+keepShape(builderAnchor);
+keepShape(builderAnchor.dataBuffer());
 
 function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata, text: TextCache): number {
   const name = b.createString(m.name);

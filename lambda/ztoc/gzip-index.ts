@@ -14,6 +14,7 @@
 // Nothing is guessed: any ambiguity that cannot be settled throws.
 import zlib from 'node:zlib';
 import { createHash, type Hash } from 'node:crypto';
+import { keepShape } from './shapes.ts';
 import { SoftInflater, Z_BUF_ERROR, Z_STREAM_END, releaseSoftInflater } from './soft-inflate.ts';
 import { type Checkpoint, WINDOW_SIZE, ZtocError } from './types.ts';
 
@@ -110,11 +111,13 @@ class SlidingBuffer {
 }
 
 class InputReader {
-  readonly data = new SlidingBuffer(6 << 20); // the lookahead, a source chunk and the current block
+  readonly data: SlidingBuffer;
   eof = false;
   private readonly iterator: AsyncIterator<Uint8Array>;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  /** `room`: the lookahead, a source chunk and the current block. */
+  constructor(source: AsyncIterable<Uint8Array>, room = 6 << 20) {
+    this.data = new SlidingBuffer(room);
     this.iterator = source[Symbol.asyncIterator]();
   }
 
@@ -131,6 +134,7 @@ class InputReader {
     if (!this.eof) await this.iterator.return?.();
   }
 }
+keepShape(new InputReader((async function* () {})(), 0)); // also anchors SlidingBuffer
 
 /** Parses a gzip member header at `pos`; returns its length, or -1 when more bytes are needed. */
 function gzipHeaderLength(data: SlidingBuffer, pos: number): number {

@@ -5,6 +5,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ZtocError } from './types.ts';
+import { keepShape } from './shapes.ts';
 import { TocTable } from './toc-table.ts';
 import type { EntryType, FileMetadata, PaxRecord } from './types.ts';
 
@@ -340,6 +341,7 @@ export class GoTarReader {
     this.state = nextHeader === this.position ? READ_HEADER : SKIP;
   }
 }
+keepShape(new GoTarReader());
 
 const ENTRY_TYPES: ReadonlyMap<number, EntryType> = new Map<number, EntryType>([
   [0x30, 'reg'],

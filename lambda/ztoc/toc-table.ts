@@ -2,6 +2,7 @@
 // names, instead of one object (and one Uint8Array view per name) per entry. A layer with 66,690 entries
 // took ~19 MB of V8 heap as objects, most of it kept alive (and copied by the GC) until serialization;
 // as columns it takes ~6 MB outside the heap. Entries are materialized only when someone reads them.
+import { keepShape } from './shapes.ts';
 import type { EntryType, FileMetadata, PaxRecord } from './types.ts';
 
 /** Read access to a TOC: an array of entries satisfies it, and so does a TocTable. */
@@ -40,13 +41,15 @@ class ColumnBlock {
   readonly indexes: Uint32Array;
   readonly types: Uint8Array;
 
-  constructor() {
-    const buffer = new ArrayBuffer(BLOCK_ENTRIES * (NUMBERS * 8 + INDEXES * 4 + 1));
-    this.numbers = new Float64Array(buffer, 0, BLOCK_ENTRIES * NUMBERS);
-    this.indexes = new Uint32Array(buffer, BLOCK_ENTRIES * NUMBERS * 8, BLOCK_ENTRIES * INDEXES);
-    this.types = new Uint8Array(buffer, BLOCK_ENTRIES * (NUMBERS * 8 + INDEXES * 4), BLOCK_ENTRIES);
+  /** `entries` is BLOCK_ENTRIES for real blocks (the accessors assume it); 0 makes a shape anchor. */
+  constructor(entries = BLOCK_ENTRIES) {
+    const buffer = new ArrayBuffer(entries * (NUMBERS * 8 + INDEXES * 4 + 1));
+    this.numbers = new Float64Array(buffer, 0, entries * NUMBERS);
+    this.indexes = new Uint32Array(buffer, entries * NUMBERS * 8, entries * INDEXES);
+    this.types = new Uint8Array(buffer, entries * (NUMBERS * 8 + INDEXES * 4), entries);
   }
 }
+keepShape(new ColumnBlock(0));
 
 const EMPTY = new Uint8Array(0);
 
@@ -200,3 +203,4 @@ export class TocTable implements TocEntries {
     return this.slabs[x[at]!]!.subarray(from, from + length);
   }
 }
+keepShape(new TocTable());
