@@ -1,9 +1,21 @@
 // Typed errors shared by the OCI model and the Target backends. Messages are one line and name the
 // thing that was wrong (a digest, a reference, a media type).
 
+/**
+ * What a backend's error may say about itself, so that the soci core can react without knowing the
+ * backend's own error types: the content does not exist, or the same call may succeed when retried
+ * (throttling, server errors, dropped connections). Absent means unknown.
+ */
+export interface TargetFailure {
+  readonly notFound?: boolean;
+  readonly transient?: boolean;
+}
+
 /** A blob, manifest, tag or layout that does not exist. */
-export class NotFoundError extends Error {
+export class NotFoundError extends Error implements TargetFailure {
   override readonly name = 'NotFoundError';
+  readonly notFound = true;
+  readonly transient = false;
 }
 
 /** Content whose bytes do not hash (or size) to what its descriptor says. */

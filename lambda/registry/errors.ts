@@ -1,6 +1,8 @@
 // Errors the registry client reports: one line naming the registry, the operation and, when the registry
 // answered, its status and error code. Never carries credentials. (Malformed digests, tags and repository
 // names are the shared InvalidDigestError / InvalidReferenceError instead.)
+import type { TargetFailure } from '../oci/errors.ts';
+import { isRetryableStatus } from './retry.ts';
 import type { HttpResponse } from './transport.ts';
 
 export type RegistryErrorKind =
@@ -15,7 +17,7 @@ export type RegistryErrorKind =
   | 'unsupported'
   | 'network';
 
-export class RegistryError extends Error {
+export class RegistryError extends Error implements TargetFailure {
   override readonly name = 'RegistryError';
 
   constructor(
@@ -27,6 +29,15 @@ export class RegistryError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  get notFound(): boolean {
+    return this.kind === 'not-found';
+  }
+
+  /** A dropped connection, or a throttling or server-side status that outlasted the client's own retries. */
+  get transient(): boolean {
+    return this.kind === 'network' || (this.kind === 'failed' && (this.status === undefined || isRetryableStatus(this.status)));
   }
 }
 

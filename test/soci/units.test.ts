@@ -15,7 +15,7 @@ import {
   SOCI_PREFETCH_MEDIA_TYPE,
 } from '../../lambda/oci/media-types.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
-import { toSociError } from '../../lambda/soci/errors.ts';
+import { isNotFound, toSociError } from '../../lambda/soci/errors.ts';
 import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from '../../lambda/soci/platform.ts';
 import { mapPool } from '../../lambda/soci/pool.ts';
 import { cleanPrefetchPath, mergeSpans, prefetchArtifact } from '../../lambda/soci/prefetch.ts';
@@ -171,6 +171,30 @@ describe('error kinds', () => {
     assert.equal(kind(new DigestMismatchError('sha256:a', 'sha256:b')), 'permanent');
     assert.equal(kind(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' })), 'permanent');
     assert.equal(kind(new Error('something odd')), 'transient');
+    // 501 Not Implemented and 505 HTTP Version Not Supported: the client does not retry them, nor does the core.
+    assert.equal(kind(new RegistryError('failed', 'x', 501)), 'permanent');
+    assert.equal(kind(new RegistryError('failed', 'x', 505)), 'permanent');
+  });
+
+  test('any backend can say "not found" or "retry me" through TargetFailure, without the core knowing its type', () => {
+    class ShelfError extends Error {
+      constructor(
+        message: string,
+        readonly notFound: boolean,
+        readonly transient: boolean,
+      ) {
+        super(message);
+      }
+    }
+    assert.equal(toSociError(new ShelfError('shelf busy', false, true)).kind, 'transient');
+    assert.equal(toSociError(new ShelfError('no such box', true, false)).kind, 'permanent');
+    assert.equal(toSociError(new ShelfError('shelf busy\ndetails', false, true)).message, 'shelf busy');
+    assert.ok(isNotFound(new ShelfError('no such box', true, false)));
+    assert.ok(!isNotFound(new ShelfError('shelf busy', false, true)));
+    assert.ok(isNotFound(new NotFoundError('gone')));
+    assert.ok(isNotFound(new RegistryError('not-found', 'x', 404)));
+    assert.ok(!isNotFound(new RegistryError('denied', 'x', 403)));
+    assert.ok(!isNotFound(new Error('gone')));
   });
 
   test('an abort with a SociError reason yields that reason; messages stay one line', () => {
