@@ -45,6 +45,7 @@ export interface OpenLayoutOptions {
 
 export class OciLayoutTarget implements Target {
   readonly description: string;
+  readonly referrersNeedTags = true; // referrers() reads index.json
   /** Pending index.json update; each tag() chains on it so updates never interleave. */
   private indexUpdate: Promise<unknown> = Promise.resolve();
 

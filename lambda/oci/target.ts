@@ -54,4 +54,9 @@ export interface Target {
   tag(desc: Descriptor, tag: string): Promise<void>;
   /** Manifests whose `subject` is the given manifest, optionally filtered by artifact type. */
   referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]>;
+  /**
+   * True when `referrers` only sees manifests that carry a tag (an OCI layout finds what its index.json
+   * lists), so a manifest meant to be found as a referrer must be tagged. @default false
+   */
+  readonly referrersNeedTags?: boolean;
 }

@@ -7,7 +7,6 @@
 // upstream fails the whole build. The snapshotter lazily loads the layers that have a zTOC and pulls the
 // others whole, so a partial index is still useful; the reason is reported per layer.
 import { availableParallelism } from 'node:os';
-import { OciLayoutTarget } from '../layout/oci-layout.ts';
 import { ANNOTATION_IMAGE_LAYER_DIGEST, ANNOTATION_IMAGE_LAYER_MEDIA_TYPE, EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/builder.ts';
@@ -340,7 +339,7 @@ class Build {
       onBytes: (n) => (this.bytesRead += n),
     });
 
-    const applied = converted ? await this.tagOutput(outputDescriptor, tags.tags) : await this.tagV1InLayout(bindings);
+    const applied = converted ? await this.tagOutput(outputDescriptor, tags.tags) : await this.tagV1ForReferrers(bindings);
     const count = bindings.length;
     const summary = `SOCI index ${options.indexVersion} for ${count} platform${count === 1 ? '' : 's'} (${ztocs.length} zTOC${ztocs.length === 1 ? '' : 's'})`;
     const where = applied.length > 0 ? `, tagged ${applied.join(', ')}` : converted ? `, untagged: ${tags.untagged ?? 'no output tag'}` : ', found through the referrers API';
@@ -362,12 +361,12 @@ class Build {
   }
 
   /**
-   * A layout finds referrers only among the manifests its index.json lists, so there each v1 index gets a
+   * Where referrers are found only among tagged manifests (a layout's index.json), each v1 index gets a
    * ref name derived from its image manifest (a rebuild with other settings replaces it). Registries keep
    * referrers themselves (API or the fallback tag the client maintains): no tag there.
    */
-  private async tagV1InLayout(bindings: Binding[]): Promise<string[]> {
-    if (!(this.output instanceof OciLayoutTarget)) return [];
+  private async tagV1ForReferrers(bindings: Binding[]): Promise<string[]> {
+    if (!this.output.referrersNeedTags) return [];
     const names: string[] = [];
     for (const binding of bindings) {
       const name = layoutV1RefName(binding.manifestDigest);
