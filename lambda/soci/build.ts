@@ -304,7 +304,7 @@ class Build {
     const sociManifests: Content[] = indexes.flatMap((i) => (i ? [{ descriptor: i.index.descriptor, bytes: i.index.bytes, what: 'soci-index' }] : []));
     const bindings: Binding[] = plans.flatMap((plan, i) => {
       const index = indexes[i];
-      return index ? [{ manifestDigest: plan.image.descriptor.digest, platform: plan.image.platform, index: index.index.descriptor }] : [];
+      return index ? [{ manifestDigest: plan.image.descriptor.digest, platform: plan.image.indexPlatform, index: index.index.descriptor }] : [];
     });
     const converted = options.indexVersion === 'v2' ? convertImage(source, bindings) : undefined;
     const platforms = plans.map((plan, i) =>

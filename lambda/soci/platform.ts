@@ -60,6 +60,19 @@ export function parsePlatform(text: string): Platform {
   return { os, architecture, ...(variant !== undefined && { variant }) };
 }
 
+/**
+ * A `--platform` value as containerd's `platforms.Parse` reads it, which is what upstream records as a
+ * SOCI index's platform: normalized, except that `os/arm` drops the default `v7` and `os/arm64/<v8>`
+ * keeps an explicit `v8`.
+ */
+export function parseSpecifier(text: string): Platform {
+  const given = parsePlatform(text);
+  const platform = normalizePlatform(given);
+  if (given.variant === undefined && platform.architecture === 'arm' && platform.variant === 'v7') delete platform.variant;
+  if (given.variant !== undefined && platform.architecture === 'arm64' && platform.variant === undefined) platform.variant = 'v8';
+  return platform;
+}
+
 /** containerd `OnlyStrict(wanted).Match(candidate)`: equal once both are normalized. */
 export function platformMatches(wanted: Platform, candidate: Platform): boolean {
   const a = normalizePlatform(wanted);

@@ -15,7 +15,7 @@ import {
 } from '../oci/media-types.ts';
 import type { Descriptor, Platform, Target } from '../oci/target.ts';
 import { isNotFound } from './errors.ts';
-import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from './platform.ts';
+import { formatPlatform, normalizePlatform, parseSpecifier, platformMatches } from './platform.ts';
 import { SociError } from './types.ts';
 
 /** BuildKit marks attestation manifests inside an image index with this annotation. */
@@ -30,6 +30,8 @@ export interface ChildManifest {
 export interface PlatformImage {
   /** As written in the source index (or, for a single manifest, normalized from its config). */
   platform: Platform;
+  /** What the SOCI index descriptor records, as upstream: the platform as asked with `--platform`, else `platform`. */
+  indexPlatform: Platform;
   name: string;
   /** The manifest's descriptor (for a single manifest, the resolved root with `platform` added). */
   descriptor: Descriptor;
@@ -92,18 +94,28 @@ async function configPlatform(target: Target, manifest: Manifest, signal?: Abort
 }
 
 function wanted(platforms: 'all' | string[]): Platform[] | undefined {
-  return platforms === 'all' ? undefined : platforms.map(parsePlatform);
+  return platforms === 'all' ? undefined : platforms.map(parseSpecifier);
 }
 
-/** Keeps the images matching `filter` (all when undefined), at most one per platform, the first wins. */
+/**
+ * Without `filter`, every platform in index order (the first image of each). With it, as upstream's
+ * convert: the requested platforms in the order given (duplicates dropped), each taking the first image
+ * that matches it and recording the platform as asked. A requested platform the image lacks is skipped
+ * (one Lambda configuration serves images with different platform sets); none matching is an error.
+ */
 function choosePlatforms(candidates: PlatformImage[], filter: Platform[] | undefined, what: string): PlatformImage[] {
   const chosen: PlatformImage[] = [];
-  for (const image of candidates) {
-    if (filter && !filter.some((p) => platformMatches(p, image.platform))) continue;
-    if (chosen.some((c) => platformMatches(c.platform, image.platform))) continue;
-    chosen.push(image);
+  if (!filter) {
+    for (const image of candidates) if (!chosen.some((c) => platformMatches(c.platform, image.platform))) chosen.push(image);
+    return chosen;
   }
-  if (chosen.length === 0 && filter) {
+  const asked: Platform[] = [];
+  for (const platform of filter) if (!asked.some((a) => platformMatches(a, platform))) asked.push(platform);
+  for (const platform of asked) {
+    const image = candidates.find((c) => platformMatches(platform, c.platform));
+    if (image) chosen.push({ ...image, indexPlatform: platform });
+  }
+  if (chosen.length === 0) {
     const available = candidates.map((c) => c.name).join(', ') || 'none';
     throw new SociError('permanent', `${what}: no image for platform ${filter.map(formatPlatform).join(', ')} (it has ${available})`);
   }
@@ -128,7 +140,7 @@ export async function readSource(target: Target, reference: string, platforms: '
       return { kind: 'own-output', root, tag, reason: `${what} is an image manifest already bound to SOCI index ${manifest.annotations[ANNOTATION_SOCI_INDEX_DIGEST]}` };
     }
     const platform = await configPlatform(target, manifest, signal);
-    const image: PlatformImage = { platform, name: formatPlatform(platform), descriptor: { ...root, platform }, manifest };
+    const image: PlatformImage = { platform, indexPlatform: platform, name: formatPlatform(platform), descriptor: { ...root, platform }, manifest };
     return { kind: 'image', source: { ...base, kind: 'manifest', images: choosePlatforms([image], filter, what) } };
   }
   if (!isIndex(root.mediaType)) {
@@ -160,7 +172,7 @@ export async function readSource(target: Target, reference: string, platforms: '
     if (entry.annotations?.[ANNOTATION_DOCKER_REFERENCE_TYPE] !== undefined || entry.artifactType || notAnImage(manifest)) continue;
     if (entry.platform?.os === 'unknown' || entry.platform?.architecture === 'unknown') continue;
     const platform = entry.platform ?? (await configPlatform(target, manifest, signal));
-    candidates.push({ platform, name: formatPlatform(platform), descriptor: entry, manifest });
+    candidates.push({ platform, indexPlatform: platform, name: formatPlatform(platform), descriptor: entry, manifest });
   }
   if (candidates.length === 0) return { kind: 'not-an-image', root, tag, reason: `${what} is an index that lists no image manifest` };
   return { kind: 'image', source: { ...base, kind: 'index', index, children, images: choosePlatforms(candidates, filter, what) } };

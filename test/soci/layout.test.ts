@@ -240,8 +240,22 @@ describe('soci core on OCI layouts', () => {
     const arm = await buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/aarch64'], tagPolicy: { mode: 'tags', tags: ['arm'] } });
     assert.deepEqual(arm.platforms.map((p) => p.platform), ['linux/arm64/v8']);
     const armEntries = (await readJson(layout, await layout.resolve('arm'))).manifests as Descriptor[];
-    assert.equal(armEntries.filter((e) => e.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2).length, 1);
+    const sociEntries = (entries: Descriptor[]) => entries.filter((e) => e.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2);
+    // Upstream records the platform as asked (containerd platforms.Parse), not the image's own.
+    assert.deepEqual(sociEntries(armEntries).map((e) => e.platform), [{ os: 'linux', architecture: 'arm64' }]);
     assert.equal(armEntries.filter((e) => e.annotations?.[ANNOTATION_SOCI_INDEX_DIGEST] !== undefined).length, 1);
+
+    // Several platforms: built and listed in the order asked, duplicates dropped, as upstream's convert.
+    const both = await buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/arm64/v8', 'linux/amd64', 'linux/aarch64'], tagPolicy: { mode: 'tags', tags: ['both'] } });
+    assert.deepEqual(both.platforms.map((p) => p.platform), ['linux/arm64/v8', 'linux/amd64']);
+    const bothEntries = (await readJson(layout, await layout.resolve('both'))).manifests as Descriptor[];
+    assert.deepEqual(sociEntries(bothEntries).map((e) => e.platform), [
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      { os: 'linux', architecture: 'amd64' },
+    ]);
+    // A platform the image lacks is skipped as long as another one matches.
+    const some = await buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/s390x', 'linux/amd64'], tagPolicy: { mode: 'tags', tags: ['some'] } });
+    assert.deepEqual(some.platforms.map((p) => p.platform), ['linux/amd64']);
 
     await assert.rejects(buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/s390x'] }), /no image for platform linux\/s390x \(it has linux\/amd64, linux\/arm64\/v8\)/);
   });

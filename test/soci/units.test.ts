@@ -16,7 +16,7 @@ import {
 } from '../../lambda/oci/media-types.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
 import { isNotFound, toSociError } from '../../lambda/soci/errors.ts';
-import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from '../../lambda/soci/platform.ts';
+import { formatPlatform, normalizePlatform, parsePlatform, parseSpecifier, platformMatches } from '../../lambda/soci/platform.ts';
 import { mapPool } from '../../lambda/soci/pool.ts';
 import { cleanPrefetchPath, mergeSpans, prefetchArtifact } from '../../lambda/soci/prefetch.ts';
 import { selectLayer } from '../../lambda/soci/select.ts';
@@ -32,6 +32,19 @@ describe('platforms', () => {
     assert.deepEqual(normalizePlatform({ os: 'linux', architecture: 'armhf' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
     assert.deepEqual(normalizePlatform({ os: 'linux', architecture: 'arm' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
     assert.deepEqual(normalizePlatform({ os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763' }), { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763' });
+  });
+
+  test('--platform values read as containerd platforms.Parse reads them (what upstream records on the SOCI index)', () => {
+    assert.deepEqual(parseSpecifier('linux/arm64'), { os: 'linux', architecture: 'arm64' });
+    assert.deepEqual(parseSpecifier('linux/aarch64'), { os: 'linux', architecture: 'arm64' });
+    assert.deepEqual(parseSpecifier('linux/arm64/v8'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    assert.deepEqual(parseSpecifier('linux/aarch64/8'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    assert.deepEqual(parseSpecifier('linux/arm'), { os: 'linux', architecture: 'arm' });
+    assert.deepEqual(parseSpecifier('linux/armhf'), { os: 'linux', architecture: 'arm' });
+    assert.deepEqual(parseSpecifier('linux/arm/7'), { os: 'linux', architecture: 'arm', variant: 'v7' });
+    assert.deepEqual(parseSpecifier('Linux/X86_64'), { os: 'linux', architecture: 'amd64' });
+    assert.deepEqual(parseSpecifier('linux/amd64/v1'), { os: 'linux', architecture: 'amd64' });
+    assert.deepEqual(parseSpecifier('linux/amd64/v3'), { os: 'linux', architecture: 'amd64', variant: 'v3' });
   });
 
   test('matched strictly after normalization', () => {
