@@ -2,7 +2,7 @@
 // prefetch matches), so the TOC itself never has to leave the thread that built it. Pure: runs the same
 // in the main thread and in a layer worker.
 import { buildZtoc, type ZtocSummary } from '../ztoc/builder.ts';
-import { TocTable } from '../ztoc/toc-table.ts';
+import { entryReader } from '../ztoc/toc-table.ts';
 import { findPrefetchSpans, type PrefetchSpan } from './prefetch.ts';
 
 const SCHILY_XATTR = Buffer.from('SCHILY.xattr.');
@@ -43,11 +43,9 @@ export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, option
   if (!outcome.indexable) return { indexable: false, reason: outcome.reason };
   const { toc } = outcome;
   let noXattrs = true;
-  // A TocTable reloads one scratch entry instead of making an object per entry.
-  const table = toc instanceof TocTable && toc.length > 0 ? toc : undefined;
-  const scratch = table?.at(0);
+  const entryAt = entryReader(toc);
   for (let i = 0; i < toc.length && noXattrs; i++) {
-    const entry = table ? table.load(i, scratch!) : toc.at(i)!;
+    const entry = entryAt(i);
     noXattrs = !endsWith(entry.name, WHITEOUT_OPAQUE) && !entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR));
   }
   // The whole model (checkpoints included) is materialized only when prefetch paths were asked for.

@@ -5,7 +5,7 @@
 
 import * as flatbuffers from 'flatbuffers';
 import { keepShape } from './shapes.ts';
-import { type TocEntries, TocTable } from './toc-table.ts';
+import { type TocEntries, TocTable, entryReader } from './toc-table.ts';
 import { WINDOW_SIZE, ZtocError } from './types.ts';
 import type { Checkpoint, CompressionAlgorithm, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
 
@@ -135,13 +135,8 @@ export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   // Upstream walks the entries from last to first, then prepends the offsets, so entry 0 comes first.
   const entries: number[] = new Array<number>(z.toc.length);
   const text = new TextCache();
-  const source = z.toc;
-  if (source instanceof TocTable) {
-    const scratch = source.at(0)!; // one object reloaded per entry: the table makes none
-    for (let i = source.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, source.load(i, scratch), text);
-  } else {
-    for (let i = source.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, source.at(i)!, text);
-  }
+  const entryAt = entryReader(z.toc);
+  for (let i = z.toc.length - 1; i >= 0; i--) entries[i] = writeFileMetadata(b, entryAt(i), text);
   const metadata = offsetVector(b, entries);
   b.startObject(1);
   b.addFieldOffset(0, metadata, 0);

@@ -203,4 +203,14 @@ export class TocTable implements TocEntries {
     return this.slabs[x[at]!]!.subarray(from, from + length);
   }
 }
+
+/**
+ * Entry `i` of `toc` for a caller that is done with it before asking for the next: a TocTable reloads one
+ * scratch object instead of making an object (and name views) per entry, as `at` must.
+ */
+export function entryReader(toc: TocEntries): (i: number) => FileMetadata {
+  if (!(toc instanceof TocTable)) return (i) => toc.at(i)!;
+  const scratch = emptyEntry();
+  return (i) => toc.load(i, scratch);
+}
 keepShape(new TocTable());
