@@ -49,3 +49,20 @@ export class GoJsonError extends Error {
 export class MediaTypeError extends Error {
   override readonly name = 'MediaTypeError';
 }
+
+/**
+ * Untrusted input went past a documented limit (a response body, a header field, a count of records or
+ * checkpoints). The same input fails again, so it is never retried. `code` is the stable reason code that
+ * summaries, events and metrics carry; `limit` names the limit that was hit.
+ */
+export class LimitExceededError extends Error implements TargetFailure {
+  override readonly name = 'LimitExceededError';
+  readonly code = 'limit-exceeded';
+  readonly transient = false;
+  constructor(
+    readonly limit: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
