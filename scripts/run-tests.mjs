@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts file (or the paths given) with Node's own test runner through tsx,
 // streams the spec report, and ends with the plain `N passed, N failed, N skipped` line CI reads.
+// Every test gets a time limit (`--test-timeout=<ms>`, default 120 s) so a broken abort path fails the
+// test instead of hanging the suite; SIGINT/SIGTERM are passed on so a stopped run stops its test files.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +16,17 @@ function collect(path, out) {
   return out;
 }
 
-const roots = process.argv.slice(2);
+const DEFAULT_TEST_TIMEOUT_MS = 120_000;
+let testTimeout = DEFAULT_TEST_TIMEOUT_MS;
+const roots = [];
+for (const arg of process.argv.slice(2)) {
+  const m = /^--test-timeout=(\d+)$/.exec(arg);
+  if (m) testTimeout = Number(m[1]);
+  else if (arg.startsWith('--')) {
+    console.error(`unknown option ${arg} (known: --test-timeout=<ms>)`);
+    process.exit(2);
+  } else roots.push(arg);
+}
 const files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []));
 if (files.length === 0) {
   console.error('no test files found');
@@ -22,9 +34,16 @@ if (files.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${testTimeout}`, ...files],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
 );
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    child.kill(signal);
+    // A runner that ignores the signal would keep the run alive: give it a moment, then end it.
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+  });
+}
 const counts = { pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
 let tail = '';
 child.stdout.on('data', (chunk) => {

@@ -4,6 +4,7 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { EcrAuth, endpointForAccount } from '../../lambda/handler/ecr-auth.ts';
 import { SociError } from '../../lambda/soci/types.ts';
 import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
+import { freePort } from '../support/registry.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
@@ -78,8 +79,15 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
   });
 
   test('an unreachable endpoint is a transient failure', async () => {
-    const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: 'http://127.0.0.1:9', maxAttempts: 1 }));
-    await assert.rejects(auth.access(undefined, Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient');
+    // A loopback port that was just bound and closed: nothing listens there (no fixed port guessed).
+    const port = await freePort();
+    const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }));
+    await assert.rejects(auth.access(undefined, Date.now()), (err: unknown) => {
+      assert.ok(err instanceof SociError, String(err));
+      assert.equal(err.kind, 'transient');
+      assert.match(err.message, /ECONNREFUSED/);
+      return true;
+    });
   });
 });
 

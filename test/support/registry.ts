@@ -1,6 +1,11 @@
 // Starts Debian's docker-registry 2.8 on a free loopback port with throw-away storage, optionally behind
 // htpasswd basic auth. Each test file starts its own, so files can run in parallel.
+//
+// A registry never outlives the test process that started it: it is stopped by `stop()`, killed on the
+// process's `exit` (normal end, uncaught error, the test runner's timeout) and, because the kernel sends it
+// SIGKILL when its parent dies (setpriv --pdeathsig), also when the test process itself is killed.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,6 +48,31 @@ async function waitReady(url: string, child: ChildProcess): Promise<boolean> {
   return false;
 }
 
+const SETPRIV = '/usr/bin/setpriv';
+const running = new Map<ChildProcess, string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const [child, dir] of running) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  // Without a handler these signals end the process without running 'exit' hooks.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
+  }
+}
+
+function spawnRegistry(config: string): ChildProcess {
+  const registry = ['/usr/bin/docker-registry', 'serve', config];
+  const [command, ...args] = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...registry] : registry;
+  return spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
 export async function startRegistry(options: { auth?: { username: string; password: string } } = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'soci-registry-'));
   let auth = '';
@@ -65,8 +95,11 @@ storage:
 http: { addr: 127.0.0.1:${port} }
 ${auth}`,
     );
-    const child = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    installExitHook();
+    const child = spawnRegistry(config);
+    running.set(child, dir);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    exited.then(() => running.delete(child));
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     const url = `http://127.0.0.1:${port}`;
