@@ -1,9 +1,10 @@
 // SociIndexer: the whole installation of the indexer in one construct. ECR push events are filtered by an
-// EventBridge rule (so pushes outside the allow-list never start the function), the function is bundled
-// locally by esbuild (no Docker), and every failure path ends in an encrypted dead-letter queue watched by
-// an alarm. Props are validated with the handler's own parser, so a configuration the function would
-// reject at cold start fails at synth instead.
-import { dirname, join } from 'node:path';
+// EventBridge rule (so pushes outside the allow-list never start the function), the function's code is
+// the bundle prebuilt into dist/lambda (nothing is bundled at synth), and every failure path ends in an
+// encrypted dead-letter queue watched by an alarm. Props are validated with the handler's own parser, so
+// a configuration the function would reject at cold start fails at synth instead.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Annotations, Duration, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -14,16 +15,27 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError, parseConfig } from '../lambda/handler/config.ts';
-import { DEFAULT_METRICS_NAMESPACE, METRIC } from '../lambda/handler/metrics.ts';
+import { DEFAULT_METRICS_NAMESPACE, METRIC } from '../lambda/handler/metric-names.ts';
 import { SOCI_INDEX_ARTIFACT_TYPE_V1, SOCI_INDEX_ARTIFACT_TYPE_V2 } from '../lambda/oci/media-types.ts';
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The function's code, built with the package (`scripts/build.mjs lambda`): the handler and its layer and
+ * TOC workers, minified, the AWS SDK included. The same path from infra/ (this repository) and from dist/
+ * (the installed package, where this module is dist/cdk.mjs). A prebuilt asset means a consumer's synth
+ * bundles nothing (no esbuild, no Docker) and its hash is the same on every machine.
+ */
+function lambdaAssetDir(): string {
+  const dir = fileURLToPath(new URL('../dist/lambda', import.meta.url));
+  if (!existsSync(join(dir, 'index.mjs'))) {
+    throw new Error(`soci-indexer: the Lambda bundle ${dir} is missing; build it with \`node scripts/build.mjs lambda\` (npm ci runs it)`);
+  }
+  return dir;
+}
 
 /** One of the metric names the handler emits (namespace `SociIndexer`, dimension `service`). */
 export type SociIndexerMetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -187,7 +199,7 @@ function unique<T>(values: readonly T[]): T[] {
 
 export class SociIndexer extends Construct {
   /** The indexer function. */
-  readonly function: NodejsFunction;
+  readonly function: lambda.Function;
   /** The rule that sends allow-listed ECR pushes to the function. */
   readonly rule: events.Rule;
   /** Events that failed every retry, from EventBridge delivery or from the function itself. */
@@ -234,12 +246,9 @@ export class SociIndexer extends Construct {
       ? undefined
       : (props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default'));
 
-    const WORKER_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: join(REPO_ROOT, 'lambda', 'handler.ts'),
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+    this.function = new lambda.Function(this, 'Function', {
+      code: lambda.Code.fromAsset(lambdaAssetDir()),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 3538,
@@ -255,31 +264,6 @@ export class SociIndexer extends Construct {
       retryAttempts: RETRY_ATTEMPTS,
       maxEventAge,
       onFailure: new SqsDestination(this.deadLetterQueue),
-      bundling: {
-        format: OutputFormat.ESM,
-        // ESM output still meets CommonJS dependencies that call require(); give them one.
-        banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        // Ship the SDK version the handler was tested with rather than the runtime's, which drifts.
-        bundleAwsSDK: true,
-        // Layers are indexed on worker threads, loaded from layer-worker.mjs beside index.mjs.
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            [
-              `"${join(inputDir, 'node_modules', '.bin', 'esbuild')}"`,
-              `"${join(inputDir, 'lambda', 'soci', 'layer-worker.ts')}"`,
-              '--bundle --platform=node --format=esm --target=node22 --minify --sourcemap',
-              `"--banner:js=${WORKER_BANNER}"`,
-              `"--outfile=${join(outputDir, 'layer-worker.mjs')}"`,
-              '--log-level=warning',
-            ].join(' '),
-          ],
-        },
-      },
     });
 
     this.grantRepositoryAccess(stack, role);

@@ -69,6 +69,13 @@ describe('architecture', () => {
     });
   }
 
+  test('the public API (lambda/index.ts) exposes the core and its backends, no adapter', () => {
+    const allowed = ['ztoc', 'oci', 'soci', 'registry', 'layout', LEAF];
+    const file = join(LAMBDA, 'index.ts');
+    const violations = specifiers(file).filter((spec) => !allowed.includes(target(file, spec).dir ?? '(a package)'));
+    assert.deepEqual(violations, []);
+  });
+
   test('nothing under lambda/ imports CDK or infra/', () => {
     const violations = files.flatMap((file) =>
       specifiers(file)

@@ -3,7 +3,7 @@
 // silently substituted default, so parsing stops at the first bad variable and names it.
 import { availableParallelism } from 'node:os';
 import type { IndexVersion } from '../soci/types.ts';
-import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/builder.ts';
+import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/types.ts';
 import { parseFilters, type RepositoryFilter } from './filters.ts';
 
 export interface HandlerConfig {

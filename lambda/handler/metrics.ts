@@ -2,19 +2,9 @@
 // reduced to a few stable codes: free text (an error line) as a dimension would explode cardinality.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BuildResult } from '../soci/types.ts';
+import { DEFAULT_METRICS_NAMESPACE, METRIC } from './metric-names.ts';
 
-export const DEFAULT_METRICS_NAMESPACE = 'SociIndexer';
-
-export const METRIC = {
-  imagesIndexed: 'ImagesIndexed',
-  imagesSkipped: 'ImagesSkipped',
-  imagesFailed: 'ImagesFailed',
-  layersIndexed: 'LayersIndexed',
-  layersSkipped: 'LayersSkipped',
-  bytesRead: 'BytesRead',
-  ztocBytes: 'ZtocBytes',
-  durationMs: 'DurationMs',
-} as const;
+export { DEFAULT_METRICS_NAMESPACE, METRIC };
 
 export function createMetrics(env: Readonly<Record<string, string | undefined>>): Metrics {
   return new Metrics({

@@ -7,10 +7,9 @@ import { TocOffload } from './toc-offload.ts';
 import { type GzipIndexOptions, indexGzip } from './gzip-index.ts';
 import { GoTarReader } from './tar-reader.ts';
 import type { TocEntries } from './toc-table.ts';
-import { VERSION } from '../version.ts';
-import { type CompressionAlgorithm, DEFAULT_SPAN_SIZE, type Ztoc, ZTOC_VERSION, ZtocError } from './types.ts';
+import { type CompressionAlgorithm, DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc, ZTOC_VERSION, ZtocError } from './types.ts';
 
-export const DEFAULT_BUILD_TOOL_ID = `soci-indexer ${VERSION}`;
+export { DEFAULT_BUILD_TOOL_ID };
 
 export type CompressionChoice = 'auto' | CompressionAlgorithm;
 

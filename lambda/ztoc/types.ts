@@ -1,6 +1,7 @@
 // The in-memory model of a zTOC, mirroring soci-snapshotter's ztoc.fbs (see ../shared/spec/soci-format.md §1).
 // Names, link names and PAX values are kept as raw bytes: Go's tar reader does no normalisation or
 // decoding, and binary xattr values must survive untouched.
+import { VERSION } from '../version.ts';
 
 export type EntryType = 'reg' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
@@ -61,6 +62,8 @@ export interface Checkpoint {
 
 export const ZTOC_VERSION = '0.9';
 export const UPSTREAM_BUILD_TOOL_ID = 'AWS SOCI CLI v0.2';
+/** What this tool writes into zTOCs unless told otherwise. */
+export const DEFAULT_BUILD_TOOL_ID = `soci-indexer ${VERSION}`;
 export const DEFAULT_SPAN_SIZE = 4 * 1024 * 1024;
 export const WINDOW_SIZE = 32768;
 

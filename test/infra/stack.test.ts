@@ -1,5 +1,5 @@
 // The deployable stack and app: context parsing, outputs, cdk-nag, coexistence of two installations,
-// and one real synthesis that bundles the handler with the local esbuild (Docker made unusable).
+// and the Lambda asset: built deterministically with the package, deployed as it is (Docker made unusable).
 import { goldenLayer } from '../support/golden.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -183,8 +183,8 @@ describe('app', () => {
     return { ...result, outdir };
   };
 
-  test('cdk.json runs the app with tsx', () => {
-    assert.equal(cdkJson.app, 'npx tsx infra/app.ts');
+  test('cdk.json rebuilds the Lambda asset, then runs the app with tsx', () => {
+    assert.equal(cdkJson.app, 'node scripts/build.mjs lambda && npx tsx infra/app.ts');
   });
 
   test('synthesizes the stack named by context and refuses bad settings in one line', async () => {
@@ -206,22 +206,54 @@ describe('app', () => {
   });
 });
 
-describe('bundling', () => {
-  test('esbuild bundles the handler locally as ESM, without Docker, and it loads with the synthesized environment', async () => {
+describe('lambda asset', () => {
+  const run = promisify(execFile);
+  const buildLambda = async (out: string) => {
+    await run(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), '--out', out, 'lambda'], { cwd: tmpdir() });
+    return join(out, 'lambda');
+  };
+  const files = (dir: string) => readdirSync(dir).sort();
+
+  test('the package build is deterministic: same bytes from any directory, no absolute path in it', async () => {
+    const a = mkdtempSync(join(tmpdir(), 'soci-indexer-asset-'));
+    const b = mkdtempSync(join(tmpdir(), 'soci-indexer-asset-'));
+    try {
+      const [dirA, dirB] = await Promise.all([buildLambda(a), buildLambda(join(b, 'deeper', 'dist'))]);
+      assert.deepEqual(files(dirA), ['index.mjs', 'index.mjs.map', 'layer-worker.mjs', 'layer-worker.mjs.map', 'toc-worker.mjs', 'toc-worker.mjs.map']);
+      for (const name of files(dirA)) {
+        const bytes = readFileSync(join(dirA, name));
+        assert.ok(bytes.equals(readFileSync(join(dirB, name))), `${name} differs between two builds`);
+        const text = bytes.toString('utf8');
+        for (const path of [REPO_ROOT.replace(/\/$/, ''), a, b]) assert.ok(!text.includes(path), `${name} contains ${path}`);
+      }
+      const map = JSON.parse(readFileSync(join(dirA, 'index.mjs.map'), 'utf8')) as { sources: string[]; sourcesContent?: unknown };
+      assert.ok(map.sources.includes('lambda/handler.ts'), 'map sources are named from the repository root');
+      assert.equal(map.sourcesContent, undefined, 'the maps carry no sources');
+    } finally {
+      for (const dir of [a, b]) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the stack deploys dist/lambda as it is, without bundling or Docker, and the handler and workers load from it', async () => {
     const previousDocker = process.env.CDK_DOCKER;
-    process.env.CDK_DOCKER = '/bin/false'; // any Docker fallback would fail the synthesis
+    process.env.CDK_DOCKER = '/bin/false'; // any Docker use would fail the synthesis
     const outdir = mkdtempSync(join(tmpdir(), 'soci-indexer-bundle-'));
     try {
       const app = new App({ outdir, context: cdkJson.context });
       new SociIndexerStack(app, 'Bundled', { settings: { repositories: ['app'] } });
       const template = app.synth().getStackByName('Bundled').template as {
-        Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string }; Environment?: { Variables: Record<string, unknown> } } }>;
+        Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string }; Handler?: string; Environment?: { Variables: Record<string, unknown> } } }>;
       };
       const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
+      assert.equal(fn?.Properties.Handler, 'index.handler');
       const assetHash = fn?.Properties.Code?.S3Key?.replace(/\.zip$/, '');
       assert.ok(assetHash, 'the function code is a file asset');
       const assetDir = join(outdir, `asset.${assetHash}`);
-      assert.deepEqual(readdirSync(assetDir).sort(), ['index.mjs', 'index.mjs.map', 'layer-worker.mjs', 'layer-worker.mjs.map']);
+      const distLambda = join(REPO_ROOT, 'dist', 'lambda');
+      assert.deepEqual(files(assetDir), files(distLambda));
+      for (const name of files(assetDir)) {
+        assert.ok(readFileSync(join(assetDir, name)).equals(readFileSync(join(distLambda, name))), `${name} is not the built file`);
+      }
       const bundle = join(assetDir, 'index.mjs');
       assert.ok(
         readFileSync(bundle, 'utf8').startsWith("import { createRequire as __createRequire } from 'node:module';"),
@@ -231,7 +263,7 @@ describe('bundling', () => {
       // Load it as Lambda would: the handler parses its configuration at module load and throws on a bad one.
       const variables = { ...fn?.Properties.Environment?.Variables, SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default' };
       const load = `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); console.log(typeof m.handler);`;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', load], {
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', load], {
         env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(variables as Record<string, string>) },
       });
       assert.equal(stdout.trim().split('\n').at(-1), 'function');
@@ -247,7 +279,7 @@ describe('bundling', () => {
         w.postMessage({ type: 'start', id: 1, options: { spanSize: 4194304, compression: 'gzip', buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: [] } });
         w.postMessage({ type: 'chunk', id: 1, data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) });
         w.postMessage({ type: 'end', id: 1 });`;
-      const worker = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', work]);
+      const worker = await run(process.execPath, ['--input-type=module', '-e', work]);
       assert.equal(worker.stdout.trim(), 'sha256:87b3e0d57e5cd2cd5e10ebf26385ed81e51f17e18921e7ce99faab4014ef651e');
     } finally {
       if (previousDocker === undefined) delete process.env.CDK_DOCKER;

@@ -1,0 +1,14 @@
+// The metric namespace and names the handler emits, without the Powertools runtime: the CDK construct
+// reads them to build its alarms and metric helpers, and must not load (or bundle) Powertools for that.
+export const DEFAULT_METRICS_NAMESPACE = 'SociIndexer';
+
+export const METRIC = {
+  imagesIndexed: 'ImagesIndexed',
+  imagesSkipped: 'ImagesSkipped',
+  imagesFailed: 'ImagesFailed',
+  layersIndexed: 'LayersIndexed',
+  layersSkipped: 'LayersSkipped',
+  bytesRead: 'BytesRead',
+  ztocBytes: 'ZtocBytes',
+  durationMs: 'DurationMs',
+} as const;
