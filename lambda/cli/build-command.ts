@@ -33,6 +33,8 @@ Options:
   --password-stdin         read the registry password from standard input
   --plain-http             use http:// for a non-loopback registry
   --dry-run                build everything, push and tag nothing
+  --fail-on-superseded     exit 1 (instead of 0) when the source tag moved during the build, so
+                           nothing was tagged (status "superseded")
   --json                   print the result as JSON`;
 
 const OPTIONS = {
@@ -52,6 +54,7 @@ const OPTIONS = {
   'password-stdin': { type: 'boolean' },
   'plain-http': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'fail-on-superseded': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -223,6 +226,11 @@ export async function buildCommand(args: string[]): Promise<number> {
     const result = await buildSociIndex(source, reference, { ...options, signal: controller.signal, onEvent: progress.handle }, output ?? source);
     progress.done();
     console.log(values.json ? JSON.stringify(result, null, 2) : formatSummary(result));
+    // A newer push owns the tag: by default that is a result (exit 0), for CI jobs that must notice it a failure.
+    if (result.status === 'superseded' && values['fail-on-superseded']) {
+      console.error(`soci-indexer: error: ${result.message}`);
+      return 1;
+    }
     return 0;
   } finally {
     progress.done();

@@ -143,12 +143,10 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
           completion: completionWithoutBuild(push, config.indexVersion, stale, now() - started),
         };
       }
-      // The tag (just checked to name this digest) is the reference: the core derives the output tag from it.
-      const result = await deps.build(target, push.tag, buildOptions(deadline, controller.signal));
+      // Pinned to the pushed digest; the tag names the output, and the core checks it again right before
+      // tagging (a push during the build makes the result `superseded`, like the check above).
+      const result = await deps.build(target, `${push.tag}@${push.digest}`, buildOptions(deadline, controller.signal));
       metrics.build(result);
-      if (result.source.digest !== push.digest) {
-        logger.warn('the tag moved as the build started; indexed what it pointed at', { resolvedDigest: result.source.digest });
-      }
       const fields = { status: result.status, outputTag: result.output?.tags[0], outputDigest: result.output?.digest, bytesRead: result.bytesRead, ztocBytes: result.ztocBytes };
       if (result.status === 'created') {
         metrics.imageIndexed();

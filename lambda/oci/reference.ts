@@ -114,9 +114,13 @@ function splitName(text: string, name: string): { registry: string; repository: 
   return { registry, repository };
 }
 
-/** What to resolve in the registry: the digest when given, else the tag, else `latest`. */
+/**
+ * The core's reference: `tag@digest` when both are given (the build is pinned to the digest and the
+ * output tag derives from the tag), else the digest, else the tag, else `latest`.
+ */
 export function registryReferenceTarget(ref: RegistryReference): string {
-  return ref.digest ?? ref.tag ?? DEFAULT_TAG;
+  if (ref.digest !== undefined) return ref.tag !== undefined ? `${ref.tag}@${ref.digest}` : ref.digest;
+  return ref.tag ?? DEFAULT_TAG;
 }
 
 /** The canonical text form, e.g. `localhost:5000/app:v1@sha256:…` or `oci:/tmp/layout:latest`. */

@@ -19,7 +19,7 @@ import { cleanPrefetchPath, prefetchArtifacts } from './prefetch.ts';
 import { publish, type Content } from './publish.ts';
 import { selectLayer, type LayerDecision } from './select.ts';
 import { readSource, type PlatformImage, type SourceImage } from './source.ts';
-import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, type OutputTags } from './tagging.ts';
+import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, sourceTagMoved, type OutputTags } from './tagging.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult, type LayerResult, type PlatformResult } from './types.ts';
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
@@ -339,6 +339,12 @@ class Build {
       onBytes: (n) => (this.bytesRead += n),
     });
 
+    // v2 tags derive from (or stand in for) the source tag: write none if a newer push took it meanwhile.
+    // v1 indexes name their image by digest (subject, digest-derived ref name) and stay right.
+    if (converted && tags.tags.length > 0 && source.tag !== undefined) {
+      const moved = await sourceTagMoved(this.source, source.tag, source.root.digest);
+      if (moved !== undefined) return this.result({ ...common, status: 'superseded', message: `superseded: ${moved}; nothing was tagged` });
+    }
     const applied = converted ? await this.tagOutput(outputDescriptor, tags.tags) : await this.tagV1ForReferrers(bindings);
     const count = bindings.length;
     const summary = `SOCI index ${options.indexVersion} for ${count} platform${count === 1 ? '' : 's'} (${ztocs.length} zTOC${ztocs.length === 1 ? '' : 's'})`;

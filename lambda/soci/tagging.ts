@@ -1,5 +1,8 @@
-// Output tags by policy, and the deadline guard that keeps a build from starting to push or tag when it
-// can no longer finish (a Lambda about to time out must leave nothing half-tagged).
+// Output tags by policy, the deadline guard that keeps a build from starting to push or tag when it can
+// no longer finish (a Lambda about to time out must leave nothing half-tagged), and the last look at the
+// source tag before any tag is written (a build that a newer push overtook must not move a tag).
+import type { Target } from '../oci/target.ts';
+import { isNotFound } from './errors.ts';
 import { SociError, type TagPolicy } from './types.ts';
 
 /** Registry tag grammar (distribution/reference); layouts accept a superset of what matters here. */
@@ -44,4 +47,21 @@ export function checkDeadline(deadline: number | undefined, marginMs: number, be
   if (left < marginMs) {
     throw new SociError('transient', `deadline: ${Math.max(0, left)} ms left, not enough to start ${before} (needs ${marginMs} ms); nothing was tagged`);
   }
+}
+
+/**
+ * Why `tag` in `source` no longer names the indexed `digest` (a push moved it, or it was deleted while the
+ * build ran), or undefined when it still does. Asked immediately before the first output tag is written:
+ * tagging then would point `<tag>-soci` (or, in place, the tag itself) at an image the user has replaced.
+ * Registries offer no conditional tag write, so what remains is the time of one resolve and one PUT.
+ */
+export async function sourceTagMoved(source: Target, tag: string, digest: string): Promise<string | undefined> {
+  let current: string;
+  try {
+    current = (await source.resolve(tag)).digest;
+  } catch (err) {
+    if (isNotFound(err)) return `source tag ${tag} no longer exists (it named ${digest} when the build started)`;
+    throw err;
+  }
+  return current === digest ? undefined : `source tag ${tag} now names ${current}, a newer push than the indexed ${digest}`;
 }

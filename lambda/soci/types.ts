@@ -72,7 +72,11 @@ export interface PlatformResult {
   layers: LayerResult[];
 }
 
-export type BuildStatus = 'created' | 'already-indexed' | 'no-eligible-layers' | 'not-an-image';
+/**
+ * `superseded`: the source tag stopped naming the indexed digest during the build (a newer push, or a
+ * deletion), so nothing was tagged; the untagged SOCI content that was pushed is harmless.
+ */
+export type BuildStatus = 'created' | 'already-indexed' | 'no-eligible-layers' | 'not-an-image' | 'superseded';
 
 export interface BuildResult {
   status: BuildStatus;

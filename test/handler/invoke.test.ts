@@ -96,7 +96,8 @@ describe('handler outcomes', () => {
 
     assert.equal(core.calls.length, 1);
     const { reference, options, source } = core.calls[0]!;
-    assert.equal(reference, 'v1');
+    // Pinned to the pushed digest; the tag names the output.
+    assert.equal(reference, `v1@${digest}`);
     assert.equal(source, `${registry.host}/team/app`);
     assert.equal(options.spanSize, 65536);
     assert.equal(options.minLayerSize, 10485760);
@@ -132,7 +133,7 @@ describe('handler outcomes', () => {
     assert.equal(run.text.includes(Buffer.from(`AWS:${password}`).toString('base64')), false);
   });
 
-  for (const status of ['already-indexed', 'no-eligible-layers', 'not-an-image'] as const) {
+  for (const status of ['already-indexed', 'no-eligible-layers', 'not-an-image', 'superseded'] as const) {
     test(`${status}: a permanent outcome returns normally with a Skipped event`, async () => {
       const core = fakeCore(async (o) => result(status, o));
       const handler = handlerFromEnvironment(baseEnv, core.build);

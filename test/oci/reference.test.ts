@@ -62,8 +62,9 @@ describe('registry references', () => {
     });
   }
 
-  test('resolution target: digest over tag over latest', () => {
-    assert.equal(registryReferenceTarget(parseRegistryReference(`h.io/a:v1@${DIGEST}`)), DIGEST);
+  test('resolution target: tag@digest (pinned, tag kept for the output tag), digest, tag, latest', () => {
+    assert.equal(registryReferenceTarget(parseRegistryReference(`h.io/a:v1@${DIGEST}`)), `v1@${DIGEST}`);
+    assert.equal(registryReferenceTarget(parseRegistryReference(`h.io/a@${DIGEST}`)), DIGEST);
     assert.equal(registryReferenceTarget(parseRegistryReference('h.io/a:v1')), 'v1');
     assert.equal(registryReferenceTarget(parseRegistryReference('h.io/a')), 'latest');
   });

@@ -1,7 +1,8 @@
 // A loopback HTTP proxy in front of a registry that misbehaves on request: drops blob downloads after N
 // bytes, answers 429/503 a given number of times, redirects blob GETs to a second port (as ECR redirects
 // to S3) that rejects requests carrying Authorization, counts the bytes it serves per path, and can add
-// the OCI referrers API that docker-registry 2.8 lacks (records subjects on manifest PUT, adds OCI-Subject).
+// the OCI referrers API that docker-registry 2.8 lacks (records subjects on manifest PUT, adds OCI-Subject),
+// and holds the reads of a chosen blob until the test lets them go (a build stalled mid-layer, on cue).
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -42,11 +43,22 @@ export interface FaultProxy {
   ignoreRangeNext(times?: number): void;
   /** The next `times` blob downloads have their first byte flipped (content no longer matches the digest). */
   corruptBlobs(times?: number): void;
+  /**
+   * Every GET of blob `digest` waits (before reaching the registry) until `release()`: the slowest possible
+   * blob read, ended by the test, so it can act while a build is stuck in that layer. `held` resolves when
+   * the first such read is waiting.
+   */
+  holdBlob(digest: string): BlobHold;
   /** While on, blob GETs answer 307 to the redirect port. */
   redirectBlobs(on: boolean): void;
   /** Body bytes served for `path` (either port; the redirect port is keyed by the original blob path), or in total. */
   bytesServed(path?: string): number;
   stop(): Promise<void>;
+}
+
+export interface BlobHold {
+  held: Promise<void>;
+  release(): void;
 }
 
 interface FailRule {
@@ -98,6 +110,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   // Redirect tickets stand in for S3's presigned URLs: the proxy remembers the original request's headers.
   const tickets = new Map<string, { path: string; headers: IncomingHttpHeaders }>();
   let redirecting = false;
+  const holds: { digest: string; arrived: () => void; released: Promise<void>; release: () => void; open: boolean }[] = [];
   const upstreamAddress = { hostname: options.upstream.split(':')[0], port: Number(options.upstream.split(':')[1]) };
   let redirectPort = 0;
 
@@ -163,6 +176,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     requests.push(record);
     if (options.gate && (await options.gate(req, res))) return;
     const body = await readBody(req);
+    const heldBlob = method === 'GET' ? BLOB_GET.exec(url.pathname)?.[2] : undefined;
+    const hold = heldBlob === undefined ? undefined : holds.find((h) => h.open && h.digest === heldBlob);
+    if (hold) {
+      hold.arrived();
+      await hold.released;
+    }
 
     const rule = failRules.find((r) => r.remaining > 0 && (!r.method || r.method === method) && (!r.path || r.path.test(url.pathname)));
     if (rule) {
@@ -268,6 +287,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     corruptBlobs(times = 1) {
       corruptions += times;
     },
+    holdBlob(digest) {
+      let arrived!: () => void;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (arrived = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const hold = { digest, arrived, released, open: true, release: () => {} };
+      hold.release = () => {
+        hold.open = false;
+        release();
+      };
+      holds.push(hold);
+      return { held, release: hold.release };
+    },
     redirectBlobs(on) {
       redirecting = on;
     },
@@ -275,6 +307,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return path === undefined ? [...served.values()].reduce((a, b) => a + b, 0) : (served.get(path) ?? 0);
     },
     async stop() {
+      for (const hold of holds) hold.release();
       for (const server of [proxy, redirect]) {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
