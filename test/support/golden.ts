@@ -1,15 +1,19 @@
-// Locates the shared golden data (../shared/golden relative to the repo root; never copied into the repo).
+// Locates the golden data: upstream soci-snapshotter's expected zTOCs and indexes with the layers they
+// were built from. It is kept in test/fixtures/golden (see test/fixtures/README.md) and materialized on
+// first use into a gitignored cache directory (test/support/golden-cache.ts), so paths point there.
 
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { goldenCacheDir, materializeGolden, readGoldenManifest, repoRoot } from './golden-cache.ts';
 
-export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const goldenDir = resolve(repoRoot, '../shared/golden');
+export { repoRoot };
+
+/** Where the golden files are once materialized; use goldenPath(), which materializes them first. */
+export const goldenDir = goldenCacheDir();
 
 export function goldenPath(...parts: string[]): string {
-  return join(goldenDir, ...parts);
+  return join(materializeGolden(), ...parts);
 }
 
 /** Sorted file names in a golden sub-directory that end with `suffix`. */
@@ -26,22 +30,21 @@ export interface GoldenLayer {
   size: number;
 }
 
-/** The layer table of golden/README.md: file name -> where it is stored (layers/ or an image-layout blob). */
+/** The golden layers: file name -> where it is stored (layers/ or an image-layout blob), digest and size. */
 export function goldenLayers(): Map<string, GoldenLayer> {
-  const readme = readFileSync(goldenPath('README.md'), 'utf8');
-  const row = /^\| (\S+) \| (layers\/|image-layout\/blobs\/sha256\/) \| sha256:([0-9a-f]{64}) \| (\d+) \|/gm;
+  const manifest = readGoldenManifest();
+  const files = new Map(manifest.files.map((f) => [f.path, f]));
   const layers = new Map<string, GoldenLayer>();
-  for (const m of readme.matchAll(row)) {
-    const [, name, where, hex, size] = m as unknown as [string, string, string, string, string];
-    const path = where === 'layers/' ? goldenPath('layers', name) : goldenPath('image-layout', 'blobs', 'sha256', hex);
-    layers.set(name, { name, path, digest: `sha256:${hex}`, size: Number(size) });
+  for (const { name, path } of manifest.layers) {
+    const file = files.get(path)!;
+    layers.set(name, { name, path: goldenPath(path), digest: `sha256:${file.sha256}`, size: file.size });
   }
   return layers;
 }
 
 export function goldenLayer(name: string): GoldenLayer {
   const layer = goldenLayers().get(name);
-  if (!layer) throw new Error(`golden layer ${name} is not in golden/README.md`);
+  if (!layer) throw new Error(`golden layer ${name} is not in test/fixtures/golden/manifest.json`);
   return layer;
 }
 
