@@ -3,9 +3,10 @@
 // streams the spec report, and ends with the plain `N passed, N failed, N skipped` line CI reads.
 // Every test gets a time limit (`--test-timeout=<ms>`, default 120 s) so a broken abort path fails the
 // test instead of hanging the suite; SIGINT/SIGTERM are passed on so a stopped run stops its test files.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function collect(path, out) {
   if (statSync(path).isDirectory()) {
@@ -30,6 +31,12 @@ for (const arg of process.argv.slice(2)) {
 const files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []));
 if (files.length === 0) {
   console.error('no test files found');
+  process.exit(1);
+}
+// Unpack the golden fixtures once before the test files start, rather than in two of them at once.
+const golden = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../test/support/golden-cache.ts', import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
+if (golden.status !== 0) {
+  console.error('could not materialize the golden fixtures (test/fixtures/README.md)');
   process.exit(1);
 }
 const child = spawn(
