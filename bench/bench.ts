@@ -122,7 +122,7 @@ async function ztocBench(): Promise<string[]> {
   if (anchor) {
     const r = ratio('C zlib zran pass');
     lines.push(
-      `ztoc build / C zlib zran pass: **${r.toFixed(2)}x**; upstream's builder measured ~3.5x that pass (spec/performance.md), so we are ~${(3.5 / r).toFixed(1)}x faster than upstream (target >= 3x)`,
+      `ztoc build / C zlib zran pass: **${r.toFixed(2)}x**; upstream's builder measured ~3.5x that pass (docs/design.md), so we are ~${(3.5 / r).toFixed(1)}x faster than upstream (target >= 3x)`,
     );
   }
   lines.push(`peak RSS of ztoc build: ${median(ours.map((r) => r.maxRssMiB)).toFixed(0)} MiB (target < 200 MiB plus the zTOC)`);

@@ -1,7 +1,7 @@
 /* Native baseline for `npm run bench`: a C zlib pass that records zran-style checkpoints the way
  * soci's zinfo builder does (inflate with Z_BLOCK, 16 KiB input reads, 32 KiB window ring, a window
  * copy at each checkpoint). Written for the benchmark; it is the "native zlib checkpointing pass"
- * that upstream's builder is about 3.5x slower than (spec/performance.md). */
+ * that upstream's builder is about 3.5x slower than (docs/design.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

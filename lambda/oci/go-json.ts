@@ -1,6 +1,6 @@
 // The image-spec v1.1.1 Go structs (specs-go/v1 Descriptor, Platform, Manifest, Index) as Go JSON
 // schemas, and their Marshal/Unmarshal. Upstream soci builds and re-encodes manifests with these
-// structs, so these functions give the same bytes as upstream (soci-format.md §4.1, §4.4).
+// structs, so these functions give the same bytes as upstream (docs/format.md §4.1, §4.4).
 //
 // nil versus empty: Go prints a nil `layers`/`manifests` slice as `null` and an empty one as `[]`.
 // Unmarshal yields nil when the field is absent or null, so `parseManifest` returns `layers: null`

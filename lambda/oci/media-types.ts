@@ -1,4 +1,4 @@
-// Media types, SOCI constants and layer classification (soci-format.md §4.3, §5). The classification
+// Media types, SOCI constants and layer classification (docs/format.md §4.3, §5). The classification
 // mirrors containerd v2.2 `images.IsLayerType` / `DiffCompression`, which soci-snapshotter uses to
 // decide which layers get a zTOC.
 

@@ -1,4 +1,4 @@
-// The v2 binding, laid out exactly as upstream's `soci convert` (soci-format.md §4.4): every image manifest
+// The v2 binding, laid out exactly as upstream's `soci convert` (docs/format.md §4.4): every image manifest
 // of the image is re-encoded as an OCI manifest with an OCI config type (those that got a SOCI index gain
 // the `com.amazon.soci.index-digest` annotation), and a new OCI image index lists the rewritten manifests
 // followed by one descriptor per SOCI index. Pure: computes bytes and digests, pushes nothing.

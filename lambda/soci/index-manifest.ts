@@ -1,4 +1,4 @@
-// The SOCI index manifest (soci-format.md §4.1, §4.2): an OCI image manifest whose config is the empty
+// The SOCI index manifest (docs/format.md §4.1, §4.2): an OCI image manifest whose config is the empty
 // `{}` blob typed as the SOCI artifact, whose layers are the zTOC descriptors in image-layer order followed
 // by the prefetch artifacts, with `subject` in v1 only; serialized as Go encoding/json does.
 import { descriptorFor } from '../oci/digest.ts';

@@ -1,4 +1,4 @@
-// Prefetch artifacts (soci-format.md §4.6): for each requested path, the spans of the topmost layer whose
+// Prefetch artifacts (docs/format.md §4.6): for each requested path, the spans of the topmost layer whose
 // zTOC lists an entry of exactly that (cleaned) name, merged per layer and stored as a small JSON blob that
 // the SOCI index lists after the zTOCs.
 import { descriptorFor } from '../oci/digest.ts';

@@ -1,4 +1,4 @@
-// Which layers get a zTOC, in upstream's order of checks (soci-format.md §4.3, `buildSociLayer`):
+// Which layers get a zTOC, in upstream's order of checks (docs/format.md §4.3, `buildSociLayer`):
 // prefetch artifacts are ignored, a non-layer media type fails the image, small layers are skipped, then
 // the compression decides (gzip and plain tar are indexed, zstd and wrapped variants skipped).
 import { MediaTypeError } from '../oci/errors.ts';

@@ -1,4 +1,4 @@
-// zTOC FlatBuffers codec (soci-format.md §1, §3.3, §3.5). The serializer issues the npm `flatbuffers`
+// zTOC FlatBuffers codec (docs/format.md §1, §3.3, §3.5). The serializer issues the npm `flatbuffers`
 // builder calls in exactly upstream's order (§1.4), because the bytes — and so the zTOC digest — depend
 // on that order. The reader is hand-written over `flatbuffers.ByteBuffer` with explicit bounds checks:
 // ByteBuffer itself checks nothing, and a zTOC may come from an untrusted registry.
@@ -118,7 +118,7 @@ function writeFileMetadata(b: flatbuffers.Builder, m: FileMetadata, text: TextCa
   return b.endObject();
 }
 
-/** Serializes a zTOC exactly as upstream's `ztoc_marshaler.go` does (soci-format.md §1.4). */
+/** Serializes a zTOC exactly as upstream's `ztoc_marshaler.go` does (docs/format.md §1.4). */
 /**
  * A zTOC to serialize; its checkpoint blob may be given as consecutive parts (see gzipCheckpointParts)
  * so that the windows are copied once, into the FlatBuffer, instead of first into a blob.
@@ -388,7 +388,7 @@ export function parseZtoc(bytes: Uint8Array): Ztoc {
   });
 }
 
-/** The gzip checkpoint blob ("v2": every checkpoint serialized), soci-format.md §3.3. */
+/** The gzip checkpoint blob ("v2": every checkpoint serialized), docs/format.md §3.3. */
 /**
  * The gzip checkpoint blob (spec 3.3) as consecutive parts: the 12-byte header, then per checkpoint its
  * 17-byte record and its window (the checkpoint's own array, not copied). Every part owns its buffer.

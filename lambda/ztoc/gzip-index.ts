@@ -3,7 +3,7 @@
 // soci-snapshotter records a checkpoint at a deflate block boundary (zlib `inflate(Z_BLOCK)` stops) when
 // more than `span` uncompressed bytes were produced since the previous one, never after a member's final
 // block, with the exact number of unused bits of the boundary byte. Node's zlib stops at the same
-// boundaries but does not report `data_type` (the bits) nor finality, so (../shared/spec/exact-checkpoints.md):
+// boundaries but does not report `data_type` (the bits) nor finality, so (rule: docs/format.md §3.2; method: docs/design.md):
 //  - the gzip framing (headers, trailers, members) is parsed here and the native handle inflates raw;
 //  - finality: a stop is a checkpoint candidate until the *next* native call makes progress (after the
 //    final block the next call is a no-op because zlib is done);

@@ -1,4 +1,4 @@
-// A push-based tar reader that reports exactly what Go's archive/tar Reader.Next() reports (soci-format.md
+// A push-based tar reader that reports exactly what Go's archive/tar Reader.Next() reports (docs/format.md
 // §2): the zTOC's TOC is defined by Go-tar's behaviour, so every rule here mirrors Go's reader.go /
 // strconv.go, including its quirks. Only header blocks and special bodies (PAX, GNU long names) are
 // buffered; file data is skipped with arithmetic, so a chunk costs O(1) outside header blocks.
@@ -92,7 +92,7 @@ export class GoTarReader {
     return this.state === DONE;
   }
 
-  /** Stream position right after Go-tar hit end-of-archive (soci-format.md §2.5); valid once `done`. */
+  /** Stream position right after Go-tar hit end-of-archive (docs/format.md §2.5); valid once `done`. */
   get archiveSize(): number {
     return this.endOfArchive;
   }

@@ -1,4 +1,4 @@
-// The in-memory model of a zTOC, mirroring soci-snapshotter's ztoc.fbs (see ../shared/spec/soci-format.md §1).
+// The in-memory model of a zTOC, mirroring soci-snapshotter's ztoc.fbs (see docs/format.md §1).
 // Names, link names and PAX values are kept as raw bytes: Go's tar reader does no normalisation or
 // decoding, and binary xattr values must survive untouched.
 import { VERSION } from '../version.ts';

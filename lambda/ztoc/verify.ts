@@ -1,4 +1,4 @@
-// Consumer-side check of a zTOC against its layer (soci-format.md §3.4, §4.8). Deliberately independent
+// Consumer-side check of a zTOC against its layer (docs/format.md §3.4, §4.7). Deliberately independent
 // of the builder: span digests are recomputed from the checkpoints, every regular file is extracted the
 // way the snapshotter does it (raw inflate from its span's checkpoint, here with pako instead of native
 // zlib), and the expected entries come from our own minimal tar walk over a plain gunzip of the layer.
@@ -290,7 +290,7 @@ class CheckpointExtraction {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// A minimal tar walk (Go archive/tar semantics for the fields a zTOC records; soci-format.md §2.2).
+// A minimal tar walk (Go archive/tar semantics for the fields a zTOC records; docs/format.md §2).
 
 interface TarEntry {
   offset: number;

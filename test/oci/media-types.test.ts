@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { MediaTypeError } from '../../lambda/oci/errors.ts';
 import { isIndex, isLayer, isManifest, layerCompression } from '../../lambda/oci/media-types.ts';
 
-describe('layer classification (soci-format.md §4.3, containerd IsLayerType / DiffCompression)', () => {
+describe('layer classification (docs/format.md §4.3, containerd IsLayerType / DiffCompression)', () => {
   const table: [string, ReturnType<typeof layerCompression>][] = [
     ['application/vnd.oci.image.layer.v1.tar+gzip', 'gzip'],
     ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'gzip'],

@@ -278,7 +278,7 @@ describe('parseZtoc on bad input', () => {
 describe('gzip checkpoint blob', () => {
   const window = (fill: number) => new Uint8Array(WINDOW_SIZE).fill(fill);
 
-  test('layout of the worked example in soci-format.md 3.3', () => {
+  test('layout of the worked example in docs/format.md §3.3', () => {
     const blob = encodeGzipCheckpoints(4194304, [{ in: 10, out: 0, bits: 0, window: window(0) }]);
     assert.equal(blob.length, 32797);
     assert.deepEqual([...blob.subarray(0, 29)], [1, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, ...new Array<number>(9).fill(0)]);
