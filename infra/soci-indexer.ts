@@ -272,6 +272,9 @@ export class SociIndexer extends Construct {
 
     const eventPattern: events.EventPattern = {
       source: ['aws.ecr'],
+      // Pushes to this account's registry only: the role and the allow-list cover nothing else, and a push
+      // event forwarded from another account's bus would fail on access (the handler refuses it as well).
+      account: [stack.account],
       detailType: ['ECR Image Action'],
       detail: pushDetailPattern(this.repositoryFilters, tagSuffix),
     };
@@ -349,7 +352,6 @@ export class SociIndexer extends Construct {
             'ecr:BatchGetImage',
             'ecr:GetDownloadUrlForLayer',
             'ecr:BatchCheckLayerAvailability',
-            'ecr:DescribeImages',
             'ecr:InitiateLayerUpload',
             'ecr:UploadLayerPart',
             'ecr:CompleteLayerUpload',

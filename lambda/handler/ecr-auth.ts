@@ -2,7 +2,8 @@
 // credentials and the registry address (`proxyEndpoint`), and its answer is kept across warm invocations
 // until shortly before it expires. Taking the address from proxyEndpoint (rather than building
 // `<account>.dkr.ecr.<region>.amazonaws.com`) is what lets tests point the whole handler at a loopback
-// registry through AWS_ENDPOINT_URL_ECR.
+// registry through AWS_ENDPOINT_URL_ECR. proxyEndpoint is the function's own account's registry, the only
+// one it indexes (pushes of other accounts are refused by the guards).
 import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import type { Credentials } from '../registry/auth.ts';
 import { SociError } from '../soci/types.ts';
@@ -19,20 +20,6 @@ export interface RegistryAccess {
 /** Tokens are replaced this long before they expire, besides outliving the current invocation. */
 const EXPIRY_MARGIN_MS = 5 * 60_000;
 
-const ECR_HOST = /^(\d{12})(\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws))$/;
-
-/**
- * The token is valid for every registry the role may use, but proxyEndpoint names the caller's own
- * account: an event forwarded from another account is served by that account's registry host.
- */
-export function endpointForAccount(proxyEndpoint: URL, account: string | undefined): URL {
-  const match = ECR_HOST.exec(proxyEndpoint.hostname);
-  if (!match || account === undefined || !/^\d{12}$/.test(account) || match[1] === account) return proxyEndpoint;
-  const url = new URL(proxyEndpoint);
-  url.hostname = `${account}${match[2]}`;
-  return url;
-}
-
 export class EcrAuth {
   private cached?: { access: Promise<RegistryAccess>; expiresAt: number };
 
@@ -42,7 +29,7 @@ export class EcrAuth {
   ) {}
 
   /** Credentials and address valid at least until `validUntil` (epoch ms), from cache when possible. */
-  async access(account: string | undefined, validUntil: number): Promise<RegistryAccess> {
+  async access(validUntil: number): Promise<RegistryAccess> {
     let entry = this.cached;
     if (!entry || entry.expiresAt - EXPIRY_MARGIN_MS <= Math.max(validUntil, this.now())) {
       // In flight the entry never looks expired, so concurrent callers share one request.
@@ -53,8 +40,7 @@ export class EcrAuth {
         () => this.cached === fresh && (this.cached = undefined), // a failure is forgotten: next call asks again
       );
     }
-    const access = await entry.access;
-    return { ...access, endpoint: endpointForAccount(access.endpoint, account) };
+    return entry.access;
   }
 
   private async fetch(): Promise<RegistryAccess> {

@@ -1,5 +1,6 @@
-// Decisions taken from the event alone, before any registry traffic: pushes we must never index (our own
-// output, untagged child manifests, non-image artifacts) and pushes outside the allow-list. The core
+// Decisions taken from the event alone, before any registry traffic: pushes of another account's registry,
+// pushes we must never index (our own output, untagged child manifests, non-image artifacts) and pushes
+// outside the allow-list. The core
 // re-checks what only the manifest can tell (an image index that already carries SOCI descriptors).
 import {
   MEDIA_TYPE_DOCKER_CONFIG,
@@ -14,7 +15,7 @@ import type { EcrPush } from './event.ts';
 import { matchFilter } from './filters.ts';
 
 /** Stable reason codes: the `reason` metric dimension and the log field. */
-export type SkipCode = 'own-output' | 'untagged' | 'not-an-image' | 'filtered-out';
+export type SkipCode = 'cross-account' | 'own-output' | 'untagged' | 'not-an-image' | 'filtered-out';
 
 export interface Skip {
   code: SkipCode;
@@ -57,8 +58,19 @@ function nonImageKind(push: EcrPush): string | undefined {
   return `${known ? known[1] : 'artifact'} of type ${artifact}`;
 }
 
-/** Why this push must not be indexed, or undefined to go on and build. Checked in order of specificity. */
-export function skipReason(push: EcrPush, config: HandlerConfig): Skip | undefined {
+/**
+ * Why this push must not be indexed, or undefined to go on and build. Checked in order of specificity.
+ * `functionAccount` is the account the function runs in (from its ARN), when known.
+ */
+export function skipReason(push: EcrPush, config: HandlerConfig, functionAccount?: string): Skip | undefined {
+  if (push.account !== undefined && functionAccount !== undefined && push.account !== functionAccount) {
+    // ECR sends push events only to the default bus of the account that owns the registry; one that gets
+    // here was forwarded, and the function's role and the allow-list cover only its own registry.
+    return {
+      code: 'cross-account',
+      message: `push to account ${push.account}'s registry, but this function runs in account ${functionAccount}: cross-account indexing is not supported, deploy the indexer in account ${push.account}`,
+    };
+  }
   if (push.tag !== undefined && push.tag.endsWith(config.tagSuffix)) {
     return { code: 'own-output', message: `tag ${push.tag} ends with the output suffix ${config.tagSuffix}: our own output` };
   }

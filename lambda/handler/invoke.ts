@@ -22,7 +22,7 @@ export interface HandlerDeps {
   config: HandlerConfig;
   /** The soci core (`buildSociIndex`); injectable so outcome mapping can be tested on its own. */
   build: BuildFn;
-  auth: { access(account: string | undefined, validUntil: number): Promise<RegistryAccess> };
+  auth: { access(validUntil: number): Promise<RegistryAccess> };
   openTarget: (access: RegistryAccess, repository: string) => Target;
   /** Created on first use, so a function without SOCI_EVENT_BUS never loads a client. */
   eventBridge: () => EventBridgeClient;
@@ -73,6 +73,12 @@ function logBuildEvent(logger: Logger, event: BuildEvent): void {
     case 'layer-progress':
       break;
   }
+}
+
+/** The account of `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`. */
+function accountOf(arn: string | undefined): string | undefined {
+  const account = arn?.split(':')[4];
+  return account && /^\d{12}$/.test(account) ? account : undefined;
 }
 
 export function createHandler(deps: HandlerDeps): (event: unknown, context: LambdaContext) => Promise<HandlerResult> {
@@ -132,7 +138,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       if (deadline - now() < MIN_BUILD_TIME_MS) {
         throw new SociError('permanent', `only ${Math.max(0, deadline - now())} ms left after the ${config.deadlineMarginMs} ms safety margin: raise the function timeout`);
       }
-      const access = await deps.auth.access(push.account, deadline);
+      const access = await deps.auth.access(deadline);
       const target = deps.openTarget(access, push.repository);
       const stale = await staleTag(target, push);
       if (stale !== undefined) {
@@ -213,7 +219,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       const push = check.push;
       logger.appendKeys({ repository: push.repository, digest: push.digest, tag: push.tag, eventId: push.eventId });
       metrics.context({ repository: push.repository, digest: push.digest, tag: push.tag });
-      const skip = skipReason(push, config);
+      const skip = skipReason(push, config, accountOf(context.invokedFunctionArn));
       if (skip !== undefined) {
         logger.info(`skipped: ${skip.message}`, { reason: skip.code });
         metrics.imageSkipped(skip.code);

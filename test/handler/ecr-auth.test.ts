@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { EcrAuth, endpointForAccount } from '../../lambda/handler/ecr-auth.ts';
+import { EcrAuth } from '../../lambda/handler/ecr-auth.ts';
 import { SociError } from '../../lambda/soci/types.ts';
 import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
 import { freePort } from '../support/registry.ts';
@@ -27,7 +27,7 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
     try {
       const before = ecr.calls.length;
       const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials }));
-      const access = await auth.access(undefined, Date.now());
+      const access = await auth.access(Date.now());
       assert.equal(ecr.calls.length, before + 1);
       assert.equal(ecr.calls.at(-1)!.operation, 'GetAuthorizationToken');
       assert.match(String(ecr.calls.at(-1)!.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/ecr\/aws4_request/);
@@ -44,12 +44,12 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
   test('the token is reused across invocations until it nears expiry', async () => {
     const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: ecr.url }));
     const before = ecr.calls.length;
-    const [a, b] = await Promise.all([auth.access(undefined, Date.now()), auth.access(undefined, Date.now())]);
-    await auth.access(undefined, Date.now() + 60_000);
+    const [a, b] = await Promise.all([auth.access(Date.now()), auth.access(Date.now())]);
+    await auth.access(Date.now() + 60_000);
     assert.equal(ecr.calls.length, before + 1, 'concurrent and later calls share one GetAuthorizationToken');
     assert.deepEqual(a, b);
     // A build that must run past the token's expiry gets a fresh token.
-    await auth.access(undefined, Date.now() + 13 * 3600_000);
+    await auth.access(Date.now() + 13 * 3600_000);
     assert.equal(ecr.calls.length, before + 2);
   });
 
@@ -57,11 +57,11 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
     let clock = Date.now();
     const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: shortLived.url }), () => clock);
     const before = shortLived.calls.length;
-    await auth.access(undefined, clock);
-    await auth.access(undefined, clock);
+    await auth.access(clock);
+    await auth.access(clock);
     assert.equal(shortLived.calls.length, before + 1);
     clock += 6 * 60_000; // within five minutes of the ten-minute expiry
-    const access = await auth.access(undefined, clock);
+    const access = await auth.access(clock);
     assert.equal(shortLived.calls.length, before + 2);
     assert.equal(access.endpoint.href, 'http://127.0.0.1:5000/');
   });
@@ -69,12 +69,12 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
   test('failures are classified and not cached', async () => {
     const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: ecr.url, maxAttempts: 1 }));
     ecr.fail('GetAuthorizationToken', { status: 400, type: 'ThrottlingException', message: 'Rate exceeded' });
-    await assert.rejects(auth.access(undefined, Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /ThrottlingException: Rate exceeded/.test(err.message));
+    await assert.rejects(auth.access(Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /ThrottlingException: Rate exceeded/.test(err.message));
     ecr.fail('GetAuthorizationToken', { status: 500, type: 'ServerException' });
-    await assert.rejects(auth.access(undefined, Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient');
+    await assert.rejects(auth.access(Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient');
     ecr.fail('GetAuthorizationToken', { status: 400, type: 'AccessDeniedException', message: 'not authorized to perform ecr:GetAuthorizationToken' });
-    await assert.rejects(auth.access(undefined, Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /AccessDenied/.test(err.message));
-    const access = await auth.access(undefined, Date.now());
+    await assert.rejects(auth.access(Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /AccessDenied/.test(err.message));
+    const access = await auth.access(Date.now());
     assert.equal(access.credentials.password, 'pa:ss/word');
   });
 
@@ -82,26 +82,11 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
     // A loopback port that was just bound and closed: nothing listens there (no fixed port guessed).
     const port = await freePort();
     const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }));
-    await assert.rejects(auth.access(undefined, Date.now()), (err: unknown) => {
+    await assert.rejects(auth.access(Date.now()), (err: unknown) => {
       assert.ok(err instanceof SociError, String(err));
       assert.equal(err.kind, 'transient');
       assert.match(err.message, /ECONNREFUSED/);
       return true;
     });
-  });
-});
-
-describe('endpointForAccount', () => {
-  const own = new URL('https://123456789012.dkr.ecr.eu-west-1.amazonaws.com');
-  test('an event from another account uses that account registry host', () => {
-    assert.equal(endpointForAccount(own, '210987654321').host, '210987654321.dkr.ecr.eu-west-1.amazonaws.com');
-    assert.equal(endpointForAccount(new URL('https://123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'), '210987654321').host, '210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn');
-  });
-  test('same account, no account, or a non-ECR endpoint stay as they are', () => {
-    assert.equal(endpointForAccount(own, '123456789012'), own);
-    assert.equal(endpointForAccount(own, undefined), own);
-    assert.equal(endpointForAccount(own, 'not-an-account'), own);
-    const loopback = new URL('http://127.0.0.1:5000');
-    assert.equal(endpointForAccount(loopback, '210987654321'), loopback);
   });
 });

@@ -60,6 +60,18 @@ describe('skipReason', () => {
     );
   });
 
+  test("a push to another account's registry is refused, naming where to deploy; the own account goes on", () => {
+    const foreign = { ...push('ecr-push-image'), account: '210987654321' };
+    const skip = skipReason(foreign, config, '123456789012');
+    assert.equal(skip?.code, 'cross-account');
+    assert.match(skip!.message, /account 210987654321's registry, but this function runs in account 123456789012: cross-account indexing is not supported, deploy the indexer in account 210987654321/);
+    // Checked before everything else: even our own output of another account is that account's business.
+    assert.equal(skipReason({ ...push('ecr-push-soci-output'), account: '210987654321' }, config, '123456789012')?.code, 'cross-account');
+    assert.equal(skipReason(push('ecr-push-image'), config, '123456789012'), undefined);
+    // Without a known function account (no ARN) nothing is refused on this ground.
+    assert.equal(skipReason(foreign, config), undefined);
+  });
+
   test('pushes outside the filters are skipped', () => {
     assert.equal(skipReason(push('ecr-push-image', { 'repository-name': 'other' }), config)?.code, 'filtered-out');
     assert.equal(skipReason(push('ecr-push-docker-image', { 'image-tag': 'v2' }), config)?.code, 'filtered-out');

@@ -305,6 +305,8 @@ describe('handler outcomes', () => {
       [fixture('ecr-push-signature'), 'not-an-image'],
       [fixture('ecr-push-sbom'), 'not-an-image'],
       [fixture('ecr-push-docker-image'), 'filtered-out'],
+      // The context's function ARN names account 123456789012.
+      [{ ...pushEvent(), account: '210987654321' }, 'cross-account'],
     ] as const;
     for (const [event, reason] of cases) {
       const run = await capture(() => handler(event, lambdaContext()));

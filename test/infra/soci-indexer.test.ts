@@ -67,6 +67,8 @@ describe('event rule pattern', () => {
     assert.equal(rule.Properties.EventBusName, undefined, 'ECR events arrive on the default bus');
     assert.deepEqual(rule.Properties.EventPattern, {
       source: ['aws.ecr'],
+      // Only this account's pushes: cross-account events are not supported (README, Deploy).
+      account: [{ Ref: 'AWS::AccountId' }],
       'detail-type': ['ECR Image Action'],
       detail: {
         ...EVERY_PUSH,
@@ -136,7 +138,6 @@ describe('IAM', () => {
       'ecr:BatchCheckLayerAvailability',
       'ecr:BatchGetImage',
       'ecr:CompleteLayerUpload',
-      'ecr:DescribeImages',
       'ecr:GetDownloadUrlForLayer',
       'ecr:InitiateLayerUpload',
       'ecr:PutImage',
