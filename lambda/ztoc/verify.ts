@@ -6,9 +6,10 @@
 
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import PakoZStream from 'pako/lib/zlib/zstream.js';
+import * as pako from 'pako/lib/zlib/inflate.js';
 import { decodeGzipCheckpoints, decodeTarZinfo } from './codec.ts';
 import { sameBytes } from './toc-table.ts';
 import { WINDOW_SIZE, ZtocError } from './types.ts';
@@ -25,25 +26,9 @@ export interface VerifyReport {
 
 export type LayerSource = () => AsyncIterable<Uint8Array>;
 
-// pako ships no typings for its zlib port; these are the few members used here.
-interface PakoStream {
-  input: Uint8Array | null;
-  next_in: number;
-  avail_in: number;
-  output: Uint8Array | null;
-  next_out: number;
-  avail_out: number;
-  msg: string;
-  state: { hold: number; bits: number } | null;
-}
-interface PakoInflate {
-  inflateInit2(strm: PakoStream, windowBits: number): number;
-  inflateSetDictionary(strm: PakoStream, dictionary: Uint8Array): number;
-  inflate(strm: PakoStream, flush: number): number;
-}
-const requireCjs = createRequire(import.meta.url);
-const pako = requireCjs('pako/lib/zlib/inflate.js') as PakoInflate;
-const PakoZStream = requireCjs('pako/lib/zlib/zstream.js') as new () => PakoStream;
+// Static imports (typed in pako-zlib.d.ts), so every bundle carries pako: the package does not depend on
+// it at run time, and a require() resolved from node_modules would fail where it is installed.
+type PakoStream = PakoZStream;
 const Z_OK = 0;
 const Z_STREAM_END = 1;
 const Z_BUF_ERROR = -5;
