@@ -20,7 +20,10 @@ export interface LayerOutcome {
 
 /** The event's `detail`. Absent values are `null` so every event has the same shape. */
 export interface CompletionDetail {
-  /** The core's status; `superseded` / `deleted` when the tag moved on or vanished before we ran; `failed`. */
+  /**
+   * The core's status (`superseded` also when the tag moved during the build, nothing tagged); `superseded` /
+   * `deleted` when the tag had moved on or vanished before the build; `failed`.
+   */
   status: BuildStatus | 'superseded' | 'deleted' | 'failed';
   repository: string;
   sourceDigest: string;
