@@ -1,5 +1,5 @@
 // A Target backed by an OCI Distribution registry (ECR, docker-registry, …): resolve/fetch/push/tag and
-// referrers over HTTP, with auth, retries, resumable verified blob reads and chunked uploads.
+// referrers over HTTP, with auth, retries, resumable verified blob reads and streamed uploads.
 import type { Descriptor, FetchOptions, Target } from '../oci/target.ts';
 import type { CredentialProvider } from './auth.ts';
 import { createHash } from 'node:crypto';
@@ -27,8 +27,11 @@ export interface RegistryTargetOptions {
   retry?: RetryOptions;
   /** Plugs in a fetch function instead of node:http (tests use it to reroute hosts). */
   fetchImpl?: typeof fetch;
-  /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
-  chunkSize?: number;
+  /**
+   * Blobs up to this size go up in one PUT (default 16 MiB); larger ones stream in one PATCH, or in
+   * the fixed-size chunks a registry asks for with OCI-Chunk-Min-Length (clamped to 5–64 MiB).
+   */
+  monolithicLimit?: number;
 }
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -50,7 +53,7 @@ export class RegistryTarget implements Target {
   readonly description: string;
   private readonly http: RegistryHttp;
   private readonly referrersClient: Referrers;
-  private readonly chunkSize: number;
+  private readonly monolithicLimit: number;
   /** Manifest bytes by digest (small, immutable): lets tag() and fetch() after resolve() skip a round trip. */
   private readonly manifests = new Map<string, Uint8Array>();
 
@@ -60,7 +63,7 @@ export class RegistryTarget implements Target {
       throw new InvalidReferenceError(`invalid repository name ${JSON.stringify(options.repository.slice(0, 100))}`);
     }
     this.description = `${options.registry}/${options.repository}`;
-    this.chunkSize = Math.max(1, options.chunkSize ?? 16 * 1024 * 1024);
+    this.monolithicLimit = Math.max(0, options.monolithicLimit ?? 16 * 1024 * 1024);
     this.http = new RegistryHttp({
       registry: options.registry,
       repository: options.repository,
@@ -137,14 +140,14 @@ export class RegistryTarget implements Target {
       return this.push(desc, concatBytes(parts), options);
     }
     if (await this.exists(desc)) return;
-    return uploadBlobFrom(this.http, desc, open, this.chunkSize, options.signal);
+    return uploadBlobFrom(this.http, desc, open, this.monolithicLimit, options.signal);
   }
 
   async push(desc: Descriptor, content: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     checkContent(desc, content, sha256Digest(content), `${this.description}: push ${desc.digest}`);
     if (!isManifestMediaType(desc.mediaType)) {
       if (await this.exists(desc)) return;
-      return uploadBlob(this.http, desc, content, this.chunkSize, options.signal);
+      return uploadBlob(this.http, desc, content, this.monolithicLimit, options.signal);
     }
     // Manifests are always PUT (idempotent and small), so a referrers fallback missed earlier gets repaired.
     const response = await this.putManifest(desc, desc.digest, content, options.signal);

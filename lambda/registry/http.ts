@@ -4,14 +4,15 @@
 import { Authenticator, type CredentialProvider } from './auth.ts';
 import { RegistryError, networkError, readErrorCode, responseError } from './errors.ts';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
-import { type HttpResponse, type HttpTransport, isRedirectStatus } from './transport.ts';
+import { type HttpRequestBody, type HttpResponse, type HttpTransport, isRedirectStatus } from './transport.ts';
 
 export interface RequestSpec {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH';
   /** Below `/v2/<repository>/`, or an absolute URL (an upload Location). */
   path: string | URL;
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  /** A stream is sent once: a 401 on it is not answered by sending it again. */
+  body?: HttpRequestBody;
   /** Needs push access (token scope `pull,push`). */
   push?: boolean;
   /** Names the operation in errors, e.g. `manifest app:v1`. */
@@ -119,7 +120,8 @@ export class RegistryHttp {
         if (spec.signal?.aborted) throw err;
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
       }
-      if (response.status !== 401 || !authenticate || round > 0) return response;
+      const replayable = spec.body === undefined || spec.body instanceof Uint8Array;
+      if (response.status !== 401 || !authenticate || round > 0 || !replayable) return response;
       let retry: boolean;
       try {
         retry = await this.auth.challenged(response.headers.get('www-authenticate'), scope, authorization, spec.signal);

@@ -4,7 +4,7 @@
 // undici adds ~25 MB of RSS. That CPU is taken from the layer workers when layers are indexed in parallel.
 // A fetch function can still be plugged in (tests use it to redirect hosts); Response fits HttpResponse.
 import { Buffer } from 'node:buffer';
-import http, { type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 
 export interface HttpBody extends AsyncIterable<Uint8Array> {
@@ -23,10 +23,13 @@ export interface HttpResponse {
   json(): Promise<unknown>;
 }
 
+/** A request body: bytes (sent with Content-Length), or a stream (sent chunked, with backpressure). */
+export type HttpRequestBody = Uint8Array | AsyncIterable<Uint8Array>;
+
 export interface HttpRequest {
   method?: string;
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  body?: HttpRequestBody;
   signal?: AbortSignal;
   /** `manual` hands 3xx responses back; `follow` follows them (credentials only to the same origin). */
   redirect: 'manual' | 'follow';
@@ -44,10 +47,11 @@ export function fetchTransport(fetchImpl: typeof fetch): HttpTransport {
     (await fetchImpl(url, {
       method: request.method,
       headers: request.headers,
-      body: request.body ? asArrayBufferView(request.body) : undefined,
+      body: request.body instanceof Uint8Array ? asArrayBufferView(request.body) : request.body ? ReadableStream.from(request.body) : undefined,
+      ...(request.body && !(request.body instanceof Uint8Array) ? { duplex: 'half' } : {}),
       redirect: request.redirect,
       signal: request.signal,
-    })) as unknown as HttpResponse;
+    } as RequestInit)) as unknown as HttpResponse;
 }
 
 function asArrayBufferView(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -89,7 +93,8 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
       return;
     }
     const headers: Record<string, string> = { ...request.headers };
-    if (request.body) headers['content-length'] = String(request.body.length);
+    const body = request.body;
+    if (body instanceof Uint8Array) headers['content-length'] = String(body.length);
     const req = (secure ? https : http).request(url, {
       method: request.method ?? 'GET',
       headers,
@@ -107,8 +112,28 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
     });
     req.on('error', reject);
     req.on('response', (res) => resolve(new NodeResponse(res)));
-    req.end(request.body);
+    if (body === undefined || body instanceof Uint8Array) req.end(body);
+    else pump(req, body).catch((err: unknown) => req.destroy(err as Error));
   });
+}
+
+/** Writes a streamed body, waiting for the socket to drain so memory holds about one piece at a time. */
+async function pump(req: ClientRequest, body: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const piece of body) {
+    if (req.destroyed) return; // leaving the loop releases the source
+    if (!req.write(piece)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          req.off('drain', done);
+          req.off('close', done);
+          resolve();
+        };
+        req.once('drain', done);
+        req.once('close', done);
+      });
+    }
+  }
+  if (!req.destroyed) req.end();
 }
 
 class NodeResponse implements HttpResponse {

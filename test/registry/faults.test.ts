@@ -120,7 +120,7 @@ describe('RegistryTarget through a fault proxy', () => {
     const content = deterministicBytes('retry-upload', 100_000);
     const desc = { mediaType: 'application/octet-stream', digest: sha256Digest(content), size: content.length };
     proxy.failNext(503, 1, { method: 'PATCH' });
-    await targetFor({ chunkSize: 40_000 }).push(desc, content);
+    await targetFor({ monolithicLimit: 40_000 }).push(desc, content);
     assert.equal(proxy.requests.filter((r) => r.method === 'POST' && r.status === 202).length, 2);
     assert.ok((await collect(await targetFor().fetch(desc))).equals(content));
   });

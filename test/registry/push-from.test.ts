@@ -1,5 +1,5 @@
 // Streaming pushes (Target.pushFrom), used to copy layers between targets without holding them in
-// memory: into an OCI layout and into a real registry (one PUT, or PATCH chunks), with the digest
+// memory: into an OCI layout and into a real registry (one PUT, or one streaming PATCH), with the digest
 // checked and nothing left behind when the stream does not match.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,9 +61,9 @@ describe('pushFrom into docker-registry', () => {
   });
   after(() => registry.stop());
 
-  for (const chunkSize of [1 << 20, 64 * 1024]) {
-    test(`chunk size ${chunkSize}: the registry serves back the same bytes`, async () => {
-      const target = new RegistryTarget({ registry: registry.host, repository: `stream/c${chunkSize}`, chunkSize });
+  for (const monolithicLimit of [1 << 20, 64 * 1024]) {
+    test(`monolithic limit ${monolithicLimit} (${monolithicLimit > blob.length ? 'one PUT' : 'one streaming PATCH'}): the registry serves back the same bytes`, async () => {
+      const target = new RegistryTarget({ registry: registry.host, repository: `stream/c${monolithicLimit}`, monolithicLimit });
       await target.pushFrom(desc, source().open);
       assert.ok(await target.exists(desc));
       assert.ok(Buffer.from(await target.fetchBytes(desc)).equals(blob));
@@ -71,7 +71,7 @@ describe('pushFrom into docker-registry', () => {
   }
 
   test('a stream that does not match the digest is refused before the upload completes', async () => {
-    const target = new RegistryTarget({ registry: registry.host, repository: 'stream/bad', chunkSize: 64 * 1024, retry: { attempts: 1 } });
+    const target = new RegistryTarget({ registry: registry.host, repository: 'stream/bad', monolithicLimit: 64 * 1024, retry: { attempts: 1 } });
     const wrong = Buffer.from(blob);
     wrong[1000]! ^= 1;
     await assert.rejects(target.pushFrom(desc, source(wrong).open), /hashes to|digest/);
