@@ -164,7 +164,36 @@ export class RegistryTarget implements Target {
   async tag(desc: Descriptor, tag: string): Promise<void> {
     if (!TAG.test(tag)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag.slice(0, 140))}`);
     if (!isManifestMediaType(desc.mediaType)) throw new RegistryError('invalid-input', `${this.description}: cannot tag ${desc.mediaType} ${desc.digest}: not a manifest`);
-    await this.putManifest(desc, tag, await this.manifestBytes(desc));
+    const content = await this.manifestBytes(desc);
+    // A tag that already names this manifest needs no write: ECR refuses any PUT to an existing tag of a
+    // tag-immutable repository (400 TAG_INVALID), even an identical one, and PutImage is its scarcest
+    // quota (10 per second). The check is a HEAD (BatchGetImage, 2,000 per second).
+    if ((await this.taggedDigest(tag)) === desc.digest) return;
+    try {
+      await this.putManifest(desc, tag, content);
+    } catch (err) {
+      if (!(err instanceof RegistryError && err.status === 400 && err.code === 'TAG_INVALID')) throw err;
+      const current = await this.taggedDigest(tag);
+      if (current === desc.digest) return; // someone wrote the same thing meanwhile
+      if (current === undefined) throw err;
+      throw new RegistryError(
+        'failed',
+        `registry ${this.http.registry}: tag ${this.http.repository}:${tag} is immutable (400 TAG_INVALID): it names ${current} and cannot be moved to ${desc.digest}; ` +
+          'write the output under its own tag (the suffix mode, not in-place) and exclude those tags from immutability (ECR IMMUTABLE_WITH_EXCLUSION with a filter such as *-soci)',
+        400,
+        'TAG_INVALID',
+        { cause: err },
+      );
+    }
+  }
+
+  /** The digest `tag` names now, undefined when it does not exist. */
+  private async taggedDigest(tag: string): Promise<string | undefined> {
+    const response = await this.http.request({ method: 'HEAD', path: `manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, operation: `manifest ${this.http.repository}:${tag}`, ok: [200, 404] });
+    await response.body?.cancel();
+    if (response.status === 404) return undefined;
+    const digest = response.headers.get('docker-content-digest');
+    return digest && isDigest(digest) ? digest : (await this.resolve(tag)).digest;
   }
 
   referrers(subject: Descriptor, artifactType?: string): Promise<Descriptor[]> {

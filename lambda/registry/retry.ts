@@ -1,5 +1,6 @@
 // Retry policy for registry calls: exponential backoff with full jitter, bounded attempts and delay, and
-// the server's Retry-After honoured (capped by the same maximum so a Lambda never sleeps unboundedly).
+// the server's Retry-After honoured (capped by the same maximum so a Lambda never sleeps unboundedly);
+// never a wait past the caller's deadline, and every retry reported (throttling is counted by the Lambda).
 
 export interface RetryOptions {
   /** Total attempts including the first (default 5). */
@@ -8,16 +9,40 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Upper bound for any single wait, Retry-After included (default 20 000). */
   maxDelayMs?: number;
+  /** Epoch ms: a wait that would end after it is not started, the failure is reported at once instead. */
+  deadline?: number;
+  /** Told about every retry before its wait (logs and metrics: throttling is worth counting). */
+  onRetry?: (notice: RetryNotice) => void;
 }
 
-export type RetryPolicy = Required<RetryOptions>;
+export interface RetryNotice {
+  /** The failure being retried (one line, names registry and operation). */
+  error: Error;
+  /** The registry asked us to slow down (429 or a throttling error code). */
+  throttled: boolean;
+  /** 1 for the first retry. */
+  retry: number;
+  delayMs: number;
+}
+
+export type RetryPolicy = Required<Omit<RetryOptions, 'deadline' | 'onRetry'>> & Pick<RetryOptions, 'deadline' | 'onRetry'>;
 
 export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
   return {
     attempts: Math.max(1, options.attempts ?? 5),
     baseDelayMs: Math.max(0, options.baseDelayMs ?? 200),
     maxDelayMs: Math.max(0, options.maxDelayMs ?? 20_000),
+    ...(options.deadline !== undefined && { deadline: options.deadline }),
+    ...(options.onRetry && { onRetry: options.onRetry }),
   };
+}
+
+const THROTTLING_CODE = /^(TOOMANYREQUESTS|THROTTL)/i;
+
+/** True for a registry's "slow down": 429, or a throttling error code (ECR's ThrottlingException). */
+export function isThrottling(err: unknown): boolean {
+  const { status, code } = (err ?? {}) as { status?: unknown; code?: unknown };
+  return status === 429 || (typeof code === 'string' && THROTTLING_CODE.test(code));
 }
 
 /** Statuses worth another try: throttling and server-side failures. */
@@ -78,7 +103,10 @@ export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal | un
     } catch (err) {
       if (!(err instanceof RetryableError)) throw err;
       if (n + 1 >= policy.attempts || signal?.aborted) throw err.final;
-      await sleep(backoffDelay(policy, n, err.retryAfterMs), signal);
+      const delayMs = backoffDelay(policy, n, err.retryAfterMs);
+      if (policy.deadline !== undefined && Date.now() + delayMs >= policy.deadline) throw err.final;
+      policy.onRetry?.({ error: err.final, throttled: isThrottling(err.final), retry: n + 1, delayMs: Math.round(delayMs) });
+      await sleep(delayMs, signal);
     }
   }
 }
