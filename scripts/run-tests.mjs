@@ -17,7 +17,7 @@ function collect(path, out) {
   return out;
 }
 
-const DEFAULT_TEST_TIMEOUT_MS = 120_000;
+const DEFAULT_TEST_TIMEOUT_MS = 300_000;
 let testTimeout = DEFAULT_TEST_TIMEOUT_MS;
 const roots = [];
 for (const arg of process.argv.slice(2)) {

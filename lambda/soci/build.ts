@@ -154,7 +154,7 @@ class Build {
       spanSize: options.spanSize,
       buildToolId: options.buildToolId,
       xattr: options.optimizations?.includes('xattr') ?? false,
-      prefetch: (options.prefetchFiles?.length ?? 0) > 0,
+      prefetchPaths: (options.prefetchFiles ?? []).map(cleanPrefetchPath),
       indexedLayers,
     };
     const existing = options.indexVersion === 'v2' ? await findV2Output(this.output, tags.tags, source, expectation) : await findV1Output(this.output, source, expectation);

@@ -1,11 +1,13 @@
 // Recognises output that already exists for this exact source and these settings, from manifests alone
 // (no layer is read): v2 through the output tag, v1 through the referrers of each image manifest.
 //
-// A SOCI index matches when its type, build tool and zTOC span sizes are ours, the layers it has zTOCs for
-// are exactly those the layer selection picks (by size and media type), and the optional annotations agree
-// with the options (no disable-xattrs without the xattr optimisation, no prefetch artifacts without
-// prefetch paths). For v2 the output index must in addition be byte-for-byte what converting the source
-// with those SOCI indexes gives, which proves its image manifests are the source's, converted.
+// A SOCI index matches only when it is, byte for byte, the index this build would write given the zTOCs it
+// lists: the index is rebuilt from those zTOCs and the options (version, build tool, span size, the layers
+// the selection picks, the disable-xattrs verdict of each zTOC under the xattr optimisation, the prefetch
+// artifacts of the requested paths) and its digest compared. The zTOCs are read (they are small; layers
+// never are) only when the xattr optimisation or prefetch paths ask for what is inside them. For v2 the
+// output index must in addition be byte-for-byte what converting the source with those SOCI indexes gives,
+// which proves its image manifests are the source's, converted.
 import { parseIndex, parseManifest, type Manifest } from '../oci/go-json.ts';
 import {
   ANNOTATION_BUILD_TOOL_IDENTIFIER,
@@ -19,9 +21,12 @@ import {
   isIndex,
 } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
+import { parseZtoc } from '../ztoc/codec.ts';
 import { convertImage, type Binding } from './convert.ts';
 import { isNotFound } from './errors.ts';
-import { artifactTypeOf } from './index-manifest.ts';
+import { artifactTypeOf, sociIndex, ztocDescriptor } from './index-manifest.ts';
+import { hasNoXattrs } from './layer-index.ts';
+import { findPrefetchSpans, prefetchArtifacts, type PrefetchSpan } from './prefetch.ts';
 import { platformMatches } from './platform.ts';
 import type { PlatformImage, SourceImage } from './source.ts';
 import type { IndexVersion } from './types.ts';
@@ -31,7 +36,8 @@ export interface Expectation {
   spanSize: number;
   buildToolId: string;
   xattr: boolean;
-  prefetch: boolean;
+  /** Cleaned prefetch paths, in the order asked. */
+  prefetchPaths: string[];
   /** Digests of the layers the selection indexes, per image manifest digest. */
   indexedLayers: Map<string, Set<string>>;
 }
@@ -56,8 +62,8 @@ function sameSet(a: Set<string>, b: readonly string[]): boolean {
   return a.size === other.size && [...other].every((d) => a.has(d));
 }
 
-/** True when `manifest` is a SOCI index built with these settings for exactly `layers`. */
-function matchesSettings(manifest: Manifest, expect: Expectation, layers: Set<string>, subject?: string): boolean {
+/** Cheap checks on the manifest alone: a SOCI index of this version and build tool for exactly `layers`. */
+function plausible(manifest: Manifest, expect: Expectation, layers: Set<string>, subject?: string): boolean {
   if (manifest.config.mediaType !== artifactTypeOf(expect.version)) return false;
   if (manifest.annotations?.[ANNOTATION_BUILD_TOOL_IDENTIFIER] !== expect.buildToolId) return false;
   if (subject !== undefined && manifest.subject?.digest !== subject) return false;
@@ -65,8 +71,53 @@ function matchesSettings(manifest: Manifest, expect: Expectation, layers: Set<st
   const ztocs = blobs.filter((d) => d.mediaType === SOCI_ZTOC_MEDIA_TYPE);
   if (ztocs.some((d) => d.annotations?.[ANNOTATION_SPAN_SIZE] !== String(expect.spanSize))) return false;
   if (!expect.xattr && ztocs.some((d) => d.annotations?.[ANNOTATION_DISABLE_XATTRS] !== undefined)) return false;
-  if (!expect.prefetch && blobs.some((d) => d.mediaType === SOCI_PREFETCH_MEDIA_TYPE)) return false;
+  if (expect.prefetchPaths.length === 0 && blobs.some((d) => d.mediaType === SOCI_PREFETCH_MEDIA_TYPE)) return false;
   return sameSet(layers, ztocs.map((d) => d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] ?? ''));
+}
+
+/** What the build needs from a zTOC beyond its digest: the xattr verdict and the prefetch matches. */
+interface ZtocFacts {
+  noXattrs: boolean;
+  prefetch: Map<string, PrefetchSpan>;
+}
+
+async function readZtocFacts(target: Target, desc: Descriptor, expect: Expectation): Promise<ZtocFacts | undefined> {
+  let ztoc;
+  try {
+    ztoc = parseZtoc(await target.fetchBytes({ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }));
+  } catch (err) {
+    if (isNotFound(err) || ['ZtocError', 'DigestMismatchError'].includes((err as Error).name)) return undefined;
+    throw err;
+  }
+  if (ztoc.buildToolIdentifier !== expect.buildToolId) return undefined;
+  return { noXattrs: hasNoXattrs(ztoc.toc.length, (i) => ztoc.toc[i]!), prefetch: findPrefetchSpans(ztoc, expect.prefetchPaths) };
+}
+
+/**
+ * True when `manifest` (whose digest is `digest`) is exactly the SOCI index this build would write for
+ * `image` given the zTOCs it lists.
+ */
+async function matchesSettings(target: Target, digest: string, manifest: Manifest, expect: Expectation, image: PlatformImage, v1: boolean): Promise<boolean> {
+  const layers = expect.indexedLayers.get(image.descriptor.digest) ?? new Set<string>();
+  if (!plausible(manifest, expect, layers, v1 ? image.descriptor.digest : undefined)) return false;
+  const existing = new Map<string, Descriptor>();
+  for (const d of manifest.layers ?? []) if (d.mediaType === SOCI_ZTOC_MEDIA_TYPE) existing.set(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] ?? '', d);
+  const facts = new Map<string, ZtocFacts>();
+  if (expect.xattr || expect.prefetchPaths.length > 0) {
+    for (const [layer, ztoc] of existing) {
+      const read = await readZtocFacts(target, ztoc, expect);
+      if (!read) return false;
+      facts.set(layer, read);
+    }
+  }
+  const imageLayers = image.manifest.layers ?? [];
+  const ztocs = imageLayers.flatMap((layer) => {
+    const ztoc = layers.has(layer.digest) ? existing.get(layer.digest) : undefined;
+    return ztoc ? [ztocDescriptor(layer, ztoc, expect.spanSize, expect.xattr && facts.get(layer.digest)!.noXattrs)] : [];
+  });
+  const prefetch = expect.prefetchPaths.length === 0 ? [] : prefetchArtifacts(imageLayers, (layer) => facts.get(layer.digest)?.prefetch, expect.prefetchPaths);
+  const rebuilt = sociIndex(expect.version, [...ztocs, ...prefetch.map((p) => p.descriptor)], expect.buildToolId, v1 ? image.descriptor : undefined);
+  return rebuilt.descriptor.digest === digest;
 }
 
 async function readManifest(target: Target, desc: Descriptor): Promise<Manifest | undefined> {
@@ -110,9 +161,10 @@ export async function findV2Output(target: Target, tags: readonly string[], sour
     const candidate = sociDescriptors.find((d) => d.platform !== undefined && platformMatches(image.platform, d.platform));
     if (!candidate) return undefined;
     const manifest = await readManifest(target, candidate);
-    if (!manifest || !matchesSettings(manifest, expect, layers)) return undefined;
+    if (!manifest || !(await matchesSettings(target, candidate.digest, manifest, expect, image, false))) return undefined;
     const index: Descriptor = { mediaType: candidate.mediaType, digest: candidate.digest, size: candidate.size, artifactType: SOCI_INDEX_ARTIFACT_TYPE_V2 };
-    bindings.push({ manifestDigest: image.descriptor.digest, platform: image.platform, index });
+    // The platform as the build records it (as asked with --platform), so the conversion below is the build's.
+    bindings.push({ manifestDigest: image.descriptor.digest, platform: image.indexPlatform, index });
     indexes.push({ image, index, manifest });
   }
   if (bindings.length === 0 || bindings.length !== sociDescriptors.length) return undefined;
@@ -131,7 +183,7 @@ export async function findV1Output(target: Target, source: SourceImage, expect: 
     let found: ExistingIndex | undefined;
     for (const referrer of await target.referrers(image.descriptor, SOCI_INDEX_ARTIFACT_TYPE_V1)) {
       const manifest = await readManifest(target, referrer);
-      if (manifest && matchesSettings(manifest, expect, layers, image.descriptor.digest)) {
+      if (manifest && (await matchesSettings(target, referrer.digest, manifest, expect, image, true))) {
         found = { image, manifest, index: { mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size, artifactType: SOCI_INDEX_ARTIFACT_TYPE_V1 } };
         break;
       }

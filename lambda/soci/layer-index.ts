@@ -38,16 +38,23 @@ function endsWith(bytes: Uint8Array, suffix: Uint8Array): boolean {
   return at >= 0 && suffix.every((b, i) => bytes[at + i] === b);
 }
 
+/**
+ * True when no TOC entry carries a `SCHILY.xattr.*` record and none is an opaque-directory marker (spec
+ * 4.2): the verdict behind the `disable-xattrs` annotation, shared by the build and the already-indexed check.
+ */
+export function hasNoXattrs(count: number, entryAt: (i: number) => { name: Uint8Array; xattrs: readonly { key: Uint8Array }[] }): boolean {
+  for (let i = 0; i < count; i++) {
+    const entry = entryAt(i);
+    if (endsWith(entry.name, WHITEOUT_OPAQUE) || entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR))) return false;
+  }
+  return true;
+}
+
 export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions): Promise<LayerIndexResult> {
   const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId, sizeHint: options.sizeHint });
   if (!outcome.indexable) return { indexable: false, reason: outcome.reason };
   const { toc } = outcome;
-  let noXattrs = true;
-  const entryAt = entryReader(toc);
-  for (let i = 0; i < toc.length && noXattrs; i++) {
-    const entry = entryAt(i);
-    noXattrs = !endsWith(entry.name, WHITEOUT_OPAQUE) && !entry.xattrs.some((record) => startsWith(record.key, SCHILY_XATTR));
-  }
+  const noXattrs = hasNoXattrs(toc.length, entryReader(toc));
   // The whole model (checkpoints included) is materialized only when prefetch paths were asked for.
   const prefetch = options.prefetchPaths.length > 0 ? findPrefetchSpans(outcome.ztoc, options.prefetchPaths) : new Map<string, PrefetchSpan>();
   return { indexable: true, bytes: outcome.bytes, summary: outcome.summary, noXattrs, prefetch };
