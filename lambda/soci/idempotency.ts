@@ -13,6 +13,7 @@ import {
   ANNOTATION_BUILD_TOOL_IDENTIFIER,
   ANNOTATION_DISABLE_XATTRS,
   ANNOTATION_IMAGE_LAYER_DIGEST,
+  ANNOTATION_IMAGE_LAYER_MEDIA_TYPE,
   ANNOTATION_SPAN_SIZE,
   SOCI_INDEX_ARTIFACT_TYPE_V1,
   SOCI_INDEX_ARTIFACT_TYPE_V2,
@@ -100,22 +101,34 @@ async function readZtocFacts(target: Target, desc: Descriptor, expect: Expectati
 async function matchesSettings(target: Target, digest: string, manifest: Manifest, expect: Expectation, image: PlatformImage, v1: boolean): Promise<boolean> {
   const layers = expect.indexedLayers.get(image.descriptor.digest) ?? new Set<string>();
   if (!plausible(manifest, expect, layers, v1 ? image.descriptor.digest : undefined)) return false;
+  // By layer digest and media type: one blob declared with two media types has a zTOC for each that could
+  // be built (a plain tar declared as gzip cannot).
+  const key = (digest: string | undefined, mediaType: string | undefined) => `${digest} ${mediaType}`;
   const existing = new Map<string, Descriptor>();
-  for (const d of manifest.layers ?? []) if (d.mediaType === SOCI_ZTOC_MEDIA_TYPE) existing.set(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] ?? '', d);
+  for (const d of manifest.layers ?? []) {
+    if (d.mediaType === SOCI_ZTOC_MEDIA_TYPE) existing.set(key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]), d);
+  }
   const facts = new Map<string, ZtocFacts>();
   if (expect.xattr || expect.prefetchPaths.length > 0) {
-    for (const [layer, ztoc] of existing) {
+    for (const [k, ztoc] of existing) {
       const read = await readZtocFacts(target, ztoc, expect);
       if (!read) return false;
-      facts.set(layer, read);
+      facts.set(k, read);
     }
   }
   const imageLayers = image.manifest.layers ?? [];
   const ztocs = imageLayers.flatMap((layer) => {
-    const ztoc = layers.has(layer.digest) ? existing.get(layer.digest) : undefined;
-    return ztoc ? [ztocDescriptor(layer, ztoc, expect.spanSize, expect.xattr && facts.get(layer.digest)!.noXattrs)] : [];
+    const k = key(layer.digest, layer.mediaType);
+    const ztoc = layers.has(layer.digest) ? existing.get(k) : undefined;
+    return ztoc ? [ztocDescriptor(layer, ztoc, expect.spanSize, expect.xattr && facts.get(k)!.noXattrs)] : [];
   });
-  const prefetch = expect.prefetchPaths.length === 0 ? [] : prefetchArtifacts(imageLayers, (layer) => facts.get(layer.digest)?.prefetch, expect.prefetchPaths);
+  // As the build: a layer's prefetch matches are those of the last zTOC built for its digest.
+  const byDigest = new Map<string, ZtocFacts>();
+  for (const layer of imageLayers) {
+    const found = layers.has(layer.digest) ? facts.get(key(layer.digest, layer.mediaType)) : undefined;
+    if (found) byDigest.set(layer.digest, found);
+  }
+  const prefetch = expect.prefetchPaths.length === 0 ? [] : prefetchArtifacts(imageLayers, (layer) => byDigest.get(layer.digest)?.prefetch, expect.prefetchPaths);
   const rebuilt = sociIndex(expect.version, [...ztocs, ...prefetch.map((p) => p.descriptor)], expect.buildToolId, v1 ? image.descriptor : undefined);
   return rebuilt.descriptor.digest === digest;
 }
