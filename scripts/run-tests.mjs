@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts file (or the paths given) with Node's own test runner through tsx,
 // streams the spec report, and ends with the plain `N passed, N failed, N skipped` line CI reads.
-// Every test gets a time limit (`--test-timeout=<ms>`, default 120 s) so a broken abort path fails the
-// test instead of hanging the suite; SIGINT/SIGTERM are passed on so a stopped run stops its test files.
+// A time limit (`--test-timeout=<ms>`, default 300 s) makes a hung abort path fail instead of hanging the
+// suite: Node 20 applies it to each test file (the runner's per-file test; the files themselves do not
+// read the flag). SIGINT/SIGTERM are passed on so a stopped run stops its test files.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
