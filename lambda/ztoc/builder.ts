@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { encodeTarZinfo, gzipCheckpointParts, parseZtoc, serializeZtoc, type ZtocToSerialize } from './codec.ts';
 import { TocOffload } from './toc-offload.ts';
 import { type GzipIndexOptions, indexGzip } from './gzip-index.ts';
-import { GoTarReader } from './tar-reader.ts';
+import { GoTarReader, type GoTarReaderOptions } from './tar-reader.ts';
+import { limitsWith, tocBytesAllowed, type ZtocLimits } from './limits.ts';
 import type { TocEntries } from './toc-table.ts';
 import { type CompressionAlgorithm, DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc, ZTOC_VERSION, ZtocError } from './types.ts';
 
@@ -34,8 +35,10 @@ export interface BuildZtocOptions {
   tocWorker?: boolean;
   /** The layer's size in bytes, when known. */
   sizeHint?: number;
+  /** The engine's limits (README "Limits"); tests lower them. @default DEFAULT_LIMITS */
+  limits?: Partial<ZtocLimits>;
   /** Internal tuning of the gzip indexer (tests only). */
-  gzip?: Omit<GzipIndexOptions, 'spanSize'>;
+  gzip?: Omit<GzipIndexOptions, 'spanSize' | 'limits'>;
 }
 
 export interface ZtocSummary {
@@ -145,15 +148,21 @@ async function buildSerialized(source: AsyncIterable<Uint8Array>, options: Build
   if (!Number.isSafeInteger(spanSize) || spanSize <= 0) {
     throw new ZtocError('limit-exceeded', `span size must be a positive integer, got ${spanSize}`);
   }
-  const { head, stream, close } = await peek(source, 6, options.onProgress);
+  const { head, stream, close, bytesRead } = await peek(source, 6, options.onProgress);
   try {
-    return await buildFromPeeked(head, stream, spanSize, options);
+    return await buildFromPeeked(head, stream, spanSize, options, bytesRead);
   } finally {
     await close(); // stopping early (zstd, bad tar, ...) must still release the source's file or socket
   }
 }
 
-async function buildFromPeeked(head: Uint8Array, stream: AsyncIterable<Uint8Array>, spanSize: number, options: BuildZtocOptions): Promise<Serialized> {
+async function buildFromPeeked(
+  head: Uint8Array,
+  stream: AsyncIterable<Uint8Array>,
+  spanSize: number,
+  options: BuildZtocOptions,
+  bytesRead: () => number,
+): Promise<Serialized> {
   if (head.length === 0) throw new ZtocError('empty', 'the layer is empty (0 bytes)');
   const compression = chooseCompression(detectFormat(head), options.compression);
   const common = {
@@ -161,7 +170,11 @@ async function buildFromPeeked(head: Uint8Array, stream: AsyncIterable<Uint8Arra
     buildToolIdentifier: options.buildToolId ?? DEFAULT_BUILD_TOOL_ID,
     compressionAlgorithm: compression,
   };
-  return compression === 'gzip' ? buildGzip(stream, spanSize, common, options) : buildUncompressed(stream, spanSize, common);
+  const limits = limitsWith(options.limits);
+  const tarOptions = { maxPaxRecords: limits.paxRecordsPerEntry, tocBytesAllowed: () => tocBytesAllowed(limits, bytesRead()) };
+  return compression === 'gzip'
+    ? buildGzip(stream, spanSize, common, options, limits, bytesRead, tarOptions)
+    : buildUncompressed(stream, spanSize, common, new GoTarReader(tarOptions));
 }
 
 function chooseCompression(format: DetectedFormat, choice: CompressionChoice | undefined): CompressionAlgorithm {
@@ -179,14 +192,23 @@ function chooseCompression(format: DetectedFormat, choice: CompressionChoice | u
 
 type Common = Pick<Ztoc, 'version' | 'buildToolIdentifier' | 'compressionAlgorithm'>;
 
-async function buildGzip(stream: AsyncIterable<Uint8Array>, spanSize: number, common: Common, options: BuildZtocOptions): Promise<Serialized> {
+async function buildGzip(
+  stream: AsyncIterable<Uint8Array>,
+  spanSize: number,
+  common: Common,
+  options: BuildZtocOptions,
+  limits: ZtocLimits,
+  bytesRead: () => number,
+  tarOptions: GoTarReaderOptions,
+): Promise<Serialized> {
   // The tar reader, CRC checks and serialization run on a second thread when asked and available.
   const useWorker = options.tocWorker === true && (options.sizeHint === undefined || options.sizeHint >= TOC_WORKER_MIN_SIZE);
-  const offload = useWorker ? TocOffload.start() : undefined;
-  const tar = offload ? undefined : new GoTarReader();
+  const offload = useWorker ? TocOffload.start(limits, bytesRead) : undefined;
+  const tar = offload ? undefined : new GoTarReader(tarOptions);
   try {
     const r = await indexGzip(stream, offload ? (chunk) => offload.push(chunk) : (chunk) => tar!.push(chunk), {
       ...options.gzip,
+      limits,
       spanSize,
       ...(offload ? { onMemberEnd: (crc: number, end: number) => offload.memberEnd(crc, end) } : {}),
     });
@@ -212,8 +234,7 @@ async function buildGzip(stream: AsyncIterable<Uint8Array>, spanSize: number, co
 }
 
 /** Uncompressed tar: spans are fixed slices of the file (spec 3.5). */
-async function buildUncompressed(stream: AsyncIterable<Uint8Array>, spanSize: number, common: Common): Promise<Serialized> {
-  const tar = new GoTarReader();
+async function buildUncompressed(stream: AsyncIterable<Uint8Array>, spanSize: number, common: Common, tar: GoTarReader): Promise<Serialized> {
   const spanDigests: string[] = [];
   let hash = createHash('sha256');
   let inSpan = 0;
@@ -252,7 +273,7 @@ async function peek(
   source: AsyncIterable<Uint8Array>,
   n: number,
   onProgress: ((bytesRead: number) => void) | undefined,
-): Promise<{ head: Uint8Array; stream: AsyncIterable<Uint8Array>; close: () => Promise<void> }> {
+): Promise<{ head: Uint8Array; stream: AsyncIterable<Uint8Array>; close: () => Promise<void>; bytesRead: () => number }> {
   const iterator = source[Symbol.asyncIterator]();
   const buffered: Uint8Array[] = [];
   let have = 0;
@@ -293,5 +314,5 @@ async function peek(
       await iterator.return?.();
     }
   };
-  return { head, stream: replay(), close };
+  return { head, stream: replay(), close, bytesRead: () => read };
 }

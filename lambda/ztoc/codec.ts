@@ -187,7 +187,7 @@ function byteLength(data: Uint8Array | readonly Uint8Array[]): number {
 
 function estimateSize(z: ZtocToSerialize): number {
   let size = 1024 + byteLength(z.checkpoints) + z.spanDigests.length * 96 + z.buildToolIdentifier.length;
-  if (z.toc instanceof TocTable) return Math.min(size + 160 * z.toc.length + z.toc.totalStringBytes, 2 ** 31 - 1);
+  if (z.toc instanceof TocTable) return Math.min(size + z.toc.estimatedBytes, 2 ** 31 - 1);
   for (let i = 0; i < z.toc.length; i++) {
     const e = z.toc.at(i)!;
     size += 160 + e.name.length + e.linkname.length + e.uname.length + e.gname.length + e.modTime.length;

@@ -15,7 +15,8 @@
 import zlib from 'node:zlib';
 import { createHash, type Hash } from 'node:crypto';
 import { keepShape } from './shapes.ts';
-import { SoftInflater, Z_BUF_ERROR, Z_STREAM_END, releaseSoftInflater } from './soft-inflate.ts';
+import { limitsWith, type ZtocLimits } from './limits.ts';
+import { SoftInflater, type SoftSlot, Z_BUF_ERROR, Z_STREAM_END, releaseSoftInflater } from './soft-inflate.ts';
 import { type Checkpoint, WINDOW_SIZE, ZtocError } from './types.ts';
 
 const Z_BLOCK = zlib.constants.Z_BLOCK;
@@ -34,6 +35,8 @@ export interface GzipIndexOptions {
    * gets every member's stored CRC-32 through `onMemberEnd` (e.g. to compute it on another thread).
    */
   onMemberEnd?: (storedCrc: number, endOffset: number) => void;
+  /** The engine's limits (checkpoints, header size, retained block output); defaults: DEFAULT_LIMITS. */
+  limits?: Partial<ZtocLimits>;
   /** Caps per native call, only for tests that force the rare code paths. */
   maxCallInput?: number;
   maxCallOutput?: number;
@@ -46,7 +49,7 @@ export interface GzipIndexResult {
   uncompressedSize: number;
   members: number;
   /** How bits were settled, for diagnostics and tests of the rare paths. */
-  stats: { probes: number; backwardSteps: number; suspects: number };
+  stats: { probes: number; backwardSteps: number; suspects: number; followSteps: number };
 }
 
 /** A native stop: compressed bytes consumed `B`, output `O`, exact bit position `pos` once known. */
@@ -136,9 +139,12 @@ class InputReader {
 }
 keepShape(new InputReader((async function* () {})(), 0)); // also anchors SlidingBuffer
 
-/** Parses a gzip member header at `pos`; returns its length, or -1 when more bytes are needed. */
-function gzipHeaderLength(data: SlidingBuffer, pos: number): number {
-  const end = data.end;
+/**
+ * Parses a gzip member header at `pos`; returns its length, or -1 when more bytes are needed. A header
+ * longer than `maxLength` (a FNAME or FCOMMENT without its NUL, say) is refused.
+ */
+function gzipHeaderLength(data: SlidingBuffer, pos: number, maxLength: number): number {
+  const end = Math.min(data.end, pos + maxLength + 1);
   const need = (n: number) => pos + n <= end;
   if (!need(10)) return -1;
   if (data.at(pos) !== 0x1f || data.at(pos + 1) !== 0x8b) {
@@ -171,7 +177,12 @@ function gzipHeaderLength(data: SlidingBuffer, pos: number): number {
     }
     n += 2;
   }
+  if (n > maxLength) throw headerTooLong(pos, maxLength);
   return n;
+}
+
+function headerTooLong(pos: number, maxLength: number): ZtocError {
+  return new ZtocError('limit-exceeded', `gzip header at offset ${pos} is longer than ${maxLength} bytes (limit gzipHeaderBytes)`);
 }
 
 /**
@@ -188,12 +199,13 @@ export async function indexGzip(
   const outputRoom = options.outputRoom ?? 4 << 20;
   const maxCallInput = options.maxCallInput ?? Infinity;
   const maxCallOutput = options.maxCallOutput ?? Infinity;
+  const limits = limitsWith(options.limits);
 
   const input = new InputReader(source);
   const inb = input.data;
   // Room for one native call plus what is usually retained (the current block and a window).
   const outb = new SlidingBuffer(outputRoom + (1 << 20));
-  const stats = { probes: 0, backwardSteps: 0, suspects: 0 };
+  const stats = { probes: 0, backwardSteps: 0, suspects: 0, followSteps: 0 };
 
   const stream = zlib.createInflateRaw();
   const handle = (stream as unknown as { _handle: NativeHandle })._handle;
@@ -220,6 +232,20 @@ export async function indexGzip(
 
   const due = (out: number) => out === 0 || out - last > span;
 
+  // Checkpoints are span-driven (each needs more than `span` bytes of output since the previous one),
+  // except those at output 0: a layer of empty members would otherwise cost 32 KiB of window each.
+  const checkCheckpointCount = (out: number) => {
+    const count = checkpoints.length + pending.length + 1;
+    const allowed = 1 + Math.floor(out / span) + limits.extraCheckpoints;
+    if (count > allowed) {
+      throw new ZtocError(
+        'limit-exceeded',
+        `more than ${allowed} checkpoints by uncompressed offset ${out} with span ${span} ` +
+          `(limit extraCheckpoints: ${limits.extraCheckpoints} beyond one per span; empty gzip members or empty deflate blocks?)`,
+      );
+    }
+  };
+
   const windowBefore = (out: number): Uint8Array => {
     const window = new Uint8Array(WINDOW_SIZE);
     const from = Math.max(0, out - WINDOW_SIZE);
@@ -227,16 +253,21 @@ export async function indexGzip(
     return window;
   };
 
+  // What must stay buffered: from the last stop (a software decode may have to start there), or from
+  // where the follower of the current block is; for a checkpoint whose bits are not known yet, from the
+  // stop before it (the backward step), else from the checkpoint itself (the forward probe).
+  const anchor = (): { B: number; O: number } => (follower && follower.from === lastStop ? follower : lastStop);
+  const settleFrom = (p: PendingCheckpoint): Stop => (p.stop.pos !== undefined ? p.stop : p.prev);
   const inputKeep = () => {
-    let keep = Math.min(hashPos, lastStop.B - 1);
-    if (pending.length > 0) keep = Math.min(keep, pending[0]!.prev.B - 1);
-    if (candidate) keep = Math.min(keep, candidate.prev.B - 1);
+    let keep = Math.min(hashPos, anchor().B - 1);
+    if (pending.length > 0) keep = Math.min(keep, settleFrom(pending[0]!).B - 1);
+    if (candidate) keep = Math.min(keep, settleFrom(candidate).B - 1);
     return Math.max(0, keep);
   };
   const outputKeep = () => {
-    let keep = lastStop.O;
-    if (pending.length > 0) keep = Math.min(keep, pending[0]!.prev.O);
-    if (candidate) keep = Math.min(keep, candidate.prev.O);
+    let keep = anchor().O;
+    if (pending.length > 0) keep = Math.min(keep, settleFrom(pending[0]!).O);
+    if (candidate) keep = Math.min(keep, settleFrom(candidate).O);
     return Math.max(0, keep - WINDOW_SIZE);
   };
 
@@ -317,6 +348,78 @@ export async function indexGzip(
     return [...answers][0]!;
   };
 
+  /**
+   * The current block followed in software from the last stop, so that neither its output nor its
+   * input has to be kept (a hostile block can hold gigabytes of output). Its readings are the starts
+   * at `from` still consistent with the real output up to (B, O); each has its own inflate stream.
+   */
+  let follower: { from: Stop; B: number; O: number; readings: SoftInflater[] } | undefined;
+  const followerSlots: SoftSlot[] = Array.from({ length: 8 }, () => ({}));
+
+  /**
+   * Like `backward(lastStop, B, O, acceptThrough)`, but resumable: the readings continue from where the
+   * previous call left them, so following a block of any size costs one decode of it and keeps only the
+   * output since the previous call. Readings that stop matching are dropped; a block boundary at (B, O)
+   * ends the follower (a new stop begins).
+   */
+  const follow = (B: number, O: number, acceptThrough: boolean): number | 'through' => {
+    stats.followSteps++;
+    if (!follower || follower.from !== lastStop) {
+      const from = lastStop;
+      const window = windowBefore(from.O);
+      const readings: SoftInflater[] = [];
+      const start = (bits: number) => {
+        const slot = followerSlots[readings.length]!;
+        readings.push(new SoftInflater({ input: inb.buf, pos: from.B - inb.base, bits, end: from.B - inb.base, window }, slot));
+      };
+      if (from.pos !== undefined) start(from.B * 8 - from.pos);
+      else for (let k = 0; k < 8; k++) if (k === 0 || from.B - 1 >= memberStart) start(k);
+      follower = { from, B: from.B, O: from.O, readings };
+    }
+    const want = O - follower.O;
+    const expected = outb.view(follower.O, O);
+    const produced = Buffer.allocUnsafe(want);
+    const answers = new Set<number | 'through'>();
+    const through: SoftInflater[] = [];
+    for (const soft of follower.readings) {
+      soft.feed(inb.buf, follower.B - inb.base, B - inb.base);
+      let written = 0;
+      for (let guard = 0; guard < 1 << 24; guard++) {
+        const { status, written: w } = soft.run(produced, written, want, true);
+        if (status < 0 && status !== Z_BUF_ERROR) break;
+        if (w > 0 && !produced.subarray(written, written + w).equals(expected.subarray(written, written + w))) break;
+        written += w;
+        const consumed = soft.inputPos + inb.base;
+        if (soft.atBlockBoundary) {
+          if (consumed === B && written === want) {
+            answers.add(B * 8 - soft.heldBits);
+            break;
+          }
+          continue;
+        }
+        if (status === Z_STREAM_END) break;
+        if (status === Z_BUF_ERROR) {
+          if (consumed === B && written === want) {
+            answers.add('through');
+            through.push(soft);
+          }
+          break;
+        }
+      }
+    }
+    if (!acceptThrough) answers.delete('through');
+    if (answers.size !== 1) {
+      throw new ZtocError(
+        'bad-gzip',
+        `cannot settle the deflate block boundary at compressed offset ${B} (${answers.size} consistent readings)`,
+      );
+    }
+    const answer = [...answers][0]!;
+    if (answer === 'through') follower = { from: follower.from, B, O, readings: through };
+    else follower = undefined;
+    return answer;
+  };
+
   /** Settles the bits of a pending checkpoint: forward probe, else the block that ends there. */
   const resolveBits = (p: PendingCheckpoint, memberEndOut: number | undefined) => {
     stats.probes++;
@@ -351,6 +454,8 @@ export async function indexGzip(
     }
     if (matches.length === 1) {
       cp.bits = matches[0]!;
+    } else if (p.stop.pos !== undefined) {
+      cp.bits = cp.in * 8 - p.stop.pos; // the block was followed in software up to this stop
     } else {
       const pos = backward(p.prev, cp.in, cp.out, false) as number;
       cp.bits = cp.in * 8 - pos;
@@ -377,21 +482,24 @@ export async function indexGzip(
       // Member header.
       let headerLength: number;
       for (;;) {
-        headerLength = gzipHeaderLength(inb, pos);
+        headerLength = gzipHeaderLength(inb, pos, limits.gzipHeaderBytes);
         if (headerLength >= 0) break;
+        if (inb.end - pos > limits.gzipHeaderBytes) throw headerTooLong(pos, limits.gzipHeaderBytes);
         if (input.eof) {
           throw new ZtocError(
             pos === 0 && inb.end === 0 ? 'empty' : 'truncated',
             pos === 0 && inb.end === 0 ? 'empty input' : `gzip header truncated at offset ${pos}`,
           );
         }
-        await input.fill(inb.end + 65536, inputKeep());
+        // Each retry at least doubles what is buffered, so a long header is parsed in linear time.
+        await input.fill(inb.end + Math.max(65536, inb.end - pos), inputKeep());
       }
       members++;
       memberStart = pos + headerLength;
       totin = memberStart;
       lastStop = { B: totin, O: totout, pos: totin * 8 };
       if (due(totout)) {
+        checkCheckpointCount(totout);
         commitCheckpoint({ in: totin, out: totout, bits: 0, window: windowBefore(totout) });
         last = totout;
       }
@@ -426,6 +534,7 @@ export async function indexGzip(
         }
         if (candidate) {
           // Progress after the candidate's stop: its block was not the final one.
+          checkCheckpointCount(candidate.cp.out);
           pending.push(candidate);
           last = candidate.cp.out;
           candidate = undefined;
@@ -433,9 +542,14 @@ export async function indexGzip(
         let stop: Stop | undefined;
         if (writeState[1]! > 0 && writeState[0]! > 0) {
           stop = { B: totin, O: totout };
-        } else if (due(totout)) {
-          stats.suspects++;
-          const r = backward(lastStop, totin, totout, true);
+          // A followed block ends here: its reading says the exact bits (its output is gone).
+          if (follower && follower.from === lastStop) stop.pos = follow(totin, totout, false) as number;
+        } else if (due(totout) || totout - anchor().O > limits.blockOutputRetained) {
+          // The native call ran out of input or output room, maybe at a block boundary the next call
+          // would pass silently: when a checkpoint is due, or the block's output grows too big to keep,
+          // follow it in software up to here.
+          if (due(totout)) stats.suspects++;
+          const r = follow(totin, totout, true);
           if (r !== 'through') stop = { B: totin, O: totout, pos: r };
         }
         if (stop) {
@@ -473,6 +587,7 @@ export async function indexGzip(
   } finally {
     stream.close();
     releaseSoftInflater();
+    for (const slot of followerSlots) releaseSoftInflater(slot);
     await input.close();
   }
 }

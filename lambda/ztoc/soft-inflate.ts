@@ -24,29 +24,36 @@ export interface SoftStart {
   window?: Uint8Array;
 }
 
-// One stream, reset for every use: a checkpoint probe tries up to eight starts, and allocating a fresh
-// inflate state and 32 KiB window each time dominated builds with small spans. Hence the rule below.
-let shared: ZStream | undefined;
+/**
+ * Holds one inflate stream, made on first use and reset for every later one: a checkpoint probe tries up
+ * to eight starts, and allocating a fresh inflate state and 32 KiB window each time dominated builds with
+ * small spans. Hence the rule below: one SoftInflater in use per slot at a time.
+ */
+export interface SoftSlot {
+  strm?: ZStream;
+}
 
-/** Drops the shared stream's references to the caller's buffers (they can be megabytes). */
-export function releaseSoftInflater(): void {
-  if (shared) {
-    shared.input = null;
-    shared.output = null;
+const shared: SoftSlot = {};
+
+/** Drops a slot's references to the caller's buffers (they can be megabytes); default: the shared slot. */
+export function releaseSoftInflater(slot: SoftSlot = shared): void {
+  if (slot.strm) {
+    slot.strm.input = null;
+    slot.strm.output = null;
   }
 }
 
 /**
- * A raw inflate stream positioned at an arbitrary bit. Only one may be in use at a time: creating the
- * next one resets the stream the previous one used.
+ * A raw inflate stream positioned at an arbitrary bit. Only one may be in use at a time per slot (the
+ * shared one by default): creating the next one resets the stream the previous one used.
  */
 export class SoftInflater {
   private readonly strm: ZStream;
 
-  constructor(start: SoftStart) {
-    let strm = shared;
+  constructor(start: SoftStart, slot: SoftSlot = shared) {
+    let strm = slot.strm;
     if (!strm) {
-      strm = shared = new ZStream();
+      strm = slot.strm = new ZStream();
       if (inflateInit2(strm, -15) !== Z_OK) throw new Error('soft inflate: init failed');
     } else {
       inflateReset(strm);
@@ -66,6 +73,17 @@ export class SoftInflater {
     strm.input = start.input;
     strm.next_in = start.pos;
     strm.avail_in = start.end - start.pos;
+  }
+
+  /**
+   * Gives more input to a stream that consumed everything it had: `input[pos, end)`, where `pos` is the
+   * same absolute byte the stream stopped at (the buffer may have moved since).
+   */
+  feed(input: Uint8Array, pos: number, end: number): void {
+    const strm = this.strm;
+    strm.input = input;
+    strm.next_in = pos;
+    strm.avail_in = end - pos;
   }
 
   /** Index in `input` of the next unread byte. */

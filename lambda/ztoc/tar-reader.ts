@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import { ZtocError } from './types.ts';
 import { keepShape } from './shapes.ts';
 import { TocTable } from './toc-table.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
 import type { EntryType, FileMetadata, PaxRecord } from './types.ts';
 
 const BLOCK_SIZE = 512;
@@ -52,6 +53,13 @@ const NO_RECORDS: PaxRecord[] = [];
 export interface GoTarReaderOptions {
   /** Largest PAX / GNU long-name body accepted (Go: 1 MiB). */
   maxSpecialBodySize?: number;
+  /** Most records in one PAX header (limit paxRecordsPerEntry). */
+  maxPaxRecords?: number;
+  /**
+   * The TOC bytes allowed so far (limit tocBytes*), asked after each entry: the builder lets it grow
+   * with the compressed bytes read. Unlimited when absent.
+   */
+  tocBytesAllowed?: () => number;
 }
 
 export class GoTarReader {
@@ -78,8 +86,13 @@ export class GoTarReader {
   private gnuLongName: Uint8Array = EMPTY;
   private gnuLongLink: Uint8Array = EMPTY;
 
+  private readonly maxPaxRecords: number;
+  private readonly tocBytesAllowed: (() => number) | undefined;
+
   constructor(options: GoTarReaderOptions = {}) {
     this.maxSpecialBodySize = options.maxSpecialBodySize ?? DEFAULT_MAX_SPECIAL_BODY_SIZE;
+    this.maxPaxRecords = options.maxPaxRecords ?? DEFAULT_LIMITS.paxRecordsPerEntry;
+    this.tocBytesAllowed = options.tocBytesAllowed;
   }
 
   /** Entries found so far as objects (a materialized copy of `toc`, for tests and tools). */
@@ -261,10 +274,10 @@ export class GoTarReader {
     switch (typeflag) {
       case 0x78:
         // Go replaces, not merges: only the last of consecutive `x` headers applies.
-        this.paxRecords = parsePaxBody(body, headerOffset);
+        this.paxRecords = parsePaxBody(body, headerOffset, this.maxPaxRecords);
         break;
       case 0x67:
-        parsePaxBody(body, headerOffset); // Go parses it (and may fail) before returning the entry
+        parsePaxBody(body, headerOffset, this.maxPaxRecords); // Go parses it (and may fail) before returning the entry
         throw new ZtocError(
           'unsupported-tar-entry',
           `unsupported tar entry type 'g' (PAX global header) at offset ${headerOffset}`,
@@ -330,6 +343,16 @@ export class GoTarReader {
     };
     this.skippedEntry = this.toc.length;
     this.toc.push(entry); // copies the bytes: the header fields may be views of the caller's chunk
+    if (this.tocBytesAllowed) {
+      const allowed = this.tocBytesAllowed();
+      if (this.toc.estimatedBytes > allowed) {
+        throw new ZtocError(
+          'limit-exceeded',
+          `the TOC would exceed ${allowed} bytes at entry ${this.toc.length} (offset ${headerOffset}): ` +
+            `far larger than the layer (limit tocBytes)`,
+        );
+      }
+    }
     const dataSize = headerOnly ? 0 : size; // Go never reads data of header-only types
     this.startSkip(this.position + dataSize, this.position + dataSize + blockPadding(dataSize));
   }
@@ -612,13 +635,16 @@ const SPARSE_MAP = 'GNU.sparse.map';
 const NUL_FREE_VALUE_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
 
 /** Go's parsePAX + parsePAXRecord: records `"%d %s=%s\n"`, with GNU sparse 0.0 pairs collapsed. */
-function parsePaxBody(body: Uint8Array, headerOffset: number): PaxRecords {
+function parsePaxBody(body: Uint8Array, headerOffset: number, maxRecords: number): PaxRecords {
   const bad = (why: string): ZtocError =>
     new ZtocError('bad-tar', `invalid PAX record in the header at offset ${headerOffset}: ${why}`);
   const records: PaxRecords = new Map();
   const sparseMap: Uint8Array[] = [];
   let at = 0;
-  while (at < body.length) {
+  for (let count = 1; at < body.length; count++) {
+    if (count > maxRecords) {
+      throw new ZtocError('limit-exceeded', `PAX header at offset ${headerOffset} has more than ${maxRecords} records (limit paxRecordsPerEntry)`);
+    }
     const space = indexOfByte(body, 0x20, at, body.length);
     if (space < 0) throw bad('no length field');
     const declared = parseGoInt64(latin1(body.subarray(at, space)));

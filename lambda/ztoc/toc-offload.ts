@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from './worker-options.ts';
 import type { FromTocWorker, ToTocWorker, ZtocWithoutToc } from './toc-protocol.ts';
 import { ZtocError } from './types.ts';
+import type { ZtocLimits } from './limits.ts';
 
 const WORKER_URL = new URL('./toc-worker.mjs', import.meta.url);
 const BATCH = 1 << 20;
@@ -21,7 +22,11 @@ export class TocOffload {
   private drained: (() => void) | undefined;
   private finished: ((m: Extract<FromTocWorker, { type: 'done' }>) => void) | undefined;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    /** Compressed bytes of the layer read so far. */
+    private readonly layerBytes: () => number,
+  ) {
     worker.on('message', (m: FromTocWorker) => {
       if (m.type === 'ack') {
         this.inFlight -= m.bytes;
@@ -37,9 +42,11 @@ export class TocOffload {
     });
   }
 
-  static start(): TocOffload | undefined {
+  static start(limits: ZtocLimits, layerBytes: () => number): TocOffload | undefined {
     if (!existsSync(fileURLToPath(WORKER_URL))) return undefined;
-    return new TocOffload(startWorker(WORKER_URL));
+    const offload = new TocOffload(startWorker(WORKER_URL), layerBytes);
+    offload.post({ type: 'start', limits });
+    return offload;
   }
 
   private wake(): void {
@@ -55,7 +62,7 @@ export class TocOffload {
   private flush(): void {
     if (this.used === 0) return;
     this.inFlight += this.used;
-    this.post({ type: 'data', buffer: this.batch.buffer as ArrayBuffer, length: this.used }, [this.batch.buffer as ArrayBuffer]);
+    this.post({ type: 'data', buffer: this.batch.buffer as ArrayBuffer, length: this.used, layerBytes: this.layerBytes() }, [this.batch.buffer as ArrayBuffer]);
     this.batch = new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH));
     this.used = 0;
   }

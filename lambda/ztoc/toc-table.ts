@@ -65,6 +65,39 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 const NO_RECORDS: PaxRecord[] = [];
 
+/** Serialized bytes of one entry besides its strings (table, vtable share, string headers, padding). */
+export const TOC_ENTRY_BYTES = 160;
+
+function packRecords(records: readonly PaxRecord[]): Uint8Array {
+  let size = 0;
+  for (const r of records) size += 8 + r.key.length + r.value.length;
+  const packed = new Uint8Array(size);
+  const view = new DataView(packed.buffer);
+  let at = 0;
+  for (const r of records) {
+    view.setUint32(at, r.key.length, true);
+    view.setUint32(at + 4, r.value.length, true);
+    packed.set(r.key, at + 8);
+    packed.set(r.value, at + 8 + r.key.length);
+    at += 8 + r.key.length + r.value.length;
+  }
+  return packed;
+}
+
+/** The records of `packRecords`, as views into `packed`. */
+function unpackRecords(packed: Uint8Array): PaxRecord[] {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.length);
+  const records: PaxRecord[] = [];
+  for (let at = 0; at < packed.length; ) {
+    const keyLength = view.getUint32(at, true);
+    const valueLength = view.getUint32(at + 4, true);
+    const key = packed.subarray(at + 8, at + 8 + keyLength);
+    records.push({ key, value: packed.subarray(at + 8 + keyLength, at + 8 + keyLength + valueLength) });
+    at += 8 + keyLength + valueLength;
+  }
+  return records;
+}
+
 export class TocTable implements TocEntries {
   private count = 0;
   private readonly blocks: ColumnBlock[] = [];
@@ -77,7 +110,9 @@ export class TocTable implements TocEntries {
   private readonly timeIndex = new Map<string, number>();
   private lastTime: string | undefined;
   private lastTimeIndex = -1;
-  private readonly xattrLists: PaxRecord[][] = [];
+  // An entry's PAX records packed in one array (key length, value length as uint32 LE, key, value, ...):
+  // a hostile layer can carry millions of records, and one object plus two arrays each cost ~300 bytes.
+  private readonly xattrLists: Uint8Array[] = [];
   private stringBytes = 0;
 
   get length(): number {
@@ -101,7 +136,7 @@ export class TocTable implements TocEntries {
     x[UNAME * BLOCK_ENTRIES + i] = this.owner(entry.uname);
     x[GNAME * BLOCK_ENTRIES + i] = this.owner(entry.gname);
     x[MOD_TIME * BLOCK_ENTRIES + i] = this.time(entry.modTime);
-    x[XATTRS * BLOCK_ENTRIES + i] = entry.xattrs.length === 0 ? 0 : this.xattrLists.push(entry.xattrs);
+    x[XATTRS * BLOCK_ENTRIES + i] = entry.xattrs.length === 0 ? 0 : this.xattrLists.push(packRecords(entry.xattrs));
     this.storeBytes(x, NAME_SLAB * BLOCK_ENTRIES + i, entry.name);
     this.storeBytes(x, LINK_SLAB * BLOCK_ENTRIES + i, entry.linkname);
     block.types[i] = TYPE_CODE[entry.type];
@@ -139,7 +174,7 @@ export class TocTable implements TocEntries {
     into.modTime = this.times[x[MOD_TIME * BLOCK_ENTRIES + i]!]!;
     into.devmajor = n[3 * BLOCK_ENTRIES + i]!;
     into.devminor = n[4 * BLOCK_ENTRIES + i]!;
-    into.xattrs = xattrs === 0 ? NO_RECORDS : this.xattrLists[xattrs - 1]!;
+    into.xattrs = xattrs === 0 ? NO_RECORDS : unpackRecords(this.xattrLists[xattrs - 1]!);
     return into;
   }
 
@@ -151,6 +186,11 @@ export class TocTable implements TocEntries {
   /** Bytes of all strings and xattr records, for sizing the serializer's buffer. */
   get totalStringBytes(): number {
     return this.stringBytes;
+  }
+
+  /** The serialized size of the TOC, estimated as the serializer sizes its buffer. */
+  get estimatedBytes(): number {
+    return TOC_ENTRY_BYTES * this.count + this.stringBytes;
   }
 
   private owner(bytes: Uint8Array): number {

@@ -5,13 +5,16 @@ import zlib from 'node:zlib';
 import { parentPort } from 'node:worker_threads';
 import { serializeZtoc } from './codec.ts';
 import { GoTarReader } from './tar-reader.ts';
+import { DEFAULT_LIMITS, tocBytesAllowed } from './limits.ts';
 import type { FromTocWorker, ToTocWorker } from './toc-protocol.ts';
 import { ZtocError } from './types.ts';
 
 const port = parentPort;
 if (!port) throw new Error('toc-worker.ts must run in a worker thread');
 
-const tar = new GoTarReader();
+let limits = DEFAULT_LIMITS;
+let layerBytes = 0;
+let tar = new GoTarReader({ maxPaxRecords: limits.paxRecordsPerEntry, tocBytesAllowed: () => tocBytesAllowed(limits, layerBytes) });
 let crc = 0;
 let failed = false;
 
@@ -25,7 +28,12 @@ port.on('message', (message: ToTocWorker) => {
   if (failed) return;
   try {
     switch (message.type) {
+      case 'start':
+        limits = message.limits;
+        tar = new GoTarReader({ maxPaxRecords: limits.paxRecordsPerEntry, tocBytesAllowed: () => tocBytesAllowed(limits, layerBytes) });
+        break;
       case 'data': {
+        layerBytes = message.layerBytes;
         const chunk = new Uint8Array(message.buffer, 0, message.length);
         crc = zlib.crc32(chunk, crc);
         tar.push(chunk);
