@@ -136,7 +136,7 @@ class ProgressReporter {
         this.log(
           r.status === 'indexed'
             ? `[${e.platform}] layer ${shortDigest(r.digest)} indexed: zTOC ${shortDigest(r.ztocDigest ?? '')} (${r.spans} spans, ${r.entries} entries)`
-            : `[${e.platform}] layer ${shortDigest(r.digest)} skipped: ${r.reason}`,
+            : `[${e.platform}] layer ${shortDigest(r.digest)} skipped${r.code ? ` (${r.code})` : ''}: ${r.reason}`,
         );
         break;
       }
@@ -181,7 +181,7 @@ export function formatSummary(result: BuildResult): string {
       lines.push(
         l.status === 'indexed'
           ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest}${l.spans !== undefined ? ` (${l.spans} spans, ${l.entries} entries)` : ''}`
-          : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped: ${l.reason}`,
+          : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped${l.code ? ` (${l.code})` : ''}: ${l.reason}`,
       );
     }
     if (p.indexDigest) lines.push(`  SOCI index ${p.indexDigest}`);

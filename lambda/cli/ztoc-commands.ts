@@ -92,7 +92,7 @@ async function ztocBuild(args: string[]): Promise<number> {
       status.update(`indexing ${layer}: ${formatBytes(read)} / ${formatBytes(size)} (${Math.floor((read / Math.max(size, 1)) * 100)}%) ${formatRate(read, Date.now() - started)}`),
   });
   status.clear();
-  if (!outcome.indexable) throw new ZtocError(outcome.code, `cannot index ${layer}: ${outcome.reason}`);
+  if (!outcome.indexable) throw new ZtocError(outcome.code, `cannot index ${layer} (${outcome.code}): ${outcome.reason}`);
   await writeFileAtomic(values.output, outcome.bytes);
   const ms = Date.now() - started;
   if (values.json) {

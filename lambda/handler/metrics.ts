@@ -13,8 +13,9 @@ export function createMetrics(env: Readonly<Record<string, string | undefined>>)
   });
 }
 
-/** A stable code for a layer's skip reason as the core words it. */
-export function layerSkipCode(reason: string | undefined): string {
+/** A stable code for a layer's skip reason as the core words it (and its engine code, if any). */
+export function layerSkipCode(reason: string | undefined, code?: string): string {
+  if (code === 'limit-exceeded') return code;
   const text = reason ?? '';
   if (/minimum/i.test(text)) return 'below-minimum-size';
   if (/prefetch|not a layer/i.test(text)) return 'not-a-layer';
@@ -55,7 +56,7 @@ export class InvocationMetrics {
     const skipped = new Map<string, number>();
     for (const layer of layers) {
       if (layer.status !== 'skipped') continue;
-      const code = layerSkipCode(layer.reason);
+      const code = layerSkipCode(layer.reason, layer.code);
       skipped.set(code, (skipped.get(code) ?? 0) + 1);
     }
     for (const [code, count] of skipped) this.countWithReason(METRIC.layersSkipped, code, count);

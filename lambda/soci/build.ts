@@ -51,14 +51,22 @@ interface ImagePlan {
   layers: { layer: Descriptor; decision: LayerDecision }[];
 }
 
-function skippedResult(layer: Descriptor, reason: string, durationMs?: number): LayerResult {
-  return { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, status: 'skipped', reason, ...(durationMs !== undefined && { durationMs }) };
+function skippedResult(layer: Descriptor, reason: string, durationMs?: number, code?: string): LayerResult {
+  return {
+    digest: layer.digest,
+    mediaType: layer.mediaType,
+    size: layer.size,
+    status: 'skipped',
+    reason,
+    ...(code !== undefined && { code }),
+    ...(durationMs !== undefined && { durationMs }),
+  };
 }
 
 function layerResult(layer: Descriptor, decision: LayerDecision, outcome: LayerOutcome | undefined): LayerResult {
   if (decision.action === 'skip') return skippedResult(layer, decision.reason);
   if (!outcome) return skippedResult(layer, 'not built');
-  if (!outcome.indexable) return skippedResult(layer, `cannot be indexed: ${outcome.reason}`, outcome.durationMs);
+  if (!outcome.indexable) return skippedResult(layer, `cannot be indexed: ${outcome.reason}`, outcome.durationMs, outcome.code);
   const { summary } = outcome;
   return {
     digest: layer.digest,

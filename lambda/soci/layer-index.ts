@@ -27,7 +27,8 @@ export type LayerIndexResult =
       /** Requested prefetch path → spans of this layer, for the paths found in it. */
       prefetch: Map<string, PrefetchSpan>;
     }
-  | { indexable: false; reason: string };
+  /** `code`: the engine's stable reason (`limit-exceeded`, `bad-gzip`, ...; ZtocError codes). */
+  | { indexable: false; code: string; reason: string };
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b);
@@ -52,7 +53,7 @@ export function hasNoXattrs(count: number, entryAt: (i: number) => { name: Uint8
 
 export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions): Promise<LayerIndexResult> {
   const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId, sizeHint: options.sizeHint });
-  if (!outcome.indexable) return { indexable: false, reason: outcome.reason };
+  if (!outcome.indexable) return { indexable: false, code: outcome.code, reason: outcome.reason };
   const { toc } = outcome;
   const noXattrs = hasNoXattrs(toc.length, entryReader(toc));
   // The whole model (checkpoints included) is materialized only when prefetch paths were asked for.

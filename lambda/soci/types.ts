@@ -54,6 +54,11 @@ export interface LayerResult {
   status: 'indexed' | 'skipped';
   /** Why the layer was skipped (`below minimum layer size`, `zstd is not indexable`, an error line). */
   reason?: string;
+  /**
+   * For a layer the engine could not index, its stable reason code: `limit-exceeded` (past a documented
+   * limit of README "Limits"), `bad-gzip`, `bad-tar`, `truncated`, ... (ZtocError codes).
+   */
+  code?: string;
   ztocDigest?: string;
   ztocSize?: number;
   spans?: number;

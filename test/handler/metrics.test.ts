@@ -13,4 +13,10 @@ describe('layerSkipCode', () => {
     assert.equal(layerSkipCode('bad gzip header at offset 0'), 'error');
     assert.equal(layerSkipCode(undefined), 'error');
   });
+
+  test('a layer past an engine limit has its own dimension value', () => {
+    const reason = 'cannot be indexed: PAX header at offset 0 has more than 10000 records (limit paxRecordsPerEntry)';
+    assert.equal(layerSkipCode(reason, 'limit-exceeded'), 'limit-exceeded');
+    assert.equal(layerSkipCode('cannot be indexed: gzip CRC mismatch', 'bad-gzip'), 'unsupported-format');
+  });
 });

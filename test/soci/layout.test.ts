@@ -14,6 +14,7 @@ import type { Descriptor } from '../../lambda/oci/target.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
 import { SociError, type BuildEvent, type BuildOptions } from '../../lambda/soci/types.ts';
 import { assertComplete, goldenLayerInput, newLayout, pushImage, pushIndex, readJson } from './helpers.ts';
+import { emptyMembersLayer } from '../support/hostile-layers.ts';
 
 const scratch = await mkdtemp(join(tmpdir(), 'soci-layout-'));
 after(() => rm(scratch, { recursive: true, force: true }));
@@ -65,6 +66,22 @@ describe('soci core on OCI layouts', () => {
     assert.deepEqual(ztocs.map((z) => z.digest), [layers[0]!.ztocDigest, layers[3]!.ztocDigest]);
     await assertComplete(layout, await layout.resolve('app-soci'));
     assert.ok(result.bytesRead >= 315673 + 785920, 'each distinct (digest, compression) layer was read');
+  });
+
+  test('a layer past an engine limit is skipped with the code limit-exceeded; the others are indexed', async () => {
+    const dir = freshDir();
+    const layout = await newLayout(dir);
+    const manifest = await pushImage(layout, [
+      await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP),
+      // 100 empty gzip members: 100 checkpoints at output 0, past the 64 allowed beyond one per span.
+      { mediaType: MEDIA_TYPE_OCI_LAYER_GZIP, bytes: emptyMembersLayer(100) },
+    ]);
+    await layout.tag(manifest, 'limits');
+    const result = await buildSociIndex(layout, 'limits', options);
+    assert.equal(result.status, 'created', result.message);
+    const layers = result.platforms[0]!.layers;
+    assert.deepEqual(layers.map((l) => [l.status, l.code]), [['indexed', undefined], ['skipped', 'limit-exceeded']]);
+    assert.match(layers[1]!.reason!, /^cannot be indexed: .*\(limit extraCheckpoints/);
   });
 
   test('a descriptor that is not a layer fails the image with a permanent error naming it', async () => {
