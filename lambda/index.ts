@@ -15,7 +15,9 @@ export {
   type LayerResult,
   type PlatformResult,
   type TagPolicy,
+  type CacheStats,
 } from './soci/types.ts';
+export { RepositoryZtocCache, cacheTag, type CacheLookup, type CachedZtoc, type ZtocCache, type ZtocCacheKey } from './soci/ztoc-cache.ts';
 
 // Targets: the interface and its two implementations
 export type { Descriptor, FetchOptions, Platform, Target } from './oci/target.ts';

@@ -7,6 +7,7 @@ import type { Target } from '../oci/target.ts';
 import type { Credentials } from '../registry/auth.ts';
 import { RegistryTarget } from '../registry/client.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
+import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import type { BuildEvent, BuildOptions, BuildResult, TagPolicy } from '../soci/types.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, shortDigest } from './common.ts';
 
@@ -32,6 +33,8 @@ Options:
   --username U             registry user name; the password is read from stdin (--password-stdin)
   --password-stdin         read the registry password from standard input
   --plain-http             use http:// for a non-loopback registry
+  --ztoc-cache R           reuse zTOCs from the repository R (host[:port]/repo, or oci:<dir>) and store
+                           new ones there: shared layers are indexed once, an interrupted build resumes
   --dry-run                build everything, push and tag nothing
   --fail-on-superseded     exit 1 (instead of 0) when the source tag moved during the build, so
                            nothing was tagged (status "superseded")
@@ -53,6 +56,7 @@ const OPTIONS = {
   username: { type: 'string' },
   'password-stdin': { type: 'boolean' },
   'plain-http': { type: 'boolean' },
+  'ztoc-cache': { type: 'string' },
   'dry-run': { type: 'boolean' },
   'fail-on-superseded': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -78,6 +82,20 @@ async function openTarget(ref: ImageReference, values: Values, credentials: Cred
     ...(credentials ? { credentials: async () => credentials } : {}),
   });
   return { target, reference: registryReferenceTarget(ref) };
+}
+
+/** `--ztoc-cache`: a registry repository (no tag or digest: the cache names its own entries) or a layout. */
+async function openZtocCache(text: string, values: Values, credentials: Credentials | undefined): Promise<ZtocCache> {
+  if (text.startsWith('oci:')) {
+    const ref = parseReference(text);
+    if (ref.kind !== 'layout' || ref.refName !== undefined) throw new UsageError('--ztoc-cache oci:<dir> takes no ref name');
+    return new RepositoryZtocCache(await OciLayoutTarget.open(ref.dir, { create: true }));
+  }
+  const ref = parseReference(text);
+  if (ref.kind !== 'registry' || ref.tag !== undefined || ref.digest !== undefined || !text.includes('/')) {
+    throw new UsageError('--ztoc-cache takes a repository (host[:port]/repository, no tag or digest) or oci:<dir>');
+  }
+  return new RepositoryZtocCache((await openTarget(ref, values, credentials, false)).target);
 }
 
 function tagPolicy(values: Values): TagPolicy {
@@ -135,7 +153,7 @@ class ProgressReporter {
         this.layers.delete(r.digest);
         this.log(
           r.status === 'indexed'
-            ? `[${e.platform}] layer ${shortDigest(r.digest)} indexed: zTOC ${shortDigest(r.ztocDigest ?? '')} (${r.spans} spans, ${r.entries} entries)`
+            ? `[${e.platform}] layer ${shortDigest(r.digest)} ${r.ztoc === 'reused' ? 'zTOC reused from the cache' : 'indexed'}: zTOC ${shortDigest(r.ztocDigest ?? '')} (${r.spans} spans, ${r.entries} entries)`
             : `[${e.platform}] layer ${shortDigest(r.digest)} skipped${r.code ? ` (${r.code})` : ''}: ${r.reason}`,
         );
         break;
@@ -180,7 +198,7 @@ export function formatSummary(result: BuildResult): string {
     for (const l of p.layers) {
       lines.push(
         l.status === 'indexed'
-          ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest}${l.spans !== undefined ? ` (${l.spans} spans, ${l.entries} entries)` : ''}`
+          ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest}${l.spans !== undefined ? ` (${l.spans} spans, ${l.entries} entries)` : ''}${l.ztoc === 'reused' ? ' reused' : l.ztoc === 'built' ? ' built' : ''}`
           : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped${l.code ? ` (${l.code})` : ''}: ${l.reason}`,
       );
     }
@@ -191,6 +209,11 @@ export function formatSummary(result: BuildResult): string {
     lines.push(`output     ${result.output.digest}${result.dryRun ? ' (dry run: nothing pushed)' : tags}`);
   }
   lines.push(
+    ...(result.cache
+      ? [
+          `zTOC cache ${result.cache.location}: ${result.cache.reused} reused (${formatBytes(result.cache.bytesSaved)} not read), ${result.cache.stored} stored, ${result.cache.misses} missed${result.cache.invalid > 0 ? ` (${result.cache.invalid} invalid entries ignored)` : ''}${result.cache.failures > 0 ? `, ${result.cache.failures} cache errors` : ''}`,
+        ]
+      : []),
     `result     ${result.message} in ${(result.durationMs / 1000).toFixed(2)} s (read ${formatBytes(result.bytesRead)}, ${formatRate(result.bytesRead, result.durationMs)}; zTOCs ${formatBytes(result.ztocBytes)})`,
   );
   return lines.join('\n');
@@ -217,13 +240,19 @@ export async function buildCommand(args: string[]): Promise<number> {
     output = (await openTarget(outRef, values, undefined, true)).target;
   }
 
+  // --username credentials are the source registry's: sent to the cache only when it is on the same registry.
+  const cacheText = values['ztoc-cache'];
+  const cacheRef = cacheText !== undefined && !cacheText.startsWith('oci:') ? parseReference(cacheText) : undefined;
+  const sameRegistry = cacheRef?.kind === 'registry' && sourceRef.kind === 'registry' && cacheRef.registry === sourceRef.registry;
+  const ztocCache = cacheText !== undefined ? await openZtocCache(cacheText, values, sameRegistry ? credentials : undefined) : undefined;
+
   const progress = new ProgressReporter(values.json === true && !process.stderr.isTTY);
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   try {
     // With --output the core copies what the converted image refers to (streamed) into that layout.
-    const result = await buildSociIndex(source, reference, { ...options, signal: controller.signal, onEvent: progress.handle }, output ?? source);
+    const result = await buildSociIndex(source, reference, { ...options, signal: controller.signal, onEvent: progress.handle, ...(ztocCache && { ztocCache }) }, output ?? source);
     progress.done();
     console.log(values.json ? JSON.stringify(result, null, 2) : formatSummary(result));
     // A newer push owns the tag: by default that is a result (exit 0), for CI jobs that must notice it a failure.

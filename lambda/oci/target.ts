@@ -50,6 +50,12 @@ export interface Target {
    * `open` may be called again to retry. Optional: callers fall back to `fetchBytes` + `push`.
    */
   pushFrom?(desc: Descriptor, open: () => Promise<AsyncIterable<Uint8Array>>, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Makes a blob that `from` holds appear here without sending its bytes (a registry's cross-repository
+   * mount). True when it did; false when this backend cannot (another registry, mounting refused), and
+   * the caller then writes the bytes itself. Optional.
+   */
+  mountFrom?(desc: Descriptor, from: Target, options?: { signal?: AbortSignal }): Promise<boolean>;
   /** Points `tag` at an existing manifest or index. */
   tag(desc: Descriptor, tag: string): Promise<void>;
   /** Manifests whose `subject` is the given manifest, optionally filtered by artifact type. */

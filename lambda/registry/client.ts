@@ -12,6 +12,7 @@ import { RegistryHttp, concatBytes } from './http.ts';
 import { MANIFEST_ACCEPT, isManifestMediaType } from './media-types.ts';
 import { Referrers, referrerDescriptor } from './referrers.ts';
 import { backoffDelay, retryPolicy, sleep, type RetryOptions } from './retry.ts';
+import { mountBlob } from './mount.ts';
 import { uploadBlob, uploadBlobFrom } from './upload.ts';
 import { fetchTransport, type HttpResponse, nodeTransport } from './transport.ts';
 
@@ -141,6 +142,14 @@ export class RegistryTarget implements Target {
     }
     if (await this.exists(desc)) return;
     return uploadBlobFrom(this.http, desc, open, this.monolithicLimit, options.signal);
+  }
+
+  /** Mounts a blob from another repository of the same registry (false for any other source). */
+  async mountFrom(desc: Descriptor, from: Target, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    digestHex(desc.digest);
+    if (!(from instanceof RegistryTarget) || from.http.origin !== this.http.origin || isManifestMediaType(desc.mediaType)) return false;
+    if (from.http.repository === this.http.repository) return this.exists(desc);
+    return mountBlob(this.http, desc, from.http.repository, options.signal);
   }
 
   async push(desc: Descriptor, content: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {

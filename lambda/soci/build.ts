@@ -14,13 +14,15 @@ import { convertImage, type Binding } from './convert.ts';
 import { toSociError } from './errors.ts';
 import { findV1Output, findV2Output, type Expectation, type ExistingOutput } from './idempotency.ts';
 import { EMPTY_CONFIG_BYTES, sociIndex, ztocDescriptor, type SociIndex } from './index-manifest.ts';
+import { hasNoXattrs } from './layer-index.ts';
 import { buildLayerZtocs, layerKey, type LayerJob, type LayerOutcome } from './layers.ts';
-import { cleanPrefetchPath, prefetchArtifacts } from './prefetch.ts';
+import { cleanPrefetchPath, findPrefetchSpans, prefetchArtifacts } from './prefetch.ts';
 import { publish, type Content } from './publish.ts';
 import { selectLayer, type LayerDecision } from './select.ts';
 import { readSource, type PlatformImage, type SourceImage } from './source.ts';
 import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, sourceTagMoved, type OutputTags } from './tagging.ts';
-import { SociError, type BuildEvent, type BuildOptions, type BuildResult, type LayerResult, type PlatformResult } from './types.ts';
+import { SociError, type BuildEvent, type BuildOptions, type BuildResult, type CacheStats, type LayerResult, type PlatformResult } from './types.ts';
+import type { ZtocCacheKey } from './ztoc-cache.ts';
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   spanSize: 4194304,
@@ -75,6 +77,7 @@ function layerResult(layer: Descriptor, decision: LayerDecision, outcome: LayerO
     status: 'indexed',
     ztocDigest: summary.digest,
     ztocSize: summary.size,
+    ztoc: outcome.reused ? 'reused' : 'built',
     spans: summary.spans,
     entries: summary.entries,
     durationMs: outcome.durationMs,
@@ -112,6 +115,7 @@ class Build {
   private readonly started = Date.now();
   private bytesRead = 0;
   private readonly emit: (event: BuildEvent) => void;
+  private readonly cacheStats: CacheStats | undefined;
 
   constructor(
     private readonly source: Target,
@@ -120,10 +124,18 @@ class Build {
     private readonly options: BuildOptions,
   ) {
     this.emit = (event) => options.onEvent?.(event);
+    if (options.ztocCache) this.cacheStats = { location: options.ztocCache.description, reused: 0, bytesSaved: 0, misses: 0, invalid: 0, stored: 0, failures: 0 };
   }
 
   private result(partial: Omit<BuildResult, 'indexVersion' | 'bytesRead' | 'durationMs' | 'dryRun'>): BuildResult {
-    return { ...partial, indexVersion: this.options.indexVersion, bytesRead: this.bytesRead, durationMs: Date.now() - this.started, dryRun: this.options.dryRun ?? false };
+    return {
+      ...partial,
+      indexVersion: this.options.indexVersion,
+      bytesRead: this.bytesRead,
+      durationMs: Date.now() - this.started,
+      dryRun: this.options.dryRun ?? false,
+      ...(this.cacheStats && { cache: { ...this.cacheStats } }),
+    };
   }
 
   private sourceFields(source: { root: Descriptor; tag?: string }): BuildResult['source'] {
@@ -239,7 +251,8 @@ class Build {
         signal: options.signal,
         emit: this.emit,
         onBytes: (n) => (this.bytesRead += n),
-        keep: (_job, outcome) => this.keepZtoc(outcome),
+        keep: (job, outcome) => this.keepZtoc(job, outcome),
+        ...(options.ztocCache && { reuse: (job: LayerJob, signal: AbortSignal) => this.reuseZtoc(job, signal) }),
         onDone: (job, outcome) => {
           if (!outcome.indexable) this.emit({ type: 'log', level: 'warn', message: `layer ${job.layer.digest} cannot be indexed, skipped: ${outcome.reason}` });
           for (const use of jobs.get(layerKey(job.layer, job.compression))!.uses) {
@@ -255,15 +268,85 @@ class Build {
    * `concurrency` zTOCs. An unreferenced blob is harmless: nothing points at it until the index is
    * pushed, and nothing is tagged before everything exists. A dry run keeps only the digest and size.
    */
-  private async keepZtoc(outcome: LayerOutcome): Promise<LayerOutcome> {
+  private async keepZtoc(job: LayerJob, outcome: LayerOutcome): Promise<LayerOutcome> {
     if (!outcome.indexable) return outcome;
     if (!this.options.dryRun) {
+      // Into the cache first, even past the deadline: a retry after the deadline then starts from here.
+      await this.storeInCache(job, outcome);
       checkDeadline(this.options.deadline, PUSH_MARGIN_MS, 'pushing'); // never write once time is up
       const descriptor = { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: outcome.summary.digest, size: outcome.summary.size };
       await this.output.push(descriptor, outcome.bytes, this.options.signal ? { signal: this.options.signal } : {});
       this.emit({ type: 'push', what: 'ztoc', digest: descriptor.digest });
     }
     return { ...outcome, bytes: RELEASED };
+  }
+
+  private cacheKey(job: LayerJob): ZtocCacheKey {
+    return { layerDigest: job.layer.digest, compression: job.compression, spanSize: this.options.spanSize, buildToolId: this.options.buildToolId };
+  }
+
+  /** A cache failure is logged and counted, never fatal; an abort (deadline, interrupt) still stops the build. */
+  private cacheFailure(what: string, job: LayerJob, err: unknown, signal: AbortSignal | undefined): void {
+    if (signal?.aborted) throw signal.reason;
+    this.cacheStats!.failures++;
+    this.emit({ type: 'log', level: 'warn', message: `zTOC cache ${this.options.ztocCache!.description}: ${what} for layer ${job.layer.digest} failed, going on without it: ${err instanceof Error ? err.message : String(err)}` });
+  }
+
+  private async storeInCache(job: LayerJob, outcome: LayerOutcome & { indexable: true }): Promise<void> {
+    const cache = this.options.ztocCache;
+    if (!cache) return;
+    try {
+      await cache.store(this.cacheKey(job), outcome.bytes, outcome.summary, this.options.signal);
+      this.cacheStats!.stored++;
+      this.emit({ type: 'push', what: 'ztoc-cache', digest: outcome.summary.digest });
+    } catch (err) {
+      this.cacheFailure('storing the zTOC', job, err, this.options.signal);
+    }
+  }
+
+  /**
+   * A verified cache entry for the layer, placed in the output: the layer is then not read. What the index
+   * needs besides the zTOC digest (the xattr verdict, prefetch spans) is derived from the cached zTOC
+   * itself, exactly as from a fresh one, so the output is the same bytes as a build from scratch.
+   */
+  private async reuseZtoc(job: LayerJob, signal: AbortSignal): Promise<LayerOutcome | undefined> {
+    const cache = this.options.ztocCache!;
+    const stats = this.cacheStats!;
+    const started = Date.now();
+    let lookup;
+    try {
+      lookup = await cache.lookup(this.cacheKey(job), job.layer.size, signal);
+    } catch (err) {
+      this.cacheFailure('the lookup', job, err, signal);
+      return undefined;
+    }
+    if ('miss' in lookup) {
+      stats.misses++;
+      if (lookup.miss === 'invalid') {
+        stats.invalid++;
+        this.emit({ type: 'log', level: 'warn', message: `zTOC cache ${cache.description}: ignored an entry for layer ${job.layer.digest}, building it instead: ${lookup.reason}` });
+      }
+      return undefined;
+    }
+    const { hit } = lookup;
+    if (!this.options.dryRun) {
+      checkDeadline(this.options.deadline, PUSH_MARGIN_MS, 'pushing');
+      const how = await cache.place(hit, this.output, signal);
+      this.emit({ type: 'push', what: `ztoc (${how === 'copied' ? 'copied' : how === 'mounted' ? 'mounted' : 'already present'} from the cache)`, digest: hit.descriptor.digest });
+    }
+    const { ztoc } = hit;
+    const paths = (this.options.prefetchFiles ?? []).map(cleanPrefetchPath);
+    stats.reused++;
+    stats.bytesSaved += job.layer.size;
+    return {
+      indexable: true,
+      bytes: RELEASED,
+      summary: hit.summary,
+      noXattrs: hasNoXattrs(ztoc.toc.length, (i) => ztoc.toc[i]!),
+      prefetch: findPrefetchSpans(ztoc, paths),
+      durationMs: Date.now() - started,
+      reused: true,
+    };
   }
 
   /** The SOCI index of one image, or undefined when none of its layers got a zTOC. */

@@ -17,8 +17,8 @@ export interface LayerJob {
   platform: string;
 }
 
-/** What indexing one layer gave (see LayerIndexResult), and how long it took. */
-export type LayerOutcome = LayerIndexResult & { durationMs: number };
+/** What indexing one layer gave (see LayerIndexResult), how long it took, and whether the zTOC came from the cache. */
+export type LayerOutcome = LayerIndexResult & { durationMs: number; reused?: boolean };
 
 export function layerKey(layer: Descriptor, compression: string): string {
   return `${layer.digest} ${compression}`;
@@ -40,6 +40,8 @@ export interface BuildLayersOptions {
    * the bytes here keeps at most `concurrency` zTOCs in memory instead of all of them.
    */
   keep?: (job: LayerJob, outcome: LayerOutcome) => Promise<LayerOutcome>;
+  /** Asked before a layer is read: an outcome (a cached zTOC, already placed) means the layer is not read. */
+  reuse?: (job: LayerJob, signal: AbortSignal) => Promise<LayerOutcome | undefined>;
 }
 
 async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptions, pool: LayerPool, signal: AbortSignal): Promise<LayerOutcome> {
@@ -84,6 +86,11 @@ export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options:
       jobs,
       options.concurrency,
       async (job, _i, signal) => {
+        const reused = await options.reuse?.(job, signal);
+        if (reused) {
+          options.onDone(job, reused);
+          return reused;
+        }
         const built = await buildOne(source, job, options, pool, signal);
         const outcome = options.keep ? await options.keep(job, built) : built;
         options.onDone(job, outcome);

@@ -1,5 +1,6 @@
 // The contract between the adapters (CLI, Lambda handler) and the soci core.
 import type { Platform } from '../oci/target.ts';
+import type { ZtocCache } from './ztoc-cache.ts';
 
 export type IndexVersion = 'v1' | 'v2';
 
@@ -36,6 +37,11 @@ export interface BuildOptions {
    */
   deadline?: number;
   onEvent?: (event: BuildEvent) => void;
+  /**
+   * Where zTOCs already built are looked up before a layer is read, and where new ones are stored as
+   * soon as they are built. A cache failure never fails the build. @default no cache
+   */
+  ztocCache?: ZtocCache;
 }
 
 export type BuildEvent =
@@ -61,6 +67,8 @@ export interface LayerResult {
   code?: string;
   ztocDigest?: string;
   ztocSize?: number;
+  /** How an indexed layer's zTOC was obtained: built from the layer, or reused from the zTOC cache (layer not read). */
+  ztoc?: 'built' | 'reused';
   spans?: number;
   entries?: number;
   durationMs?: number;
@@ -96,6 +104,24 @@ export interface BuildResult {
   ztocBytes: number;
   durationMs: number;
   dryRun: boolean;
+  /** What the zTOC cache did (present only when one was configured). */
+  cache?: CacheStats;
+}
+
+export interface CacheStats {
+  /** The cache's repository or layout. */
+  location: string;
+  /** Layers whose zTOC was reused (not read). */
+  reused: number;
+  /** Compressed bytes of those layers: what was not read. */
+  bytesSaved: number;
+  /** Lookups that found no entry, and entries ignored because they did not check out. */
+  misses: number;
+  invalid: number;
+  /** zTOCs written to the cache. */
+  stored: number;
+  /** Lookups and writes that failed (logged; the build went on without the cache). */
+  failures: number;
 }
 
 /**

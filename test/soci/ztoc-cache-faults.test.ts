@@ -1,0 +1,179 @@
+// The zTOC cache when things go wrong, against a real docker-registry behind the test proxy: entries that
+// do not check out (another build tool, another span size, another layer's zTOC, not a zTOC, bytes that
+// do not match their digest) are ignored and rebuilt, and a cache that refuses everything never fails the
+// build. Every output is compared with a build of the same image without the cache. (Reuse itself:
+// ztoc-cache.test.ts; resume after a deadline: ztoc-cache-resume.test.ts.)
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
+import { descriptorFor, sha256Digest } from '../../lambda/oci/digest.ts';
+import { marshalManifest, parseManifest } from '../../lambda/oci/go-json.ts';
+import type { Descriptor } from '../../lambda/oci/target.ts';
+import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import type { BuildEvent, BuildOptions, BuildResult } from '../../lambda/soci/types.ts';
+import { RepositoryZtocCache, ZTOC_CACHE_ARTIFACT_TYPE, cacheTag, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
+import { buildZtoc } from '../../lambda/ztoc/builder.ts';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { buildLayout, type BuiltLayout, type LayerSpec } from '../support/images.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { assertComplete } from './helpers.ts';
+
+const SHARED: LayerSpec[] = [
+  { compression: 'gzip', files: [{ name: 'base/os.bin', size: 300_000 }, { name: 'base/etc/passwd', size: 2000 }] },
+  { compression: 'uncompressed', files: [{ name: 'runtime/lib.bin', size: 200_000 }] },
+  { compression: 'gzip', files: [{ name: 'deps/vendor.bin', size: 250_000 }] },
+];
+const ONE: LayerSpec[] = [...SHARED, { compression: 'gzip', files: [{ name: 'app/one.bin', size: 220_000 }] }];
+const TWO: LayerSpec[] = [...SHARED, { compression: 'gzip', files: [{ name: 'app/two.bin', size: 230_000 }] }];
+const options: BuildOptions = { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 1000, concurrency: 2 };
+
+describe('zTOC cache faults against docker-registry', () => {
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+  let one: BuiltLayout;
+  let two: BuiltLayout;
+  const target = (repository: string) => new RegistryTarget({ registry: proxy.host, repository, retry: { baseDelayMs: 5 } });
+  const cache = (repository: string) => new RepositoryZtocCache(target(repository));
+  /** Copies a layout's image into `repository:tag` through the Target API (quicker than skopeo). */
+  const push = async (layout: BuiltLayout, ref: string) => {
+    const [repository, tag] = ref.split(':') as [string, string];
+    const repo = target(repository);
+    const image = layout.images[0]!;
+    for (const blob of [image.config, ...image.layers]) await repo.push(blob, layout.blobs.get(blob.digest)!);
+    await repo.push(image.manifest, layout.blobs.get(image.manifest.digest)!);
+    await repo.tag(image.manifest, tag);
+  };
+  const layersOf = (layout: BuiltLayout) => layout.images[0]!.layers;
+  /** GETs of these layers' blobs so far, in any repository. */
+  const layerGets = (layers: Descriptor[]) => layers.reduce((n, l) => n + proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${l.digest}`)).length, 0);
+
+  before(async () => {
+    registry = await startRegistry();
+    proxy = await startFaultProxy({ upstream: registry.host });
+    one = await buildLayout({ layers: ONE, tag: 'v1' });
+    two = await buildLayout({ layers: TWO, tag: 'v2' });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  /** The same image built without the cache (nothing pushed): what a cached build must reproduce. */
+  async function fromScratch(layout: BuiltLayout, extra: Partial<BuildOptions> = {}): Promise<BuildResult> {
+    return buildSociIndex(await OciLayoutTarget.open(layout.dir), layout.tag, { ...options, ...extra, dryRun: true });
+  }
+
+  /** Same output digest, the same SOCI index per platform, and every blob the output names is there. */
+  async function assertSameAsScratch(repository: string, result: BuildResult, layout: BuiltLayout, extra: Partial<BuildOptions> = {}): Promise<void> {
+    const scratch = await fromScratch(layout, extra);
+    assert.equal(result.status, 'created', result.message);
+    assert.equal(result.output?.digest, scratch.output?.digest);
+    assert.deepEqual(result.platforms.map((p) => p.indexDigest), scratch.platforms.map((p) => p.indexDigest));
+    assert.deepEqual(
+      result.platforms.flatMap((p) => p.layers.map((l) => l.ztocDigest)),
+      scratch.platforms.flatMap((p) => p.layers.map((l) => l.ztocDigest)),
+    );
+    await assertComplete(target(repository), await target(repository).resolve(result.output!.tags[0]!));
+  }
+
+  const ztocModes = (result: BuildResult) => result.platforms[0]!.layers.map((l) => l.ztoc);
+
+  test('entries that do not check out are ignored and rebuilt, never used', async () => {
+    await push(one, 'bad/app:v1');
+    await push(one, 'bad/check:v1');
+    const layers = layersOf(one);
+    const key = (layer: Descriptor, compression: 'gzip' | 'uncompressed' = 'gzip'): ZtocCacheKey => ({
+      layerDigest: layer.digest,
+      compression,
+      spanSize: options.spanSize,
+      buildToolId: options.buildToolId,
+    });
+    const ztocOf = async (layer: Descriptor, extra: { spanSize?: number; buildToolId?: string; compression?: 'gzip' | 'uncompressed' } = {}) => {
+      const built = await buildZtoc((async function* () { yield one.blobs.get(layer.digest)!; })(), { spanSize: options.spanSize, buildToolId: options.buildToolId, compression: 'gzip', ...extra });
+      assert.ok(built.indexable);
+      return built;
+    };
+    const bad = cache('cache/bad');
+    // Layer 0: the entry's annotations claim the right key, the zTOC inside says another build tool.
+    const otherTool = await ztocOf(layers[0]!, { buildToolId: 'another tool' });
+    await bad.store(key(layers[0]!), otherTool.bytes, otherTool.summary);
+    // Layer 1 (a plain tar): the entry's blob is not a zTOC at all.
+    const right = await ztocOf(layers[1]!, { compression: 'uncompressed' });
+    await bad.store(key(layers[1]!, 'uncompressed'), right.bytes, right.summary);
+    const cacheTarget = target('cache/bad');
+    const entry = await cacheTarget.resolve(cacheTag(key(layers[1]!, 'uncompressed')));
+    const manifest = parseManifest(await cacheTarget.fetchBytes(entry));
+    assert.equal(manifest.config.mediaType, ZTOC_CACHE_ARTIFACT_TYPE);
+    const garbage = new TextEncoder().encode('not a zTOC');
+    const garbageDesc = { mediaType: 'application/octet-stream', digest: sha256Digest(garbage), size: garbage.length };
+    await cacheTarget.push(garbageDesc, garbage);
+    const forgedBytes = marshalManifest({ ...manifest, layers: [garbageDesc] });
+    const forged = descriptorFor(entry.mediaType, forgedBytes);
+    await cacheTarget.push(forged, forgedBytes);
+    await cacheTarget.tag(forged, cacheTag(key(layers[1]!, 'uncompressed')));
+    // Layer 2: the zTOC of this layer at another span size.
+    const otherSpan = await ztocOf(layers[2]!, { spanSize: 32768 });
+    await bad.store(key(layers[2]!), otherSpan.bytes, otherSpan.summary);
+    // Layer 3: the zTOC of another layer with the same settings.
+    const otherLayer = await ztocOf(layers[2]!);
+    await bad.store(key(layers[3]!), otherLayer.bytes, otherLayer.summary);
+
+    const events: BuildEvent[] = [];
+    const result = await buildSociIndex(target('bad/app'), 'v1', { ...options, ztocCache: bad, onEvent: (e) => events.push(e) });
+    assert.deepEqual(ztocModes(result), ['built', 'built', 'built', 'built']);
+    assert.equal(result.cache?.invalid, 4);
+    assert.equal(result.cache?.failures, 0);
+    const warnings = events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : []));
+    assert.equal(warnings.length, 4, warnings.join('\n'));
+    assert.ok(warnings.some((w) => /build tool id is "another tool"/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /compressed size is \d+, expected \d+/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /span size is 32768, expected 65536/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /malformed|bad-ztoc|zTOC/.test(w)), warnings.join('\n'));
+    assert.equal(result.bytesRead, layers.reduce((n, l) => n + l.size, 0));
+    await assertSameAsScratch('bad/app', result, one);
+
+    // The rebuilt zTOCs replaced the bad entries: the next image reuses all four.
+    const next = await buildSociIndex(target('bad/check'), 'v1', { ...options, ztocCache: cache('cache/bad') });
+    assert.deepEqual(ztocModes(next), ['reused', 'reused', 'reused', 'reused']);
+    await assertSameAsScratch('bad/check', next, one);
+  });
+
+  test('a cached zTOC whose bytes do not match its digest is a miss', async () => {
+    await push(one, 'corrupt/a:v1');
+    await push(one, 'corrupt/b:v1');
+    const first = await buildSociIndex(target('corrupt/a'), 'v1', { ...options, ztocCache: cache('cache/corrupt') });
+    const victim = first.platforms[0]!.layers[0]!;
+    // A second proxy serves the first layer's cached zTOC with every byte zeroed (same length).
+    const corrupting = await startFaultProxy({
+      upstream: registry.host,
+      gate: (req, res) => {
+        if (req.method !== 'GET' || req.url !== `/v2/cache/corrupt/blobs/${victim.ztocDigest}`) return false;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(victim.ztocSize) });
+        res.end(Buffer.alloc(victim.ztocSize!));
+        return true;
+      },
+    });
+    try {
+      const corrupted = new RepositoryZtocCache(new RegistryTarget({ registry: corrupting.host, repository: 'cache/corrupt', retry: { attempts: 1 } }));
+      const result = await buildSociIndex(target('corrupt/b'), 'v1', { ...options, ztocCache: corrupted });
+      assert.deepEqual(ztocModes(result), ['built', 'reused', 'reused', 'reused']);
+      assert.equal(result.cache?.invalid, 1);
+      assert.equal(result.bytesRead, victim.size);
+      await assertSameAsScratch('corrupt/b', result, one);
+    } finally {
+      await corrupting.stop();
+    }
+  });
+
+  test('a cache that fails never fails the build', async () => {
+    await push(one, 'denied/app:v1');
+    proxy.failNext(403, 1000, { path: /^\/v2\/cache\/denied\// });
+    const result = await buildSociIndex(target('denied/app'), 'v1', { ...options, ztocCache: cache('cache/denied') });
+    assert.deepEqual(ztocModes(result), ['built', 'built', 'built', 'built']);
+    assert.equal(result.cache?.stored, 0);
+    assert.equal(result.cache?.failures, 8, 'four lookups and four writes');
+    await assertSameAsScratch('denied/app', result, one);
+  });
+
+});
