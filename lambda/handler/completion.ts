@@ -14,6 +14,8 @@ export interface LayerOutcome {
   size: number;
   /** Set when the layer got a zTOC. */
   ztocDigest: string | null;
+  /** How it got it: built from the layer, or reused from the zTOC cache (the layer was not read); null otherwise. */
+  ztoc: 'built' | 'reused' | null;
   /** Set when the layer was skipped. */
   skipReason: string | null;
 }
@@ -74,6 +76,7 @@ export function completionFromResult(source: SourceImage, result: BuildResult, d
           digest: l.digest,
           size: l.size,
           ztocDigest: l.ztocDigest ?? null,
+          ztoc: l.ztoc ?? null,
           skipReason: l.status === 'skipped' ? (l.reason ?? 'skipped') : null,
         })),
       ),

@@ -23,6 +23,8 @@ export interface HandlerConfig {
   concurrency: number;
   /** Time kept back from Lambda's remaining time for the completion event and metrics. */
   deadlineMarginMs: number;
+  /** Repository (in the pushed image's registry) holding the zTOC cache; undefined = no cache. */
+  ztocCache?: string;
 }
 
 /** A configuration variable with a value the handler cannot use. */
@@ -78,6 +80,9 @@ function platforms(env: Env): 'all' | string[] {
 const BUS_NAME = /^[/.\-_A-Za-z0-9]{1,256}$/;
 const BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[/.\-_A-Za-z0-9]{1,256}$/;
 
+// OCI distribution repository names (path components of lower-case alphanumerics and separators).
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
 // Tags are [A-Za-z0-9_.-], at most 128 characters; the suffix must leave room for a source tag.
 const TAG_SUFFIX = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -115,6 +120,12 @@ export function parseConfig(env: Env): HandlerConfig {
     throw new ConfigError('SOCI_BUILD_TOOL_ID', 'must be at most 256 printable characters');
   }
 
+  const ztocCache = read(env, 'SOCI_ZTOC_CACHE');
+  // A registry address (`<account>.dkr.ecr.<region>.amazonaws.com/…`) is a valid-looking name but not what is meant.
+  if (ztocCache !== undefined && (!REPOSITORY.test(ztocCache) || ztocCache.length > 256 || /^[^/]*\.amazonaws\.com(\.cn)?\//.test(ztocCache))) {
+    throw new ConfigError('SOCI_ZTOC_CACHE', `expected a repository name in the same registry (e.g. soci-indexer/ztoc-cache), got ${JSON.stringify(ztocCache.slice(0, 300))}`);
+  }
+
   return {
     filters,
     minLayerSize: integer(env, 'SOCI_MIN_LAYER_SIZE', 'bytes', 10_485_760, 0),
@@ -128,5 +139,6 @@ export function parseConfig(env: Env): HandlerConfig {
     buildToolId,
     concurrency: integer(env, 'SOCI_CONCURRENCY', 'layers', availableParallelism(), 1, 64),
     deadlineMarginMs: integer(env, 'SOCI_DEADLINE_MARGIN_MS', 'milliseconds', 15_000, 0, 600_000),
+    ...(ztocCache !== undefined && { ztocCache }),
   };
 }

@@ -9,6 +9,7 @@ import type { Target } from '../oci/target.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { toSociError } from '../soci/errors.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult } from '../soci/types.ts';
+import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import { completionFromResult, completionWithoutBuild, publishCompletion, type Completion } from './completion.ts';
 import type { HandlerConfig } from './config.ts';
 import type { RegistryAccess } from './ecr-auth.ts';
@@ -57,7 +58,7 @@ function logBuildEvent(logger: Logger, event: BuildEvent): void {
     case 'layer-done': {
       const r = event.result;
       const fields = { platform: event.platform, layer: r.digest, size: r.size, mediaType: r.mediaType };
-      if (r.status === 'indexed') logger.info('layer indexed', { ...fields, ztocDigest: r.ztocDigest, ztocSize: r.ztocSize, spans: r.spans, durationMs: r.durationMs });
+      if (r.status === 'indexed') logger.info(r.ztoc === 'reused' ? 'layer zTOC reused from the cache' : 'layer indexed', { ...fields, ztoc: r.ztoc, ztocDigest: r.ztocDigest, ztocSize: r.ztocSize, spans: r.spans, durationMs: r.durationMs });
       else logger.info('layer skipped', { ...fields, reason: r.reason });
       break;
     }
@@ -85,7 +86,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
 
-  function buildOptions(deadline: number, signal: AbortSignal): BuildOptions {
+  function buildOptions(deadline: number, signal: AbortSignal, ztocCache: ZtocCache | undefined): BuildOptions {
     return {
       spanSize: config.spanSize,
       minLayerSize: config.minLayerSize,
@@ -97,6 +98,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       deadline,
       signal,
       onEvent: (event) => logBuildEvent(logger, event),
+      ...(ztocCache && { ztocCache }),
     };
   }
 
@@ -151,9 +153,11 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       }
       // Pinned to the pushed digest; the tag names the output, and the core checks it again right before
       // tagging (a push during the build makes the result `superseded`, like the check above).
-      const result = await deps.build(target, `${push.tag}@${push.digest}`, buildOptions(deadline, controller.signal));
+      // The cache lives in the same registry as the image (same credentials); its failures never fail the build.
+      const ztocCache = config.ztocCache !== undefined ? new RepositoryZtocCache(deps.openTarget(access, config.ztocCache)) : undefined;
+      const result = await deps.build(target, `${push.tag}@${push.digest}`, buildOptions(deadline, controller.signal, ztocCache));
       metrics.build(result);
-      const fields = { status: result.status, outputTag: result.output?.tags[0], outputDigest: result.output?.digest, bytesRead: result.bytesRead, ztocBytes: result.ztocBytes };
+      const fields = { status: result.status, outputTag: result.output?.tags[0], outputDigest: result.output?.digest, bytesRead: result.bytesRead, ztocBytes: result.ztocBytes, ...(result.cache && { ztocCache: result.cache }) };
       if (result.status === 'created') {
         metrics.imageIndexed();
         logger.info(`SOCI index created: ${result.message}`, fields);

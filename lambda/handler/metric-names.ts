@@ -11,4 +11,7 @@ export const METRIC = {
   bytesRead: 'BytesRead',
   ztocBytes: 'ZtocBytes',
   durationMs: 'DurationMs',
+  layersReused: 'LayersReused',
+  bytesSaved: 'BytesSaved',
+  ztocCacheFailures: 'ZtocCacheFailures',
 } as const;

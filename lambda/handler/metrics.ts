@@ -62,6 +62,11 @@ export class InvocationMetrics {
     for (const [code, count] of skipped) this.countWithReason(METRIC.layersSkipped, code, count);
     this.metrics.addMetric(METRIC.bytesRead, MetricUnit.Bytes, result.bytesRead);
     this.metrics.addMetric(METRIC.ztocBytes, MetricUnit.Bytes, result.ztocBytes);
+    if (result.cache) {
+      this.metrics.addMetric(METRIC.layersReused, MetricUnit.Count, result.cache.reused);
+      this.metrics.addMetric(METRIC.bytesSaved, MetricUnit.Bytes, result.cache.bytesSaved);
+      this.metrics.addMetric(METRIC.ztocCacheFailures, MetricUnit.Count, result.cache.failures);
+    }
   }
 
   duration(ms: number): void {

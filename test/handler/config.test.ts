@@ -24,6 +24,7 @@ describe('parseConfig', () => {
     assert.equal(config.deadlineMarginMs, 15000);
     assert.ok(config.concurrency >= 1);
     assert.deepEqual(config.filters.map((f) => f.pattern), ['*:*']);
+    assert.equal(config.ztocCache, undefined, 'no zTOC cache unless one is named');
   });
 
   test('reads every variable', () => {
@@ -39,6 +40,7 @@ describe('parseConfig', () => {
       SOCI_BUILD_TOOL_ID: 'AWS SOCI CLI v0.2',
       SOCI_CONCURRENCY: '3',
       SOCI_DEADLINE_MARGIN_MS: '2000',
+      SOCI_ZTOC_CACHE: 'soci-indexer/ztoc-cache',
     });
     assert.deepEqual(config.filters.map((f) => f.pattern), ['app-*', 'ml/trainer:release-*']);
     assert.equal(config.minLayerSize, 0);
@@ -51,6 +53,7 @@ describe('parseConfig', () => {
     assert.equal(config.buildToolId, 'AWS SOCI CLI v0.2');
     assert.equal(config.concurrency, 3);
     assert.equal(config.deadlineMarginMs, 2000);
+    assert.equal(config.ztocCache, 'soci-indexer/ztoc-cache');
   });
 
   test('blank values count as unset, except an empty filter list', () => {
@@ -74,6 +77,8 @@ describe('parseConfig', () => {
     rejects({ SOCI_EVENT_BUS: 'arn:aws:sqs:eu-west-1:123456789012:queue' }, 'SOCI_EVENT_BUS', /name or ARN/);
     rejects({ SOCI_BUILD_TOOL_ID: 'a\u0007b' }, 'SOCI_BUILD_TOOL_ID', /printable/);
     rejects({ SOCI_CONCURRENCY: '0' }, 'SOCI_CONCURRENCY', /between 1 and 64/);
+    rejects({ SOCI_ZTOC_CACHE: 'Cache' }, 'SOCI_ZTOC_CACHE', /repository name/);
+    rejects({ SOCI_ZTOC_CACHE: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/cache' }, 'SOCI_ZTOC_CACHE', /repository name in the same registry/);
     rejects({ SOCI_DEADLINE_MARGIN_MS: 'soon' }, 'SOCI_DEADLINE_MARGIN_MS', /milliseconds/);
     rejects({ SOCI_REPOSITORY_FILTERS: 'App' }, 'SOCI_REPOSITORY_FILTERS', /lower-case/);
     rejects({ SOCI_REPOSITORY_FILTERS: 'a:b:c' }, 'SOCI_REPOSITORY_FILTERS', /more than one ':'/);

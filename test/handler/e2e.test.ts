@@ -8,12 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { buildSociIndex } from '../../lambda/soci/build.ts';
+import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
+import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
 import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { capture, enablePowertoolsCapture, fixture, lambdaContext } from './helpers.ts';
+import type { BuildOptions } from '../../lambda/soci/types.ts';
+import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
 enablePowertoolsCapture();
 const password = 'e2e-ecr-password-5c4b3a';
@@ -249,6 +251,69 @@ describe('ECR push → SOCI index, end to end', () => {
     const slow = new RegistryTarget({ registry: registry.host, repository: 'team/slow', credentials: async () => creds });
     await assert.rejects(slow.resolve('v1-soci'), /not found/);
     assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+  });
+
+  test('SOCI_ZTOC_CACHE: a second repository reuses the zTOCs by mount; the event and metrics say so', async () => {
+    await pushLayout(single, `${registry.host}/team/cached-a:v1`, { creds });
+    await pushLayout(single, `${registry.host}/team/cached-b:v1`, { creds });
+    const cached = handlerFromEnvironment({ ...process.env, SOCI_ZTOC_CACHE: 'soci/ztoc-cache' }, buildSociIndex);
+    const sent = events.events.length;
+    const first = await capture(() => cached(pushOf('team/cached-a', single), lambdaContext()));
+    assert.equal(first.value?.outcome, 'created', JSON.stringify(first.logs.slice(-3)));
+    const mark = proxy.requests.length;
+    const second = await capture(() => cached(pushOf('team/cached-b', single), lambdaContext()));
+    assert.equal(second.value?.outcome, 'created', JSON.stringify(second.logs.slice(-3)));
+    assert.equal(second.value?.outputDigest, first.value?.outputDigest, 'the same output as a build from the layers');
+
+    const [a, b] = events.events.slice(sent).map((e) => e.detail.layers as { ztoc: string | null; size: number }[]);
+    assert.deepEqual(a!.map((l) => l.ztoc), ['built', 'built', null]);
+    assert.deepEqual(b!.map((l) => l.ztoc), ['reused', 'reused', null]);
+    const metric = (run: typeof first, name: string) => metricValues(run.emf).filter((m) => m.name === name).map((m) => m.value);
+    const saved = b!.slice(0, 2).reduce((n, l) => n + l.size, 0);
+    assert.deepEqual([metric(first, 'LayersReused'), metric(first, 'BytesSaved')], [[0], [0]]);
+    assert.deepEqual([metric(second, 'LayersReused'), metric(second, 'BytesSaved'), metric(second, 'BytesRead'), metric(second, 'ZtocCacheFailures')], [[2], [saved], [0], [0]]);
+    // No layer of team/cached-b was read; the zTOCs were mounted from the cache repository.
+    const requests = proxy.requests.slice(mark);
+    assert.deepEqual(requests.filter((r) => r.method === 'GET' && single.images[0]!.layers.some((l) => r.path.endsWith(l.digest))), []);
+    assert.equal(requests.filter((r) => r.method === 'POST' && r.path === '/v2/team/cached-b/blobs/uploads/' && r.search.includes('from=soci%2Fztoc-cache') && r.status === 201).length, 2);
+    await checkOutputIndex(new RegistryTarget({ registry: registry.host, repository: 'team/cached-b', credentials: async () => creds }), (await new RegistryTarget({ registry: registry.host, repository: 'team/cached-b', credentials: async () => creds }).resolve('v1-soci')), [single.root]);
+  });
+
+  test('SOCI_ZTOC_CACHE: an invocation stopped at its deadline is retried and reads only the layers not yet built', async () => {
+    const three = await buildLayout({
+      layers: ['a', 'b', 'c'].map((name) => ({ compression: 'gzip' as const, files: [{ name: `layer-${name}.bin`, size: 200_000 }] })),
+      tag: 'v1',
+    });
+    await pushLayout(three, `${registry.host}/team/resume:v1`, { creds });
+    const layers = three.images[0]!.layers;
+    let stopEarly = true;
+    // The first invocation's deadline is (all but) reached once its first layer is done, as when an
+    // image is too big for one invocation; the retry (the same event) gets the whole time.
+    const build = (source: Parameters<typeof buildSociIndex>[0], reference: string, options: BuildOptions) => {
+      const wrapped: BuildOptions = {
+        ...options,
+        onEvent: (e) => {
+          options.onEvent?.(e);
+          if (stopEarly && e.type === 'layer-done') wrapped.deadline = Date.now() + 100;
+        },
+      };
+      return buildSociIndex(source, reference, wrapped);
+    };
+    const resuming = handlerFromEnvironment({ ...process.env, SOCI_ZTOC_CACHE: 'soci/resume-cache', SOCI_CONCURRENCY: '1' }, build);
+    const sent = events.events.length;
+    const stopped = await capture(() => resuming(pushOf('team/resume', three), lambdaContext()));
+    assert.equal((stopped.error as { kind?: string } | undefined)?.kind, 'transient', 'thrown for Lambda to retry');
+    assert.match((stopped.error as Error).message, /^deadline: /);
+    stopEarly = false;
+    const retried = await capture(() => resuming(pushOf('team/resume', three), lambdaContext()));
+    assert.equal(retried.value?.outcome, 'created', JSON.stringify(retried.logs.slice(-3)));
+    const [failed, created] = events.events.slice(sent);
+    assert.deepEqual([failed!.DetailType, failed!.detail.retryable, created!.DetailType], ['SOCI Index Failed', true, 'SOCI Index Created']);
+    assert.deepEqual((created!.detail.layers as { ztoc: string }[]).map((l) => l.ztoc), ['reused', 'reused', 'built']);
+    assert.deepEqual(metricValues(retried.emf).filter((m) => m.name === 'BytesRead').map((m) => m.value), [layers[2]!.size]);
+    // The same output as an uninterrupted build of the image.
+    const scratch = await buildSociIndex(await OciLayoutTarget.open(three.dir), 'v1', { ...DEFAULT_BUILD_OPTIONS, minLayerSize: 100_000, spanSize: 65536, dryRun: true });
+    assert.equal(created!.detail.outputDigest, scratch.output?.digest);
   });
 
   test('v1: the SOCI index manifest is attached to the image through the referrers API', async () => {
