@@ -57,6 +57,16 @@ interface Stop {
   B: number;
   O: number;
   pos?: number;
+  /** A stop that ends a followed block: the follower that can still settle `pos` (see `follow`). */
+  follower?: Follower;
+}
+
+/** Readings of a block followed in software from stop `from`, all at (B, O) so far. */
+interface Follower {
+  from: Stop;
+  B: number;
+  O: number;
+  readings: SoftInflater[];
 }
 
 interface PendingCheckpoint {
@@ -257,7 +267,7 @@ export async function indexGzip(
   // where the follower of the current block is; for a checkpoint whose bits are not known yet, from the
   // stop before it (the backward step), else from the checkpoint itself (the forward probe).
   const anchor = (): { B: number; O: number } => (follower && follower.from === lastStop ? follower : lastStop);
-  const settleFrom = (p: PendingCheckpoint): Stop => (p.stop.pos !== undefined ? p.stop : p.prev);
+  const settleFrom = (p: PendingCheckpoint): { B: number; O: number } => (p.stop.pos !== undefined ? p.stop : (p.stop.follower ?? p.prev));
   const inputKeep = () => {
     let keep = Math.min(hashPos, anchor().B - 1);
     if (pending.length > 0) keep = Math.min(keep, settleFrom(pending[0]!).B - 1);
@@ -351,38 +361,40 @@ export async function indexGzip(
   /**
    * The current block followed in software from the last stop, so that neither its output nor its
    * input has to be kept (a hostile block can hold gigabytes of output). Its readings are the starts
-   * at `from` still consistent with the real output up to (B, O); each has its own inflate stream.
+   * at `from` still consistent with the real output up to (B, O); each has its own inflate stream, in
+   * `followerSlots`, so only one follower may be live: a stop keeps its block's follower (to settle its
+   * bits only if the forward probe cannot) until the next follower starts.
    */
-  let follower: { from: Stop; B: number; O: number; readings: SoftInflater[] } | undefined;
+  let follower: Follower | undefined;
   const followerSlots: SoftSlot[] = Array.from({ length: 8 }, () => ({}));
 
+  const startFollower = (from: Stop): Follower => {
+    for (const p of [...pending, candidate]) if (p?.stop.follower) settleByFollower(p.stop);
+    const window = windowBefore(from.O);
+    const readings: SoftInflater[] = [];
+    const start = (bits: number) => {
+      const slot = followerSlots[readings.length]!;
+      readings.push(new SoftInflater({ input: inb.buf, pos: from.B - inb.base, bits, end: from.B - inb.base, window }, slot));
+    };
+    if (from.pos !== undefined) start(from.B * 8 - from.pos);
+    else for (let k = 0; k < 8; k++) if (k === 0 || from.B - 1 >= memberStart) start(k);
+    return { from, B: from.B, O: from.O, readings };
+  };
+
   /**
-   * Like `backward(lastStop, B, O, acceptThrough)`, but resumable: the readings continue from where the
+   * Like `backward(f.from, B, O, acceptThrough)`, but resumable: the readings continue from where the
    * previous call left them, so following a block of any size costs one decode of it and keeps only the
-   * output since the previous call. Readings that stop matching are dropped; a block boundary at (B, O)
-   * ends the follower (a new stop begins).
+   * output since the previous call. Readings that stop matching are dropped.
    */
-  const follow = (B: number, O: number, acceptThrough: boolean): number | 'through' => {
+  const advance = (f: Follower, B: number, O: number, acceptThrough: boolean): number | 'through' => {
     stats.followSteps++;
-    if (!follower || follower.from !== lastStop) {
-      const from = lastStop;
-      const window = windowBefore(from.O);
-      const readings: SoftInflater[] = [];
-      const start = (bits: number) => {
-        const slot = followerSlots[readings.length]!;
-        readings.push(new SoftInflater({ input: inb.buf, pos: from.B - inb.base, bits, end: from.B - inb.base, window }, slot));
-      };
-      if (from.pos !== undefined) start(from.B * 8 - from.pos);
-      else for (let k = 0; k < 8; k++) if (k === 0 || from.B - 1 >= memberStart) start(k);
-      follower = { from, B: from.B, O: from.O, readings };
-    }
-    const want = O - follower.O;
-    const expected = outb.view(follower.O, O);
+    const want = O - f.O;
+    const expected = outb.view(f.O, O);
     const produced = Buffer.allocUnsafe(want);
     const answers = new Set<number | 'through'>();
     const through: SoftInflater[] = [];
-    for (const soft of follower.readings) {
-      soft.feed(inb.buf, follower.B - inb.base, B - inb.base);
+    for (const soft of f.readings) {
+      soft.feed(inb.buf, f.B - inb.base, B - inb.base);
       let written = 0;
       for (let guard = 0; guard < 1 << 24; guard++) {
         const { status, written: w } = soft.run(produced, written, want, true);
@@ -414,10 +426,24 @@ export async function indexGzip(
         `cannot settle the deflate block boundary at compressed offset ${B} (${answers.size} consistent readings)`,
       );
     }
-    const answer = [...answers][0]!;
-    if (answer === 'through') follower = { from: follower.from, B, O, readings: through };
-    else follower = undefined;
+    f.B = B;
+    f.O = O;
+    f.readings = through;
+    return [...answers][0]!;
+  };
+
+  /** Follows the current block from the last stop up to (B, O): a block boundary there, or 'through'. */
+  const follow = (B: number, O: number): number | 'through' => {
+    if (!follower || follower.from !== lastStop) follower = startFollower(lastStop);
+    const answer = advance(follower, B, O, true);
+    if (answer !== 'through') follower = undefined;
     return answer;
+  };
+
+  const settleByFollower = (stop: Stop) => {
+    const f = stop.follower!;
+    stop.follower = undefined;
+    stop.pos = advance(f, stop.B, stop.O, false) as number;
   };
 
   /** Settles the bits of a pending checkpoint: forward probe, else the block that ends there. */
@@ -454,14 +480,17 @@ export async function indexGzip(
     }
     if (matches.length === 1) {
       cp.bits = matches[0]!;
-    } else if (p.stop.pos !== undefined) {
-      cp.bits = cp.in * 8 - p.stop.pos; // the block was followed in software up to this stop
+    } else if (p.stop.pos !== undefined || p.stop.follower) {
+      // The block was followed in software (its output is gone): its reading says the bits.
+      if (p.stop.pos === undefined) settleByFollower(p.stop);
+      cp.bits = cp.in * 8 - p.stop.pos!;
     } else {
       const pos = backward(p.prev, cp.in, cp.out, false) as number;
       cp.bits = cp.in * 8 - pos;
-      if (cp.bits < 0 || cp.bits > 7) throw new ZtocError('bad-gzip', `inconsistent block boundary at ${cp.in}`);
     }
+    if (cp.bits < 0 || cp.bits > 7) throw new ZtocError('bad-gzip', `inconsistent block boundary at ${cp.in}`);
     p.stop.pos = cp.in * 8 - cp.bits;
+    p.stop.follower = undefined;
   };
 
   const resolvePending = (memberEndOut: number | undefined) => {
@@ -542,14 +571,15 @@ export async function indexGzip(
         let stop: Stop | undefined;
         if (writeState[1]! > 0 && writeState[0]! > 0) {
           stop = { B: totin, O: totout };
-          // A followed block ends here: its reading says the exact bits (its output is gone).
-          if (follower && follower.from === lastStop) stop.pos = follow(totin, totout, false) as number;
+          // A followed block ends here: keep its follower, in case the probe cannot settle the bits.
+          if (follower && follower.from === lastStop && due(stop.O)) stop.follower = follower;
+          follower = undefined;
         } else if (due(totout) || totout - anchor().O > limits.blockOutputRetained) {
           // The native call ran out of input or output room, maybe at a block boundary the next call
           // would pass silently: when a checkpoint is due, or the block's output grows too big to keep,
           // follow it in software up to here.
           if (due(totout)) stats.suspects++;
-          const r = follow(totin, totout, true);
+          const r = follow(totin, totout);
           if (r !== 'through') stop = { B: totin, O: totout, pos: r };
         }
         if (stop) {

@@ -41,6 +41,11 @@ class BitWriter {
     this.bits(reversed, length);
   }
 
+  /** Pads to a byte boundary (before a stored block's LEN). */
+  align(): void {
+    if (this.n > 0) this.bits(0, 8 - this.n);
+  }
+
   finish(): Buffer {
     if (this.n > 0) this.bytes.push(this.acc & 0xff);
     return Buffer.from(this.bytes);
@@ -57,9 +62,10 @@ function literal(w: BitWriter, byte: number): void {
  * A tar.gz whose deflate stream is ONE fixed-Huffman block holding a tar of one file of `fileSize` zero
  * bytes: its header as literals, then the zeros as length-258 matches at distance 1 (13 bits per 258
  * bytes: 256 MiB of output from ~1.7 MB). With `tail`, the giant block is not the final one: the tar's
- * padding and end blocks come in a small final block after it (so a checkpoint falls right after it).
+ * padding and end blocks come in a small final block after it (so a checkpoint falls right after it),
+ * fixed-Huffman or stored (before a stored block, several bit offsets decode the same bytes).
  */
-export function giantBlockLayer(fileSize: number, tail = false): Buffer {
+export function giantBlockLayer(fileSize: number, tail?: 'fixed' | 'stored'): Buffer {
   const header = tarHeaderBlock({ name: 'zeros', size: fileSize, typeflag: '0' });
   const trailing = Math.ceil(fileSize / 512) * 512 - fileSize + END_OF_ARCHIVE.length;
   const zeros = fileSize + trailing;
@@ -77,11 +83,21 @@ export function giantBlockLayer(fileSize: number, tail = false): Buffer {
   w.bits(tail ? 0 : 1, 1); // BFINAL
   w.bits(1, 2); // BTYPE 01: fixed Huffman
   for (const b of header) literal(w, b);
-  zeroRun(tail ? fileSize : zeros);
-  if (tail) {
+  // A stored tail also takes the file's last 4 KiB: more than the 2 KiB forward probe, which then
+  // cannot tell the true start from one inside the end-of-block code (all zero bits).
+  const storedTail = tail === 'stored' ? trailing + 4096 : 0;
+  zeroRun(tail === 'stored' ? zeros - storedTail : tail ? fileSize : zeros);
+  if (tail === 'fixed') {
     w.bits(1, 1);
     w.bits(1, 2);
     zeroRun(trailing);
+  } else if (tail === 'stored') {
+    w.bits(1, 1);
+    w.bits(0, 2);
+    w.align();
+    w.bits(storedTail, 16);
+    w.bits(~storedTail & 0xffff, 16);
+    for (let i = 0; i < storedTail; i++) w.bits(0, 8);
   }
   const deflate = w.finish();
   let crc = zlib.crc32(header);
