@@ -6,7 +6,7 @@
 //   cli     dist/index.mjs (the core API), dist/cli.mjs, and the layer and TOC workers beside them;
 //   cdk     dist/cdk.mjs, the construct (aws-cdk-lib and constructs stay the consumer's);
 //   lambda  dist/lambda/: the function's code, prebuilt, so a consumer's `cdk synth` bundles nothing;
-//   types   dist/types/: declarations of the two library entry points.
+//   types   dist/types/: declarations of the two library entry points (.d.ts, and .d.cts for require).
 //
 // Every output is deterministic: no timestamps, no absolute paths (esbuild's comments name files relative
 // to the repository root, its working directory here, and so do the source maps' `sources`, rewritten
@@ -129,11 +129,14 @@ const parts = {
     const run = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: ROOT, stdio: 'inherit' });
     if (run.status !== 0) throw new Error(`declarations: tsc exited with ${run.status ?? run.signal}`);
     // tsc keeps the sources' `./x.ts` specifiers in declarations; a consumer's TypeScript resolves
-    // `./x.js` to x.d.ts under every module resolution, so rewrite them.
+    // `./x.js` to x.d.ts under every module resolution, so rewrite them. Each x.d.ts gets an x.d.cts
+    // twin (specifiers `./x.cjs`) for the `require` condition: TypeScript before 5.8 refuses a CommonJS
+    // app (what `cdk init` makes) that requires a package whose only declarations are ES modules.
     for (const file of walk(outDir)) {
       const text = readFileSync(file, 'utf8');
-      const rewritten = text.replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]*)\.ts(['"])/g, '$1$2.js$3');
-      if (rewritten !== text) writeFileSync(file, rewritten);
+      const specifiers = /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]*)\.ts(['"])/g;
+      writeFileSync(file, text.replace(specifiers, '$1$2.js$3'));
+      writeFileSync(file.replace(/\.d\.ts$/, '.d.cts'), text.replace(specifiers, '$1$2.cjs$3'));
     }
   },
 };

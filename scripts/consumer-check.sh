@@ -3,7 +3,7 @@
 # CDK app with its own aws-cdk-lib, constructs, aws-cdk and TypeScript (this repository's versions, from
 # the npm registry through the npm cache), then
 #   - type-checks and compiles the README's "Use in your CDK app" example against the shipped
-#     declarations (CommonJS, as `cdk init` makes it), synthesizes it with `cdk synth` without network,
+#     declarations (as CommonJS, as `cdk init` makes it, and as an ES module), synthesizes it with `cdk synth` without network,
 #     credentials, Docker or esbuild, and checks the template and the asset;
 #   - imports both entry points as ES modules and synthesizes the construct once more (same asset hash);
 #   - runs the README's "Use as a library" example and `npx soci-indexer --version|build` on copies of
@@ -29,7 +29,7 @@ tarball=$(node -e '
   const stray = p.files.map((f) => f.path).filter((path) => !allowed.test(path) || path.endsWith(".ts") && !path.endsWith(".d.ts"));
   if (stray.length) { console.error("files that do not run: " + stray.join(", ")); process.exit(1); }
   for (const need of ["dist/index.mjs", "dist/index.cjs", "dist/cdk.mjs", "dist/cdk.cjs", "dist/cli.mjs", "dist/lambda/index.mjs",
-    "dist/lambda/layer-worker.mjs", "dist/lambda/toc-worker.mjs", "dist/types/lambda/index.d.ts", "dist/types/infra/index.d.ts", "LICENSE", "CHANGELOG.md"]) {
+    "dist/lambda/layer-worker.mjs", "dist/lambda/toc-worker.mjs", "dist/types/lambda/index.d.ts", "dist/types/infra/index.d.ts", "dist/types/lambda/index.d.cts", "dist/types/infra/index.d.cts", "LICENSE", "CHANGELOG.md"]) {
     if (!p.files.some((f) => f.path === need)) { console.error("missing from the package: " + need); process.exit(1); }
   }
   if (p.size > Number(process.argv[2])) { console.error(`packed size ${p.size} bytes is over the limit ${process.argv[2]}`); process.exit(1); }
@@ -64,6 +64,8 @@ readme_block() {
   ' "$repo/README.md" "$1"
 }
 readme_block '### Use in your CDK app' > bin/app.ts
+# The same source as an ES module app (.mts), so both declaration flavours (.d.ts, .d.cts) are checked.
+mkdir esm && cp bin/app.ts esm/app.mts
 cat > tsconfig.json <<'EOF'
 {
   "compilerOptions": {
@@ -77,7 +79,7 @@ cat > tsconfig.json <<'EOF'
     "rootDir": ".",
     "outDir": "build"
   },
-  "include": ["bin"]
+  "include": ["bin", "esm"]
 }
 EOF
 cat > cdk.json <<'EOF'
@@ -128,9 +130,6 @@ step "template checked; asset $(cat "$work/cjs-hash")"
 
 step "the entry points as ES modules"
 cat > esm-check.mjs <<'EOF'
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { SociIndexer, SociIndexerStack } from 'soci-indexer/cdk';
 import * as core from 'soci-indexer';
@@ -138,7 +137,7 @@ import * as core from 'soci-indexer';
 for (const name of ['buildSociIndex', 'OciLayoutTarget', 'RegistryTarget', 'buildZtoc', 'parseZtoc', 'verifyZtoc']) {
   if (typeof core[name] !== 'function') throw new Error(`soci-indexer exports no ${name}`);
 }
-const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'soci-esm-')) });
+const app = new App({ outdir: 'esm.out' });
 new SociIndexer(new Stack(app, 'Esm'), 'Indexer', { repositories: ['app'] });
 new SociIndexerStack(app, 'Ready', { settings: { repositories: ['web'] } });
 const fn = Object.values(app.synth().getStackByName('Esm').template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');

@@ -15,7 +15,7 @@ interface PackageJson {
   devDependencies: Record<string, string>;
   peerDependencies: Record<string, string>;
   peerDependenciesMeta: Record<string, { optional?: boolean }>;
-  exports: Record<string, string | Record<string, string>>;
+  exports: Record<string, string | Record<string, Record<string, string>>>;
   files: string[];
   engines: { node: string };
   license: string;
@@ -58,9 +58,15 @@ describe('package', () => {
   test('the entry points are the built files, with types first, and the package ships only dist/, the bin and the changelog', () => {
     assert.deepEqual(Object.keys(pkg.exports), ['.', './cdk', './package.json']);
     for (const key of ['.', './cdk']) {
-      const conditions = pkg.exports[key] as Record<string, string>;
-      assert.deepEqual(Object.keys(conditions), ['types', 'import', 'require']);
-      for (const target of Object.values(conditions)) assert.match(target, /^\.\/dist\//);
+      const conditions = pkg.exports[key] as Record<string, Record<string, string>>;
+      assert.deepEqual(Object.keys(conditions), ['import', 'require']);
+      // Each module format with declarations of its own kind, types first (TypeScript takes the first match).
+      assert.deepEqual(Object.keys(conditions.import!), ['types', 'default']);
+      assert.deepEqual(Object.keys(conditions.require!), ['types', 'default']);
+      assert.match(conditions.import!.types!, /^\.\/dist\/types\/.*\.d\.ts$/);
+      assert.match(conditions.import!.default!, /^\.\/dist\/.*\.mjs$/);
+      assert.match(conditions.require!.types!, /^\.\/dist\/types\/.*\.d\.cts$/);
+      assert.match(conditions.require!.default!, /^\.\/dist\/.*\.cjs$/);
     }
     assert.deepEqual(pkg.files, ['dist/', 'bin/soci-indexer', 'CHANGELOG.md']);
     assert.equal(pkg.license, 'Apache-2.0');
