@@ -12,6 +12,12 @@ interface SdkErrorShape {
 
 const THROTTLING = /Throttl|TooManyRequests|RequestLimitExceeded|LimitExceeded|SlowDown/;
 
+/** True when AWS asked us to slow down (ThrottlingException and kin, or 429). */
+export function isAwsThrottling(err: unknown): boolean {
+  const e = (err ?? {}) as SdkErrorShape;
+  return e.$retryable?.throttling === true || (e.name !== undefined && THROTTLING.test(e.name)) || e.$metadata?.httpStatusCode === 429;
+}
+
 /** True when the same call may succeed later: throttling, 5xx, timeouts and network failures. */
 export function isTransientAwsError(err: unknown): boolean {
   const e = (err ?? {}) as SdkErrorShape;

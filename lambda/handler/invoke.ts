@@ -7,9 +7,11 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import type { Target } from '../oci/target.ts';
 import { RegistryError } from '../registry/errors.ts';
+import { isThrottling, type RetryNotice } from '../registry/retry.ts';
 import { toSociError } from '../soci/errors.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult } from '../soci/types.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
+import { isAwsThrottling } from './aws-errors.ts';
 import { completionFromResult, completionWithoutBuild, publishCompletion, type Completion } from './completion.ts';
 import type { HandlerConfig } from './config.ts';
 import type { RegistryAccess } from './ecr-auth.ts';
@@ -19,12 +21,19 @@ import { InvocationMetrics } from './metrics.ts';
 
 export type BuildFn = (source: Target, reference: string, options: BuildOptions) => Promise<BuildResult>;
 
+/** What an invocation asks of its registry client: retries bounded by its deadline, and told about. */
+export interface TargetHooks {
+  /** Epoch ms: no backoff wait may end after it. */
+  deadline: number;
+  onRetry: (notice: RetryNotice) => void;
+}
+
 export interface HandlerDeps {
   config: HandlerConfig;
   /** The soci core (`buildSociIndex`); injectable so outcome mapping can be tested on its own. */
   build: BuildFn;
   auth: { access(validUntil: number): Promise<RegistryAccess> };
-  openTarget: (access: RegistryAccess, repository: string) => Target;
+  openTarget: (access: RegistryAccess, repository: string, hooks?: TargetHooks) => Target;
   /** Created on first use, so a function without SOCI_EVENT_BUS never loads a client. */
   eventBridge: () => EventBridgeClient;
   logger: Logger;
@@ -141,7 +150,15 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
         throw new SociError('permanent', `only ${Math.max(0, deadline - now())} ms left after the ${config.deadlineMarginMs} ms safety margin: raise the function timeout`);
       }
       const access = await deps.auth.access(deadline);
-      const target = deps.openTarget(access, push.repository);
+      const hooks: TargetHooks = {
+        deadline,
+        onRetry: (notice) => {
+          if (notice.throttled) metrics.throttled();
+          const fields = { retry: notice.retry, delayMs: notice.delayMs, error: notice.error.message };
+          logger.warn(notice.throttled ? 'registry throttled a request, backing off' : 'registry request failed, retrying', fields);
+        },
+      };
+      const target = deps.openTarget(access, push.repository, hooks);
       const stale = await staleTag(target, push);
       if (stale !== undefined) {
         logger.info(`skipped: ${stale.reason}`, { reason: stale.status });
@@ -154,7 +171,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       // Pinned to the pushed digest; the tag names the output, and the core checks it again right before
       // tagging (a push during the build makes the result `superseded`, like the check above).
       // The cache lives in the same registry as the image (same credentials); its failures never fail the build.
-      const ztocCache = config.ztocCache !== undefined ? new RepositoryZtocCache(deps.openTarget(access, config.ztocCache)) : undefined;
+      const ztocCache = config.ztocCache !== undefined ? new RepositoryZtocCache(deps.openTarget(access, config.ztocCache, hooks)) : undefined;
       const result = await deps.build(target, `${push.tag}@${push.digest}`, buildOptions(deadline, controller.signal, ztocCache));
       metrics.build(result);
       const fields = { status: result.status, outputTag: result.output?.tags[0], outputDigest: result.output?.digest, bytesRead: result.bytesRead, ztocBytes: result.ztocBytes, ...(result.cache && { ztocCache: result.cache }) };
@@ -177,6 +194,9 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       };
     } catch (err) {
       const failure = toSociError(err, controller.signal);
+      // A throttle that outlasted the retries (registry) or the SDK's own (ECR API) counts too.
+      const cause = failure.cause ?? err;
+      if (isThrottling(cause) || isAwsThrottling(cause)) metrics.throttled();
       metrics.imageFailed(failure.kind);
       logger.error(failure.kind === 'transient' ? `failed, will be retried: ${failure.message}` : `failed permanently: ${failure.message}`, { failure: failure.kind });
       return {

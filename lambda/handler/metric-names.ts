@@ -14,4 +14,6 @@ export const METRIC = {
   layersReused: 'LayersReused',
   bytesSaved: 'BytesSaved',
   ztocCacheFailures: 'ZtocCacheFailures',
+  /** Registry or ECR API requests answered "slow down" (429, ThrottlingException), retried or not. */
+  throttled: 'Throttled',
 } as const;

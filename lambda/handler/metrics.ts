@@ -25,6 +25,8 @@ export function layerSkipCode(reason: string | undefined, code?: string): string
 
 /** Records one invocation's numbers; `flush` writes them (call it once, also on failure). */
 export class InvocationMetrics {
+  private throttles = 0;
+
   constructor(private readonly metrics: Metrics) {}
 
   private countWithReason(name: string, reason: string, value = 1): void {
@@ -73,7 +75,13 @@ export class InvocationMetrics {
     this.metrics.addMetric(METRIC.durationMs, MetricUnit.Milliseconds, Math.round(ms));
   }
 
+  /** One throttled request; the invocation's count is written once, at flush. */
+  throttled(): void {
+    this.throttles++;
+  }
+
   flush(): void {
+    if (this.throttles > 0) this.metrics.addMetric(METRIC.throttled, MetricUnit.Count, this.throttles);
     this.metrics.publishStoredMetrics();
   }
 }

@@ -7,7 +7,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { RegistryTarget } from '../registry/client.ts';
 import { ConfigError, parseConfig, type HandlerConfig } from './config.ts';
 import { EcrAuth, type RegistryAccess } from './ecr-auth.ts';
-import { createHandler, type BuildFn, type HandlerDeps } from './invoke.ts';
+import { createHandler, type BuildFn, type HandlerDeps, type TargetHooks } from './invoke.ts';
 import { createMetrics } from './metrics.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -27,8 +27,9 @@ export function loadConfig(env: Env, logger: Logger): HandlerConfig {
 }
 
 /** The registry client for one repository, with the ECR token as basic credentials. */
-export function openRegistryTarget(access: RegistryAccess, repository: string): RegistryTarget {
+export function openRegistryTarget(access: RegistryAccess, repository: string, hooks?: TargetHooks): RegistryTarget {
   return new RegistryTarget({
+    ...(hooks && { retry: { deadline: hooks.deadline, onRetry: hooks.onRetry } }),
     registry: access.endpoint.host,
     repository,
     credentials: async () => access.credentials,

@@ -104,7 +104,11 @@ export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal | un
       if (!(err instanceof RetryableError)) throw err;
       if (n + 1 >= policy.attempts || signal?.aborted) throw err.final;
       const delayMs = backoffDelay(policy, n, err.retryAfterMs);
-      if (policy.deadline !== undefined && Date.now() + delayMs >= policy.deadline) throw err.final;
+      if (policy.deadline !== undefined && Date.now() + delayMs >= policy.deadline) {
+        // Our own fresh error: say why it was not retried (it stays as transient as it was).
+        err.final.message = `${err.final.message}; not retried: the deadline is ${Math.max(0, policy.deadline - Date.now())} ms away`;
+        throw err.final;
+      }
       policy.onRetry?.({ error: err.final, throttled: isThrottling(err.final), retry: n + 1, delayMs: Math.round(delayMs) });
       await sleep(delayMs, signal);
     }

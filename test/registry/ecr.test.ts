@@ -177,7 +177,12 @@ describe('RegistryTarget through an ECR-like front', () => {
       const target = targetOn(f, 'ecr/oci', { retry: { attempts: 10, baseDelayMs: 1e9, maxDelayMs: 1e9, deadline: Date.now() + 2000 } });
       const root = await target.resolve('v1');
       await target.tag(root, 'first'); // the one token
-      await assert.rejects(target.tag(root, 'second'), { status: 429, transient: true });
+      await assert.rejects(target.tag(root, 'second'), (err: unknown) => {
+        assert.ok(err instanceof RegistryError);
+        assert.equal(err.transient, true);
+        assert.match(err.message, /^registry \S+: push manifest ecr\/oci:second failed \(429 TOOMANYREQUESTS\); not retried: the deadline is \d+ ms away$/);
+        return true;
+      });
     });
   });
 });
