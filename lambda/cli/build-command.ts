@@ -40,7 +40,7 @@ Options:
                            nothing was tagged (status "superseded")
   --json                   print the result as JSON`;
 
-const OPTIONS = {
+export const BUILD_OPTIONS = {
   'span-size': { type: 'string' },
   'min-layer-size': { type: 'string' },
   'index-version': { type: 'string' },
@@ -63,9 +63,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<typeof parseArgs<{ options: typeof BUILD_OPTIONS; allowPositionals: true }>>['values'];
 
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -220,7 +220,7 @@ export function formatSummary(result: BuildResult): string {
 }
 
 export async function buildCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: BUILD_OPTIONS });
   if (values.help) {
     console.log(BUILD_USAGE);
     return 0;

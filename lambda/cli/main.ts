@@ -8,6 +8,7 @@ const USAGE = `soci-indexer: build SOCI indexes so ECS/Fargate can lazy-load con
 
 Usage:
   soci-indexer build <image> [options]     index an image in a registry or an OCI layout (see build --help)
+  soci-indexer sync <registry> --repositories P  index, repair and prune a whole registry (see sync --help)
   soci-indexer ztoc build|info|verify ...  work with single layers and zTOCs (see ztoc --help)
   soci-indexer --version
 
@@ -19,6 +20,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'ztoc':
         return await ztocCommand(rest);
+      case 'sync': {
+        const { syncCommand } = await import('./sync-command.ts');
+        return await syncCommand(rest);
+      }
       case 'build': {
         const { buildCommand } = await import('./build-command.ts');
         return await buildCommand(rest);

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import type { IndexVersion } from '../soci/types.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/types.ts';
-import { parseFilters, type RepositoryFilter } from './filters.ts';
+import { parseFilters, type RepositoryFilter } from '../oci/filters.ts';
 
 export interface HandlerConfig {
   /** A push must match one of these (default `*:*`, as AWS's SOCI Index Builder). */

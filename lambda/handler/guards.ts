@@ -12,7 +12,7 @@ import {
 } from '../oci/media-types.ts';
 import type { HandlerConfig } from './config.ts';
 import type { EcrPush } from './event.ts';
-import { matchFilter } from './filters.ts';
+import { matchFilter } from '../oci/filters.ts';
 
 /** Stable reason codes: the `reason` metric dimension and the log field. */
 export type SkipCode = 'cross-account' | 'own-output' | 'untagged' | 'not-an-image' | 'filtered-out';

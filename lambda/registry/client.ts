@@ -44,7 +44,7 @@ const MANIFEST_CACHE_ENTRIES = 128;
 /** One ECR provider for all targets, so a Lambda's source and destination share the cached token. */
 let sharedEcrCredentials: CredentialProvider | undefined;
 
-function defaultCredentials(registry: string): CredentialProvider {
+export function defaultCredentials(registry: string): CredentialProvider {
   if (!parseEcrHost(registry)) return dockerConfigCredentials();
   sharedEcrCredentials ??= ecrCredentialProvider();
   return sharedEcrCredentials;

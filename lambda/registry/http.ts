@@ -7,7 +7,7 @@ import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type Ret
 import { type HttpRequestBody, type HttpResponse, type HttpTransport, isRedirectStatus } from './transport.ts';
 
 export interface RequestSpec {
-  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH';
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   /** Below `/v2/<repository>/`, or an absolute URL (an upload Location). */
   path: string | URL;
   headers?: Record<string, string>;

@@ -47,6 +47,27 @@ function validateOptions(options: BuildOptions): void {
   if (problems.length > 0) throw new SociError('permanent', `invalid build options: ${problems.join('; ')}`);
 }
 
+/** What `inspect` found when the build has work to do. */
+interface Inspection {
+  source: SourceImage;
+  plans: ImagePlan[];
+  tags: OutputTags;
+}
+
+/**
+ * Whether the output a build with these options would make already exists (`checkSociIndex`): `indexed`
+ * (a build would report already-indexed), `missing` (a build would build), or why there is nothing to
+ * build at all.
+ */
+export interface IndexCheck {
+  status: 'indexed' | 'missing' | 'no-eligible-layers' | 'not-an-image';
+  message: string;
+  source: BuildResult['source'];
+  output?: BuildResult['output'];
+  /** The source is itself a SOCI-enabled image (our output, e.g. in place): `indexed` whatever its settings. */
+  sociEnabled?: boolean;
+}
+
 /** One image's layers with the selection's verdict on each. */
 interface ImagePlan {
   image: PlatformImage;
@@ -142,7 +163,11 @@ class Build {
     return { reference: this.reference, digest: source.root.digest, mediaType: source.root.mediaType, ...(source.tag !== undefined && { tag: source.tag }) };
   }
 
-  async run(): Promise<BuildResult> {
+  /**
+   * Everything before the first layer read: the source, the selection, the output tags and whether the
+   * output this build would make already exists. A `BuildResult` when the build ends there.
+   */
+  private async inspect(): Promise<BuildResult | Inspection> {
     const { options } = this;
     const verdict = await readSource(this.source, this.reference, options.platforms, options.signal);
     if (verdict.kind !== 'image') {
@@ -179,6 +204,14 @@ class Build {
     };
     const existing = options.indexVersion === 'v2' ? await findV2Output(this.output, tags.tags, source, expectation) : await findV1Output(this.output, source, expectation);
     if (existing) return this.alreadyIndexed(source, plans, existing, tags.tags);
+    return { source, plans, tags };
+  }
+
+  async run(): Promise<BuildResult> {
+    const { options } = this;
+    const inspected = await this.inspect();
+    if (!('plans' in inspected)) return inspected;
+    const { source, plans, tags } = inspected;
     if (options.tagPolicy.mode === 'in-place' && options.indexVersion === 'v2' && tags.tags.length > 0) {
       this.emit({ type: 'log', level: 'warn', message: `in place: tag ${tags.tags[0]} will name the SOCI-enabled index instead of the image ${source.root.digest}` });
     }
@@ -186,6 +219,18 @@ class Build {
     // Reading layers that could not be pushed in time anyway only delays the retry.
     checkDeadline(options.deadline, PUSH_MARGIN_MS, 'reading layers');
     return this.build(source, plans, tags);
+  }
+
+  /** What `run` would do, from manifests alone: no layer is read, nothing is written. */
+  async check(): Promise<IndexCheck> {
+    const inspected = await this.inspect();
+    if ('plans' in inspected) {
+      const { source } = inspected;
+      return { status: 'missing', source: this.sourceFields(source), message: 'no SOCI index made with these settings for this image' };
+    }
+    const { status, message, source, output, platforms } = inspected;
+    const sociEnabled = status === 'already-indexed' && platforms.length === 0;
+    return { status: status === 'already-indexed' ? 'indexed' : status === 'not-an-image' ? 'not-an-image' : 'no-eligible-layers', message, source, ...(output && { output }), ...(sociEnabled && { sociEnabled }) };
   }
 
   private noEligibleLayers(source: SourceImage, plans: ImagePlan[]): BuildResult {
@@ -484,6 +529,19 @@ export async function buildSociIndex(source: Target, reference: string, options:
   try {
     validateOptions(options);
     return await new Build(source, output, reference, options).run();
+  } catch (err) {
+    throw toSociError(err, options.signal);
+  }
+}
+
+/**
+ * What `buildSociIndex(source, reference, options)` would find, from manifests alone (no layer read,
+ * nothing written): whether the output these settings make is already there. `sync` plans with it.
+ */
+export async function checkSociIndex(source: Target, reference: string, options: BuildOptions): Promise<IndexCheck> {
+  try {
+    validateOptions(options);
+    return await new Build(source, source, reference, options).check();
   } catch (err) {
     throw toSociError(err, options.signal);
   }

@@ -1,6 +1,6 @@
 // Repository allow-list: `repo[:tag]` patterns where `*` matches any run of characters (including `/`,
 // so `team/*` covers nested repositories), as AWS's SOCI Index Builder matches with fnmatch. A pattern
-// without `:tag` accepts every tag.
+// without `:tag` accepts every tag. Shared by the Lambda handler (SOCI_REPOSITORY_FILTERS) and `sync`.
 
 export interface RepositoryFilter {
   /** The pattern as written, for logs. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FilterSyntaxError, matchFilter, parseFilters } from '../../lambda/handler/filters.ts';
+import { FilterSyntaxError, matchFilter, parseFilters } from '../../lambda/oci/filters.ts';
 
 function matches(list: string, repository: string, tag?: string): string | undefined {
   return matchFilter(parseFilters(list), repository, tag)?.pattern;

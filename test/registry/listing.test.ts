@@ -1,0 +1,59 @@
+// Listing a registry through the OCI API against docker-registry: the catalog and tags lists page by
+// `n` and the Link header, and deletion by digest. The Link parser on its own, for the forms registries send.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { OciRegistryListing, nextLink } from '../../lambda/registry/listing.ts';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+
+let registry: RunningRegistry;
+let proxy: FaultProxy;
+let image: BuiltLayout;
+
+before(async () => {
+  registry = await startRegistry();
+  proxy = await startFaultProxy({ upstream: registry.host });
+  image = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'a', size: 1000 }] }], tag: 'latest' });
+  for (const ref of ['list/a:v1', 'list/a:v2', 'list/a:v3', 'list/b:v1', 'list/c:v1']) await pushLayout(image, `${registry.host}/${ref}`);
+});
+
+after(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+});
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+describe('OciRegistryListing', () => {
+  test('pages through the catalog and a tags list with n and Link', async () => {
+    const listing = new OciRegistryListing({ registry: proxy.host, pageSize: 2 });
+    assert.deepEqual(await collect(listing.repositories()), ['list/a', 'list/b', 'list/c']);
+    assert.deepEqual((await collect(listing.tags('list/a'))).map((t) => t.tag).sort(), ['v1', 'v2', 'v3']);
+    const catalog = proxy.requests.filter((r) => r.path === '/v2/_catalog');
+    assert.equal(catalog.length, 2, 'two pages of two');
+    assert.match(catalog[0]!.search, /n=2/);
+    assert.match(catalog[1]!.search, /last=list%2Fb|last=list\/b/);
+    assert.equal(listing.calls.catalog, 2);
+    // docker-registry 2.8 ignores n on tags lists (one page); paging of tags is the same code as the catalog's.
+  });
+
+  test('deletes by digest', async () => {
+    const listing = new OciRegistryListing({ registry: registry.host });
+    await listing.deletion.deleteTag('list/c', 'v1', image.root.digest);
+    assert.deepEqual(await collect(listing.tags('list/c')), []);
+  });
+
+  test('Link headers: quoted or bare rel, relative or absolute, several links', () => {
+    const base = new URL('http://r.example/v2/_catalog?n=2');
+    assert.equal(nextLink('</v2/_catalog?last=b&n=2>; rel="next"', base)?.href, 'http://r.example/v2/_catalog?last=b&n=2');
+    assert.equal(nextLink('<https://r.example/v2/x/tags/list?last=v2>;rel=next', base)?.href, 'https://r.example/v2/x/tags/list?last=v2');
+    assert.equal(nextLink('</a>; rel="prev", </b>; rel="next"', base)?.pathname, '/b');
+    assert.equal(nextLink('</a>; rel="prev"', base), undefined);
+    assert.equal(nextLink(null, base), undefined);
+  });
+});
