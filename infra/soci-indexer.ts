@@ -337,6 +337,11 @@ export class SociIndexer extends Construct {
     return this.metric(METRIC.ztocBytes, props);
   }
 
+  /** Registry and ECR API requests answered "slow down" (ECR's PutImage allows 10 per second). */
+  metricThrottled(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.throttled, props);
+  }
+
   /** Build duration per image (Average by default). */
   metricDurationMs(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.durationMs, { statistic: cloudwatch.Stats.AVERAGE, ...props });

@@ -289,6 +289,7 @@ describe('alarms and metrics', () => {
     assert.deepEqual(rendered(indexer.metricBytesRead()), ['SociIndexer', 'BytesRead', { service: 'idx' }, 'Sum']);
     assert.deepEqual(rendered(indexer.metricZtocBytes()), ['SociIndexer', 'ZtocBytes', { service: 'idx' }, 'Sum']);
     assert.deepEqual(rendered(indexer.metricDurationMs()), ['SociIndexer', 'DurationMs', { service: 'idx' }, 'Average']);
+    assert.deepEqual(rendered(indexer.metricThrottled()), ['SociIndexer', 'Throttled', { service: 'idx' }, 'Sum']);
     assert.equal(indexer.metricImagesIndexed({ period: Duration.hours(1) }).period.toSeconds(), 3600);
   });
 });
