@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { type CompressionChoice, DEFAULT_BUILD_TOOL_ID, buildZtoc } from '../ztoc/builder.ts';
 import { decodeGzipCheckpoints, decodeTarZinfo, parseZtoc } from '../ztoc/codec.ts';
 import { DEFAULT_SPAN_SIZE, type FileMetadata, type Ztoc, ZtocError } from '../ztoc/types.ts';
+import { LimitExceededError } from '../oci/errors.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, writeFileAtomic } from './common.ts';
 
 export const ZTOC_USAGE = `Usage:
@@ -92,7 +93,11 @@ async function ztocBuild(args: string[]): Promise<number> {
       status.update(`indexing ${layer}: ${formatBytes(read)} / ${formatBytes(size)} (${Math.floor((read / Math.max(size, 1)) * 100)}%) ${formatRate(read, Date.now() - started)}`),
   });
   status.clear();
-  if (!outcome.indexable) throw new ZtocError(outcome.code, `cannot index ${layer} (${outcome.code}): ${outcome.reason}`);
+  if (!outcome.indexable) {
+    const message = `cannot index ${layer} (${outcome.code}): ${outcome.reason}`;
+    // Past a limit: the one error type for input beyond a documented limit (backends use it too).
+    throw outcome.code === 'limit-exceeded' ? new LimitExceededError(outcome.limit ?? 'ztoc', message) : new ZtocError(outcome.code, message);
+  }
   await writeFileAtomic(values.output, outcome.bytes);
   const ms = Date.now() - started;
   if (values.json) {

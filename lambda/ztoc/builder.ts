@@ -64,7 +64,8 @@ export type ZtocBuildOutcome =
       bytes: Uint8Array;
       summary: ZtocSummary;
     }
-  | { indexable: false; code: ZtocError['code']; reason: string };
+  /** `limit`: for `limit-exceeded`, the limit that was hit (README "Limits"). */
+  | { indexable: false; code: ZtocError['code']; reason: string; limit?: string };
 
 /** What the first bytes of a layer say it is. */
 export type DetectedFormat = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'tar-or-unknown';
@@ -108,7 +109,7 @@ export async function buildZtoc(source: AsyncIterable<Uint8Array>, options: Buil
       },
     };
   } catch (err) {
-    if (err instanceof ZtocError) return { indexable: false, code: err.code, reason: err.message };
+    if (err instanceof ZtocError) return { indexable: false, code: err.code, reason: err.message, ...(err.limit && { limit: err.limit }) };
     throw err;
   }
 }

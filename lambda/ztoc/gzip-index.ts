@@ -192,7 +192,7 @@ function gzipHeaderLength(data: SlidingBuffer, pos: number, maxLength: number): 
 }
 
 function headerTooLong(pos: number, maxLength: number): ZtocError {
-  return new ZtocError('limit-exceeded', `gzip header at offset ${pos} is longer than ${maxLength} bytes (limit gzipHeaderBytes)`);
+  return new ZtocError('limit-exceeded', `gzip header at offset ${pos} is longer than ${maxLength} bytes (limit gzipHeaderBytes)`, 'gzipHeaderBytes');
 }
 
 /**
@@ -252,6 +252,7 @@ export async function indexGzip(
         'limit-exceeded',
         `more than ${allowed} checkpoints by uncompressed offset ${out} with span ${span} ` +
           `(limit extraCheckpoints: ${limits.extraCheckpoints} beyond one per span; empty gzip members or empty deflate blocks?)`,
+        'extraCheckpoints',
       );
     }
   };

@@ -246,6 +246,7 @@ export class GoTarReader {
             'limit-exceeded',
             `${typeName(typeflag)} header at offset ${headerOffset} has a ${size}-byte body ` +
               `(limit ${this.maxSpecialBodySize})`,
+            'tarSpecialBodyBytes',
           );
         }
         this.special = { typeflag, headerOffset, body: new Uint8Array(size), fill: 0 };
@@ -350,6 +351,7 @@ export class GoTarReader {
           'limit-exceeded',
           `the TOC would exceed ${allowed} bytes at entry ${this.toc.length} (offset ${headerOffset}): ` +
             `far larger than the layer (limit tocBytes)`,
+          'tocBytes',
         );
       }
     }
@@ -643,7 +645,7 @@ function parsePaxBody(body: Uint8Array, headerOffset: number, maxRecords: number
   let at = 0;
   for (let count = 1; at < body.length; count++) {
     if (count > maxRecords) {
-      throw new ZtocError('limit-exceeded', `PAX header at offset ${headerOffset} has more than ${maxRecords} records (limit paxRecordsPerEntry)`);
+      throw new ZtocError('limit-exceeded', `PAX header at offset ${headerOffset} has more than ${maxRecords} records (limit paxRecordsPerEntry)`, 'paxRecordsPerEntry');
     }
     const space = indexOfByte(body, 0x20, at, body.length);
     if (space < 0) throw bad('no length field');

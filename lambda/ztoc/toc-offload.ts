@@ -32,7 +32,7 @@ export class TocOffload {
         this.inFlight -= m.bytes;
         this.free.push(m.buffer);
       }
-      else if (m.type === 'failed') this.failure = new ZtocError(m.code as ZtocError['code'], m.message);
+      else if (m.type === 'failed') this.failure = new ZtocError(m.code as ZtocError['code'], m.message, m.limit);
       else this.finished?.(m);
       if (this.failure || this.inFlight <= MAX_IN_FLIGHT / 2) this.wake();
     });

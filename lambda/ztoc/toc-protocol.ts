@@ -15,5 +15,5 @@ export type ToTocWorker =
 
 export type FromTocWorker =
   | { type: 'ack'; bytes: number; buffer: ArrayBuffer }
-  | { type: 'failed'; code: string; message: string }
+  | { type: 'failed'; code: string; message: string; limit?: string }
   | { type: 'done'; bytes: Uint8Array; entries: number; uncompressedArchiveSize: number };

@@ -21,7 +21,8 @@ let failed = false;
 function fail(err: unknown): void {
   failed = true;
   const code = err instanceof ZtocError ? err.code : 'bad-tar';
-  port!.postMessage({ type: 'failed', code, message: err instanceof Error ? err.message : String(err) } satisfies FromTocWorker);
+  const limit = err instanceof ZtocError ? err.limit : undefined;
+  port!.postMessage({ type: 'failed', code, message: err instanceof Error ? err.message : String(err), ...(limit && { limit }) } satisfies FromTocWorker);
 }
 
 port.on('message', (message: ToTocWorker) => {

@@ -84,6 +84,8 @@ export class ZtocError extends Error {
       | 'empty'
       | 'bad-ztoc',
     message: string,
+    /** For `limit-exceeded`: the limit that was hit (a ZtocLimits name, or `pax-header-bytes`, ...). */
+    readonly limit?: string,
   ) {
     super(message);
     this.name = 'ZtocError';

@@ -25,6 +25,7 @@ async function refused(bytes: Uint8Array, pattern: RegExp, options: BuildZtocOpt
   if (outcome.indexable) return;
   assert.equal(outcome.code, 'limit-exceeded', outcome.reason);
   assert.match(outcome.reason, pattern);
+  assert.ok(outcome.limit && outcome.reason.includes(`limit ${outcome.limit}`), `the limit is named: ${outcome.limit}`);
   assert.ok(!outcome.reason.includes('\n'));
 }
 
