@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Annotations, Duration, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -95,6 +96,19 @@ export interface SociIndexerProps {
   readonly serviceName?: string;
   /** How long EventBridge and Lambda keep retrying an event before it goes to the DLQ. @default Duration.hours(6) */
   readonly maxEventAge?: Duration;
+  /**
+   * The zTOC cache (`SOCI_ZTOC_CACHE`): a repository where every zTOC built is kept, so a layer shared by
+   * many images is read once per registry and a build stopped at its deadline resumes on retry. `false`
+   * turns it off; an existing repository (in the account and region of the pushes) is used as it is.
+   * @default - a new repository, AES-256 encrypted (like ECR's default, so zTOCs can be mounted into
+   * repositories with default encryption), entries expiring `ztocCacheExpiry` after they were pushed
+   */
+  readonly ztocCache?: ecr.IRepository | false;
+  /**
+   * How long a cache entry lives after it was pushed, in the repository the construct creates (a lifecycle
+   * rule; an expired entry only costs one rebuild of its zTOC). @default Duration.days(30)
+   */
+  readonly ztocCacheExpiry?: Duration;
 }
 
 /** A parsed allow-list entry. */
@@ -210,6 +224,8 @@ export class SociIndexer extends Construct {
   /** The `service` dimension of the handler's metrics. */
   readonly serviceName: string;
   readonly repositoryFilters: RepositoryFilterEntry[];
+  /** The zTOC cache repository (created or given), or undefined when the cache is off. */
+  readonly ztocCache?: ecr.IRepository;
 
   constructor(scope: Construct, id: string, props: SociIndexerProps) {
     super(scope, id);
@@ -237,6 +253,8 @@ export class SociIndexer extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    this.ztocCache = this.createZtocCache(props);
+
     // An own role instead of the default one: AWSLambdaBasicExecutionRole grants logs on every group.
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     this.logGroup.grantWrite(role);
@@ -259,6 +277,7 @@ export class SociIndexer extends Construct {
       environment: {
         ...environment,
         ...(completionBus ? { SOCI_EVENT_BUS: completionBus.eventBusArn } : {}),
+        ...(this.ztocCache ? { SOCI_ZTOC_CACHE: this.ztocCache.repositoryName } : {}),
         NODE_OPTIONS: '--enable-source-maps',
       },
       retryAttempts: RETRY_ATTEMPTS,
@@ -342,9 +361,38 @@ export class SociIndexer extends Construct {
     return this.metric(METRIC.throttled, props);
   }
 
+  /** Layers whose zTOC came from the zTOC cache (not read). */
+  metricLayersReused(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.layersReused, props);
+  }
+
+  /** Compressed layer bytes not read thanks to the zTOC cache. */
+  metricBytesSaved(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRIC.bytesSaved, props);
+  }
+
   /** Build duration per image (Average by default). */
   metricDurationMs(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.durationMs, { statistic: cloudwatch.Stats.AVERAGE, ...props });
+  }
+
+  /** The cache repository the props ask for; a created one is emptied and deleted with the stack (it holds only derived data). */
+  private createZtocCache(props: SociIndexerProps): ecr.IRepository | undefined {
+    if (props.ztocCache === false) return undefined;
+    if (props.ztocCache !== undefined) return props.ztocCache;
+    const expiry = props.ztocCacheExpiry ?? Duration.days(30);
+    const days = expiry.toDays({ integral: false });
+    if (!Number.isInteger(days) || days < 1) {
+      throw new SociIndexerConfigError(`ztocCacheExpiry: expected a whole number of days ≥ 1, got ${expiry.toHumanString()}`);
+    }
+    return new ecr.Repository(this, 'ZtocCache', {
+      encryption: ecr.RepositoryEncryption.AES_256,
+      // Entries are re-tagged when a bad one is replaced by a rebuild.
+      imageTagMutability: ecr.TagMutability.MUTABLE,
+      lifecycleRules: [{ description: 'zTOC cache entries expire; a miss only costs a rebuild', tagStatus: ecr.TagStatus.ANY, maxImageAge: expiry }],
+      removalPolicy: RemovalPolicy.DESTROY,
+      emptyOnDelete: true,
+    });
   }
 
   private grantRepositoryAccess(stack: Stack, role: iam.Role): void {
@@ -367,6 +415,26 @@ export class SociIndexer extends Construct {
       ],
     });
     authorization.attachToRole(role);
+    if (this.ztocCache) {
+      // The cache: read entries (and be the source of blob mounts), write new ones; nothing else there.
+      // A policy of its own, so IAM's statement merging never widens it onto the image repositories.
+      new iam.Policy(this, 'ZtocCachePolicy', {
+        statements: [
+          new iam.PolicyStatement({
+            actions: [
+              'ecr:BatchGetImage',
+              'ecr:GetDownloadUrlForLayer',
+              'ecr:BatchCheckLayerAvailability',
+              'ecr:InitiateLayerUpload',
+              'ecr:UploadLayerPart',
+              'ecr:CompleteLayerUpload',
+              'ecr:PutImage',
+            ],
+            resources: [this.ztocCache.repositoryArn],
+          }),
+        ],
+      }).attachToRole(role);
+    }
     const wildcardArns = repositoryArns(stack, this.repositoryFilters).filter((arn) => arn.includes('*'));
     Validations.of(authorization).acknowledge(
       {

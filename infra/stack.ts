@@ -1,6 +1,7 @@
 // A deployable stack around SociIndexer, configured from plain values so `cdk deploy -c key=value`
 // can express every setting. The stack is environment-agnostic: it synthesizes without credentials.
 import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -29,6 +30,10 @@ export interface SociIndexerSettings extends Partial<Pick<SociIndexerProps, Plai
   readonly logRetentionDays?: number;
   /** Customer managed keys of encrypted repositories. @default - none */
   readonly kmsKeyArns?: string[];
+  /** `false`: no zTOC cache; a repository name: use that existing repository. @default - a new cache repository */
+  readonly ztocCache?: false | string;
+  /** Days a zTOC cache entry lives after it was pushed (created cache only). @default 30 */
+  readonly ztocCacheExpiryDays?: number;
 }
 
 export interface SociIndexerStackProps extends StackProps {
@@ -56,7 +61,7 @@ export class SociIndexerStack extends Stack {
     new CfnOutput(this, 'LogGroupName', { value: this.indexer.logGroup.logGroupName, description: 'The function log group' });
   }
 
-  private importedResources(settings: SociIndexerSettings): Pick<SociIndexerProps, 'eventBus' | 'alarmTopic' | 'kmsKeys'> {
+  private importedResources(settings: SociIndexerSettings): Pick<SociIndexerProps, 'eventBus' | 'alarmTopic' | 'kmsKeys' | 'ztocCache'> {
     const bus = settings.eventBus;
     return {
       eventBus: bus === undefined
@@ -66,12 +71,13 @@ export class SociIndexerStack extends Stack {
           : events.EventBus.fromEventBusName(this, 'CompletionBus', bus),
       alarmTopic: settings.alarmTopicArn === undefined ? undefined : sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn),
       kmsKeys: settings.kmsKeyArns?.map((arn, i) => kms.Key.fromKeyArn(this, `RepositoryKey${i}`, arn)),
+      ztocCache: typeof settings.ztocCache === 'string' ? ecr.Repository.fromRepositoryName(this, 'ZtocCache', settings.ztocCache) : settings.ztocCache,
     };
   }
 }
 
 function plainProps(settings: SociIndexerSettings): Omit<SociIndexerProps, 'repositories'> {
-  const { repositories: _, timeoutMinutes, eventBus: _bus, alarmTopicArn: _topic, logRetentionDays, kmsKeyArns: _keys, ...plain } = settings;
+  const { repositories: _, timeoutMinutes, eventBus: _bus, alarmTopicArn: _topic, logRetentionDays, kmsKeyArns: _keys, ztocCache: _cache, ztocCacheExpiryDays, ...plain } = settings;
   if (logRetentionDays !== undefined && !Object.values(logs.RetentionDays).includes(logRetentionDays)) {
     throw new SociIndexerConfigError(`logRetentionDays: ${logRetentionDays} is not a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ...)`);
   }
@@ -79,6 +85,7 @@ function plainProps(settings: SociIndexerSettings): Omit<SociIndexerProps, 'repo
     ...plain,
     timeout: timeoutMinutes === undefined ? undefined : Duration.minutes(timeoutMinutes),
     logRetention: logRetentionDays as logs.RetentionDays | undefined,
+    ztocCacheExpiry: ztocCacheExpiryDays === undefined ? undefined : Duration.days(ztocCacheExpiryDays),
   };
 }
 
@@ -140,5 +147,17 @@ export function settingsFromContext(get: (key: string) => unknown): SociIndexerS
     buildToolId: text('buildToolId'),
     kmsKeyArns: list('kmsKeyArns'),
     logLevel: oneOf('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const),
+    ztocCache: ztocCacheSetting(text('ztocCache')),
+    ztocCacheExpiryDays: integer('ztocCacheExpiryDays'),
   };
+}
+
+/** `ztocCache` context: unset or `true` = create one, `false` = none, else an existing repository's name. */
+function ztocCacheSetting(value: string | undefined): false | string | undefined {
+  if (value === undefined || value === 'true') return undefined;
+  if (value === 'false') return false;
+  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(value)) {
+    throw new SociIndexerConfigError(`context ztocCache: expected true, false or a repository name, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -133,7 +134,7 @@ describe('IAM', () => {
     assert.deepEqual(onStar.map(actionsOf), [['ecr:GetAuthorizationToken']]);
 
     const ecr = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('ecr:') && a !== 'ecr:GetAuthorizationToken'));
-    assert.equal(ecr.length, 1);
+    assert.equal(ecr.length, 2, 'the allow-listed repositories, and (its own policy) the zTOC cache');
     assert.deepEqual([...actionsOf(ecr[0]!)].sort(), [
       'ecr:BatchCheckLayerAvailability',
       'ecr:BatchGetImage',
@@ -146,6 +147,66 @@ describe('IAM', () => {
     assert.deepEqual(ecr[0]!.Resource, [repoArn('app-*'), repoArn('ml/trainer'), repoArn('web')]);
     assert.ok(statements.every((s) => s.Effect === 'Allow'));
     assert.ok(!statements.some((s) => actionsOf(s).some((a) => a.startsWith('kms:'))), 'no KMS access without keys');
+  });
+
+  test('zTOC cache: pull and push on the cache repository only, and the function is told its name', () => {
+    const { template } = indexerStack({ repositories: ['app'] });
+    const repositories = Object.keys(template.findResources('AWS::ECR::Repository'));
+    assert.equal(repositories.length, 1);
+    const cacheId = repositories[0]!;
+    const onCache = policyStatements(template).filter((s) => JSON.stringify(s.Resource).includes(cacheId));
+    assert.deepEqual(onCache.map((s) => s.Resource), [{ 'Fn::GetAtt': [cacheId, 'Arn'] }]);
+    assert.deepEqual([...actionsOf(onCache[0]!)].sort(), [
+      'ecr:BatchCheckLayerAvailability',
+      'ecr:BatchGetImage',
+      'ecr:CompleteLayerUpload',
+      'ecr:GetDownloadUrlForLayer',
+      'ecr:InitiateLayerUpload',
+      'ecr:PutImage',
+      'ecr:UploadLayerPart',
+    ]);
+    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    assert.deepEqual(fn.Properties.Environment.Variables.SOCI_ZTOC_CACHE, { Ref: cacheId });
+  });
+
+  test('zTOC cache: encrypted, entries expire after 30 days (or as asked), emptied and deleted with the stack', () => {
+    const lifecycle = (template: Template) => {
+      const repo = only(template.findResources('AWS::ECR::Repository')) as { Properties: Record<string, any>; DeletionPolicy: string };
+      return { repo, rules: JSON.parse(repo.Properties.LifecyclePolicy.LifecyclePolicyText).rules };
+    };
+    const { repo, rules } = lifecycle(indexerStack({ repositories: ['app'] }).template);
+    // AES-256 is ECR's default (the template then leaves EncryptionConfiguration out); never KMS, whose
+    // keys would have to match the image repositories' for zTOCs to be mounted.
+    assert.ok(repo.Properties.EncryptionConfiguration === undefined || repo.Properties.EncryptionConfiguration.EncryptionType === 'AES256', JSON.stringify(repo.Properties));
+    assert.equal(repo.Properties.EmptyOnDelete, true);
+    assert.equal(repo.DeletionPolicy, 'Delete');
+    assert.equal(repo.Properties.RepositoryName, undefined, 'no fixed name: installations coexist');
+    assert.deepEqual(rules.map((r: any) => [r.selection.tagStatus, r.selection.countType, r.selection.countUnit, r.selection.countNumber, r.action.type]), [
+      ['any', 'sinceImagePushed', 'days', 30, 'expire'],
+    ]);
+    const custom = lifecycle(indexerStack({ repositories: ['app'], ztocCacheExpiry: Duration.days(7) }).template);
+    assert.equal(custom.rules[0].selection.countNumber, 7);
+    assert.throws(() => indexerStack({ repositories: ['app'], ztocCacheExpiry: Duration.hours(12) }), (err: unknown) => err instanceof SociIndexerConfigError && /ztocCacheExpiry/.test(err.message));
+  });
+
+  test('zTOC cache: false creates and grants nothing; an existing repository is used and granted as it is', () => {
+    const off = indexerStack({ repositories: ['app'], ztocCache: false });
+    assert.deepEqual(off.template.findResources('AWS::ECR::Repository'), {});
+    const fnOff = only(off.template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    assert.equal(fnOff.Properties.Environment.Variables.SOCI_ZTOC_CACHE, undefined);
+    assert.equal(policyStatements(off.template).filter((s) => actionsOf(s).includes('ecr:PutImage')).length, 1);
+    assert.equal(off.indexer.ztocCache, undefined);
+
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Test');
+    const existing = ecr.Repository.fromRepositoryName(stack, 'Shared', 'platform/ztoc-cache');
+    new SociIndexer(stack, 'Indexer', { repositories: ['app'], ztocCache: existing });
+    const template = Template.fromStack(stack);
+    assert.deepEqual(template.findResources('AWS::ECR::Repository'), {});
+    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    assert.equal(fn.Properties.Environment.Variables.SOCI_ZTOC_CACHE, 'platform/ztoc-cache');
+    const pushes = policyStatements(template).filter((s) => actionsOf(s).includes('ecr:PutImage'));
+    assert.deepEqual(pushes[1]!.Resource, repoArn('platform/ztoc-cache'));
   });
 
   test('"*" in the allow-list grants every repository of the account and region, nothing wider', () => {
@@ -303,7 +364,8 @@ describe('environment (the handler contract)', () => {
 
   test('defaults: every variable set explicitly, and the handler parses them to its own defaults', () => {
     const { template } = indexerStack({ repositories: ['app-*', ' ml/trainer:v*'], serviceName: 'idx' });
-    const { SOCI_EVENT_BUS: bus, ...env } = variables(template);
+    const { SOCI_EVENT_BUS: bus, SOCI_ZTOC_CACHE: cache, ...env } = variables(template);
+    assert.deepEqual(cache, { Ref: Object.keys(template.findResources('AWS::ECR::Repository'))[0] });
     assert.deepEqual(env, {
       SOCI_REPOSITORY_FILTERS: 'app-*,ml/trainer:v*',
       SOCI_MIN_LAYER_SIZE: '10485760',
@@ -339,7 +401,7 @@ describe('environment (the handler contract)', () => {
     });
     const env = variables(template) as Record<string, string>;
     assert.equal(env.POWERTOOLS_LOG_LEVEL, 'DEBUG');
-    const config = parseConfig({ ...env, SOCI_EVENT_BUS: busArn });
+    const config = parseConfig({ ...env, SOCI_EVENT_BUS: busArn, SOCI_ZTOC_CACHE: 'resolved-at-deploy' });
     assert.deepEqual(
       [config.minLayerSize, config.spanSize, config.indexVersion, config.tagSuffix, config.inPlace, config.platforms, config.buildToolId],
       [0, 1_048_576, 'v1', '.lazy', true, ['linux/amd64', 'linux/arm64/v8'], 'my-builder 1.0'],

@@ -48,6 +48,8 @@ describe('settings from context', () => {
       completionEvents: 'false',
       kmsKeyArns: 'arn:a,arn:b',
       logLevel: 'DEBUG',
+      ztocCache: 'platform/ztoc-cache',
+      ztocCacheExpiryDays: '14',
     };
     assert.deepEqual(settingsFromContext((key) => context[key]), {
       repositories: ['app-*', 'ml/trainer'],
@@ -67,7 +69,11 @@ describe('settings from context', () => {
       buildToolId: undefined,
       kmsKeyArns: ['arn:a', 'arn:b'],
       logLevel: 'DEBUG',
+      ztocCache: 'platform/ztoc-cache',
+      ztocCacheExpiryDays: 14,
     });
+    assert.equal(settingsFromContext((key) => ({ ztocCache: 'false' })[key]).ztocCache, false);
+    assert.equal(settingsFromContext((key) => ({ ztocCache: 'true' })[key]).ztocCache, undefined);
   });
 
   test('cdk.json values: arrays, numbers and booleans as JSON', () => {
@@ -82,6 +88,7 @@ describe('settings from context', () => {
       [{ inPlace: 'yes' }, /^context inPlace: expected true or false/],
       [{ indexVersion: 'v3' }, /^context indexVersion: expected one of v1, v2/],
       [{ tagSuffix: { a: 1 } }, /^context tagSuffix: expected a single value/],
+      [{ ztocCache: 'No Such Repo' }, /^context ztocCache: expected true, false or a repository name/],
     ];
     for (const [context, message] of cases) {
       assert.throws(() => settingsFromContext((key) => context[key]), (err: unknown) => err instanceof SociIndexerConfigError && message.test(err.message));
@@ -261,7 +268,8 @@ describe('lambda asset', () => {
       );
 
       // Load it as Lambda would: the handler parses its configuration at module load and throws on a bad one.
-      const variables = { ...fn?.Properties.Environment?.Variables, SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default' };
+      // Values CloudFormation resolves at deploy (the bus ARN, the cache repository's name) get a plausible value.
+      const variables = { ...fn?.Properties.Environment?.Variables, SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default', SOCI_ZTOC_CACHE: 'sociindexer-ztoccache-abc123' };
       const load = `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); console.log(typeof m.handler);`;
       const { stdout } = await run(process.execPath, ['--input-type=module', '-e', load], {
         env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(variables as Record<string, string>) },
