@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { repoRoot } from '../support/golden.ts';
-import { emptyMembersLayer, giantBlockLayer, longFnameLayer, paxRecordsTar } from '../support/hostile-layers.ts';
+import { emptyMembersLayer, giantBlockLayer, longFnameLayer, longNamesTar, paxRecordsTar } from '../support/hostile-layers.ts';
 
 const BIN = join(repoRoot, 'bin', 'soci-indexer');
 const MAX_RSS = pathToFileURL(join(repoRoot, 'test', 'support', 'max-rss.mjs')).href;
@@ -88,6 +88,12 @@ describe('ztoc build on hostile layers', () => {
   test('100 entries, each a PAX header of 30,000 xattr records: refused, bounded', async () => {
     const r = await ztocBuild('pax.tar.gz', zlib.gzipSync(paxRecordsTar(100, 30_000), { level: 1 }));
     assertRefused(r, /more than 10000 records/);
+    assertBounded(r);
+  });
+
+  test('100 entries named by 1 MiB GNU long names (a 100 MB TOC from 0.1 MB): refused, bounded', async () => {
+    const r = await ztocBuild('long-names.tar.gz', zlib.gzipSync(longNamesTar(100)));
+    assertRefused(r, /the TOC would exceed .*limit tocBytes/);
     assertBounded(r);
   });
 });

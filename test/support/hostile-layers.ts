@@ -134,3 +134,16 @@ export function paxRecordsTar(entries: number, records: number): Buffer {
   parts.push(END_OF_ARCHIVE);
   return Buffer.concat(parts);
 }
+
+/** A tar of `entries` empty files, each named by a GNU long name of ~1 MiB (compresses ~1000:1). */
+export function longNamesTar(entries: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < entries; i++) {
+    const name = Buffer.alloc((1 << 20) - 16, 0x61);
+    name.write(`${i}/`, 0);
+    parts.push(tarEntry(tarHeaderBlock({ name: '././@LongLink', size: name.length + 1, typeflag: 'L', format: 'gnu' }), Buffer.concat([name, Buffer.alloc(1)])));
+    parts.push(tarHeaderBlock({ name: `f${i}`, size: 0, typeflag: '0', format: 'gnu' }));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
