@@ -136,7 +136,8 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
 
   /** Builds, or says why not; never throws (failures come back classified). */
   async function attemptBuild(push: EcrPush & { tag: string }, context: LambdaContext, metrics: InvocationMetrics, started: number): Promise<{ result: HandlerResult; completion: Completion; failure?: SociError }> {
-    const deadline = started + context.getRemainingTimeInMillis() - config.deadlineMarginMs;
+    // Remaining time counts from now: adding it to `started` would subtract the time already spent twice.
+    const deadline = now() + context.getRemainingTimeInMillis() - config.deadlineMarginMs;
     // Should the core overrun its deadline (a stuck read), abort its I/O halfway through the margin so
     // the failure can still be reported before Lambda kills the process.
     const controller = new AbortController();

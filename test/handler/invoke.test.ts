@@ -89,7 +89,6 @@ describe('handler outcomes', () => {
     const core = fakeCore(async (o) => result('created', o));
     const handler = handlerFromEnvironment({ ...baseEnv, SOCI_SPAN_SIZE: '65536', SOCI_DEADLINE_MARGIN_MS: '20000' }, core.build);
     const before = events.events.length;
-    const started = Date.now();
     const run = await capture(() => handler(pushEvent(), lambdaContext(600_000)));
     assert.equal(run.error, undefined);
     assert.deepEqual(run.value, { outcome: 'created', reason: 'created', message: 'indexed 1 layer', outputTag: 'v1-soci', outputDigest: `sha256:${'e'.repeat(64)}` });
@@ -102,8 +101,8 @@ describe('handler outcomes', () => {
     assert.equal(options.spanSize, 65536);
     assert.equal(options.minLayerSize, 10485760);
     assert.deepEqual(options.tagPolicy, { mode: 'suffix', suffix: '-soci' });
-    // The deadline is Lambda's remaining time minus the safety margin.
-    assert.ok(options.deadline! <= started + 600_000 - 20_000 + 50 && options.deadline! >= started + 600_000 - 20_000 - 1000, String(options.deadline! - started));
+    // (The exact deadline and hard stop are asserted with a mocked clock in build-options.test.ts.)
+    assert.equal(typeof options.deadline, 'number');
     assert.equal(options.signal?.aborted, false);
 
     const sent = events.events.slice(before);
@@ -246,19 +245,6 @@ describe('handler outcomes', () => {
     assert.equal(run.value?.outcome, 'failed');
     assert.match(run.value!.message, /15000 ms safety margin: raise the function timeout/);
     assert.equal(core.calls.length, 0);
-  });
-
-  test('a core that overruns its deadline is aborted and the failure is transient', async () => {
-    const core = fakeCore(
-      (options) =>
-        new Promise((_, reject) => {
-          options.signal!.addEventListener('abort', () => reject(options.signal!.reason), { once: true });
-        }),
-    );
-    const handler = handlerFromEnvironment({ ...baseEnv, SOCI_DEADLINE_MARGIN_MS: '200' }, core.build);
-    const run = await capture(() => handler(pushEvent(), lambdaContext(5_300)));
-    assert.ok(run.error instanceof SociError && run.error.kind === 'transient');
-    assert.match(run.error.message, /deadline exceeded/);
   });
 
   test('malformed and foreign events are logged and dropped; nothing throws, nothing is called', async () => {
