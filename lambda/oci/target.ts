@@ -1,5 +1,6 @@
 // One content abstraction, many backends (registry, OCI layout directory), in the spirit of oras-go's
 // Target: the soci core only ever talks to this interface.
+import { LimitExceededError } from './errors.ts';
 
 export interface Platform {
   architecture: string;
@@ -29,6 +30,16 @@ export interface FetchOptions {
   onBytes?: (n: number) => void;
 }
 
+/** The most `fetchBytes` reads: registries refuse larger manifests, and containers/image larger configs. */
+export const MAX_FETCH_BYTES = 4 * 1024 * 1024;
+
+/** Throws a LimitExceededError when `desc` is too large for `fetchBytes`; `where` names the target. */
+export function checkFetchSize(desc: Descriptor, where: string): void {
+  if (desc.size > MAX_FETCH_BYTES) {
+    throw new LimitExceededError('max-fetch-bytes', `${where}: ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit for manifests and configs`);
+  }
+}
+
 export interface Target {
   /** Where this target points, for logs and errors (never contains credentials). */
   readonly description: string;
@@ -36,7 +47,10 @@ export interface Target {
   resolve(reference: string): Promise<Descriptor>;
   /** Streams a blob or manifest. Without `offset`, the stream fails if the bytes do not match the digest. */
   fetch(desc: Descriptor, options?: FetchOptions): Promise<AsyncIterable<Uint8Array>>;
-  /** Reads a (small) blob or manifest fully into memory, verifying its digest. */
+  /**
+   * Reads a small blob (an image config) or manifest fully into memory, verifying its digest. A
+   * descriptor larger than MAX_FETCH_BYTES is refused with a LimitExceededError before anything is read.
+   */
   fetchBytes(desc: Descriptor, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   /** True when the blob or manifest is present. */
   exists(desc: Descriptor): Promise<boolean>;

@@ -1,6 +1,7 @@
 // Registry authentication: WWW-Authenticate challenges (Basic, and Bearer via the token endpoint), one
 // Authenticator per registry that remembers the scheme, the basic header and a token per scope.
 import { RegistryError, networkError } from './errors.ts';
+import { readLimited } from './http.ts';
 import { retryPolicy, RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
 import type { HttpResponse, HttpTransport } from './transport.ts';
 
@@ -64,6 +65,9 @@ export interface AuthenticatorOptions {
   /** Whether a token realm may be plain http (same rule as the registry itself). */
   allowHttpRealm: (url: URL) => boolean;
 }
+
+/** containers/image's bound on a token response: a token server streaming without end fails at 1 MiB. */
+export const MAX_TOKEN_BODY_BYTES = 1 << 20;
 
 /** Tokens are refreshed this long before the expiry the token server states. */
 const TOKEN_EXPIRY_MARGIN_MS = 10_000;
@@ -150,19 +154,36 @@ export class Authenticator {
     const body = await withRetry(this.retry, signal, async () => {
       let response: HttpResponse;
       try {
-        response = await this.options.transport(url, { headers, signal, redirect: 'follow' });
+        response = await this.options.transport(url, { headers, signal, redirect: 'follow', wholeBody: true });
       } catch (err) {
         if (signal?.aborted) throw err;
+        if ((err as { code?: unknown }).code === 'ERR_REDIRECT_DOWNGRADE') throw new RegistryError('unsupported', `${what}: ${(err as Error).message}`);
         throw new RetryableError(networkError(what, err));
       }
-      if (response.ok) return (await response.json()) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+      if (response.ok) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await readLimited(response, MAX_TOKEN_BODY_BYTES, what, 'max-token-body-bytes');
+        } catch (err) {
+          if (err instanceof Error && err.name === 'LimitExceededError') throw err;
+          if (signal?.aborted) throw err;
+          throw new RetryableError(networkError(what, err));
+        }
+        try {
+          const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+          if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+        } catch {
+          // reported below
+        }
+        throw new RegistryError('invalid-response', `${what}: token server answered with something other than a JSON object`);
+      }
       await response.body?.cancel();
       const error = new RegistryError(response.status === 401 ? 'unauthorized' : response.status === 403 ? 'denied' : 'failed', `${what} refused (${response.status})`, response.status);
       if (isRetryableStatus(response.status)) throw new RetryableError(error, parseRetryAfter(response.headers.get('retry-after')));
       throw error;
     });
     const value = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
-    if (!value) throw new RegistryError('failed', `${what}: token server answered without a token`);
+    if (!value) throw new RegistryError('invalid-response', `${what}: token server answered without a token`);
     const lifetimeMs = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000;
     this.tokens.set(cacheKey, { value, expiresAt: Date.now() + Math.max(0, lifetimeMs - TOKEN_EXPIRY_MARGIN_MS) });
     return value;

@@ -1,6 +1,6 @@
 // A Target backed by an OCI Distribution registry (ECR, docker-registry, …): resolve/fetch/push/tag and
 // referrers over HTTP, with auth, retries, resumable verified blob reads and streamed uploads.
-import type { Descriptor, FetchOptions, Target } from '../oci/target.ts';
+import { checkFetchSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
 import type { CredentialProvider } from './auth.ts';
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
@@ -14,7 +14,7 @@ import { Referrers, referrerDescriptor } from './referrers.ts';
 import { backoffDelay, retryPolicy, sleep, type RetryOptions } from './retry.ts';
 import { mountBlob } from './mount.ts';
 import { uploadBlob, uploadBlobFrom } from './upload.ts';
-import { fetchTransport, type HttpResponse, nodeTransport } from './transport.ts';
+import { createNodeTransport, fetchTransport, type HttpResponse, type HttpTimeouts, nodeTransport } from './transport.ts';
 
 export interface RegistryTargetOptions {
   /** `host[:port]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `127.0.0.1:5000`. */
@@ -33,6 +33,8 @@ export interface RegistryTargetOptions {
    * the fixed-size chunks a registry asks for with OCI-Chunk-Min-Length (clamped to 5–64 MiB).
    */
   monolithicLimit?: number;
+  /** Overrides of the node:http transport's timeouts (DEFAULT_HTTP_TIMEOUTS). */
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -72,7 +74,7 @@ export class RegistryTarget implements Target {
       plainHttp: options.plainHttp,
       userAgent: options.userAgent ?? 'soci-indexer',
       retry: retryPolicy(options.retry),
-      transport: options.fetchImpl ? fetchTransport(options.fetchImpl) : nodeTransport,
+      transport: options.fetchImpl ? fetchTransport(options.fetchImpl) : options.timeouts ? createNodeTransport(options.timeouts) : nodeTransport,
     });
     this.referrersClient = new Referrers(this.http);
   }
@@ -85,6 +87,7 @@ export class RegistryTarget implements Target {
     const { response, bytes } = await this.http.requestBytes(
       { method: 'GET', path: `manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200] },
       MAX_MANIFEST_BYTES,
+      'max-manifest-bytes',
     );
     const what = `registry ${this.http.registry}: ${operation}`;
     const digest = sha256Digest(bytes);
@@ -113,6 +116,7 @@ export class RegistryTarget implements Target {
   }
 
   async fetchBytes(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    checkFetchSize(desc, this.description);
     if (isManifestMediaType(desc.mediaType)) return this.manifestBytes(desc, options.signal);
     const chunks: Uint8Array[] = [];
     for await (const chunk of await this.fetch(desc, options)) chunks.push(chunk);
@@ -231,7 +235,7 @@ export class RegistryTarget implements Target {
     if (cached) return cached;
     const operation = `manifest ${this.http.repository}@${desc.digest}`;
     const accept = MANIFEST_ACCEPT.includes(desc.mediaType) ? MANIFEST_ACCEPT : `${desc.mediaType}, ${MANIFEST_ACCEPT}`;
-    const { bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${desc.digest}`, headers: { accept }, operation, ok: [200], signal }, MAX_MANIFEST_BYTES);
+    const { bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${desc.digest}`, headers: { accept }, operation, ok: [200], signal }, MAX_MANIFEST_BYTES, 'max-manifest-bytes');
     checkContent(desc, bytes, sha256Digest(bytes), `registry ${this.http.registry}: ${operation}`);
     this.remember(desc.digest, bytes);
     return bytes;

@@ -15,6 +15,10 @@ export type RegistryErrorKind =
   | 'too-large'
   | 'invalid-input'
   | 'unsupported'
+  /** The registry answered something no retry will change: malformed JSON, a missing header. */
+  | 'invalid-response'
+  /** Concurrent writers kept changing the same thing: may succeed when tried again. */
+  | 'conflict'
   | 'network';
 
 export class RegistryError extends Error implements TargetFailure {
@@ -35,9 +39,12 @@ export class RegistryError extends Error implements TargetFailure {
     return this.kind === 'not-found';
   }
 
-  /** A dropped connection, or a throttling or server-side status that outlasted the client's own retries. */
+  /**
+   * A dropped connection, a throttling or server-side status that outlasted the client's own retries, or
+   * a write conflict. A failure without a status (a malformed answer, a missing header) is deterministic.
+   */
   get transient(): boolean {
-    return this.kind === 'network' || (this.kind === 'failed' && (this.status === undefined || isRetryableStatus(this.status)));
+    return this.kind === 'network' || this.kind === 'conflict' || (this.kind === 'failed' && this.status !== undefined && isRetryableStatus(this.status));
   }
 }
 
@@ -47,10 +54,14 @@ const OUTCOMES: Partial<Record<number, [RegistryErrorKind, string]>> = {
   404: ['not-found', 'not found'],
 };
 
-/** Builds the error for a non-success response, e.g. `registry h:5000: manifest app:v1 not found (404 MANIFEST_UNKNOWN)`. */
-export function responseError(registry: string, operation: string, status: number, code: string | undefined): RegistryError {
+/**
+ * Builds the error for a non-success response, e.g. `registry h:5000: manifest app:v1 not found (404
+ * MANIFEST_UNKNOWN)`; an error body past its limit is named: `(404; error body over the 1 MiB limit, not read)`.
+ */
+export function responseError(registry: string, operation: string, status: number, body: ErrorBody = {}): RegistryError {
   const [kind, verb] = OUTCOMES[status] ?? ['failed', 'failed'];
-  return new RegistryError(kind, `registry ${registry}: ${operation} ${verb} (${code ? `${status} ${code}` : status})`, status, code);
+  const detail = body.code ? `${status} ${body.code}` : body.oversized ? `${status}; error body over the ${MAX_ERROR_BODY_BYTES >> 20} MiB limit, not read` : String(status);
+  return new RegistryError(kind, `registry ${registry}: ${operation} ${verb} (${detail})`, status, body.code);
 }
 
 /** Throws unless `bytes` are exactly what `desc` describes; `what` names registry and operation. */
@@ -59,15 +70,32 @@ export function checkContent(desc: { digest: string; size: number }, bytes: Uint
   if (actualDigest !== desc.digest) throw new RegistryError('digest-mismatch', `${what}: content hashes to ${actualDigest}, not ${desc.digest}`);
 }
 
-/** Reads the first error code of an OCI distribution error body; tolerates any other body. */
-export async function readErrorCode(response: HttpResponse): Promise<string | undefined> {
+/** containers/image reads at most this much of an error body; so do we (the status decides the outcome). */
+export const MAX_ERROR_BODY_BYTES = 1 << 20;
+
+/** The error code of an OCI distribution error body, or why there is none worth reporting. */
+export interface ErrorBody {
+  code?: string;
+  /** The body went past MAX_ERROR_BODY_BYTES and was closed unread. */
+  oversized?: boolean;
+}
+
+/** Reads the first error code of an OCI distribution error body (at most MAX_ERROR_BODY_BYTES); tolerates any other body. */
+export async function readErrorBody(response: HttpResponse): Promise<ErrorBody> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
   try {
-    const text = await response.text();
-    const body = JSON.parse(text) as { errors?: { code?: unknown }[] };
+    // Leaving the loop early closes the connection through the iterator's return().
+    for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
+      total += chunk.length;
+      if (total > MAX_ERROR_BODY_BYTES) return { oversized: true };
+      chunks.push(chunk);
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: { code?: unknown }[] };
     const code = body.errors?.[0]?.code;
-    return typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code) ? code : undefined;
+    return typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code) ? { code } : {};
   } catch {
-    return undefined;
+    return {};
   }
 }
 

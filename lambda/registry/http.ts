@@ -2,9 +2,10 @@
 // redirects that never carry Authorization to another origin, and classification of the outcome into
 // success, a retryable failure, or a one-line RegistryError.
 import { Authenticator, type CredentialProvider } from './auth.ts';
-import { RegistryError, networkError, readErrorCode, responseError } from './errors.ts';
+import { LimitExceededError } from '../oci/errors.ts';
+import { type ErrorBody, RegistryError, networkError, readErrorBody, responseError } from './errors.ts';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
-import { type HttpRequestBody, type HttpResponse, type HttpTransport, isRedirectStatus } from './transport.ts';
+import { type HttpRequestBody, type HttpResponse, type HttpTransport, isDowngrade, isRedirectStatus } from './transport.ts';
 
 export interface RequestSpec {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -20,6 +21,8 @@ export interface RequestSpec {
   /** Statuses handed back to the caller; any other one fails. */
   ok: readonly number[];
   signal?: AbortSignal;
+  /** The whole (small) body will be read: the exchange deadline covers it too. */
+  wholeBody?: boolean;
 }
 
 export interface RegistryHttpOptions {
@@ -73,13 +76,13 @@ export class RegistryHttp {
   }
 
   /** A request whose whole (bounded) body is wanted; a connection dropped while reading it is retried too. */
-  requestBytes(spec: RequestSpec, limit: number): Promise<{ response: HttpResponse; bytes: Uint8Array }> {
+  requestBytes(spec: RequestSpec, limit: number, limitName?: string): Promise<{ response: HttpResponse; bytes: Uint8Array }> {
     return withRetry(this.retry, spec.signal, async () => {
-      const response = await this.once(spec);
+      const response = await this.once({ ...spec, wholeBody: true });
       try {
-        return { response, bytes: await readLimited(response, limit, `registry ${this.registry}: ${spec.operation}`) };
+        return { response, bytes: await readLimited(response, limit, `registry ${this.registry}: ${spec.operation}`, limitName) };
       } catch (err) {
-        if (err instanceof RegistryError || spec.signal?.aborted) throw err;
+        if (err instanceof RegistryError || err instanceof LimitExceededError || spec.signal?.aborted) throw err;
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
       }
     });
@@ -94,12 +97,19 @@ export class RegistryHttp {
       if (isRedirectStatus(response.status) && location && (spec.method === 'GET' || spec.method === 'HEAD')) {
         await response.body?.cancel();
         if (hop >= MAX_REDIRECTS) throw new RegistryError('failed', `registry ${this.registry}: ${spec.operation} failed (too many redirects)`);
-        url = new URL(location, url);
+        const next = new URL(location, url);
+        if (isDowngrade(url, next)) {
+          throw new RegistryError('unsupported', `registry ${this.registry}: ${spec.operation}: refusing redirect from ${url.origin} to ${next.origin} (https to http)`);
+        }
+        url = next;
         continue;
       }
       if (spec.ok.includes(response.status)) return response;
-      const code = spec.method === 'HEAD' ? undefined : await readErrorCode(response);
-      const error = responseError(this.registry, spec.operation, response.status, code);
+      // Every response not handed back is read out or closed here, so no socket outlives the exchange.
+      let body: ErrorBody = {};
+      if (spec.method === 'HEAD') await response.body?.cancel();
+      else body = await readErrorBody(response);
+      const error = responseError(this.registry, spec.operation, response.status, body);
       if (isRetryableStatus(response.status)) throw new RetryableError(error, parseRetryAfter(response.headers.get('retry-after')));
       throw error;
     }
@@ -115,7 +125,7 @@ export class RegistryHttp {
       if (authorization) headers.authorization = authorization;
       let response: HttpResponse;
       try {
-        response = await this.options.transport(url, { method: spec.method, headers, body: spec.body, redirect: 'manual', signal: spec.signal });
+        response = await this.options.transport(url, { method: spec.method, headers, body: spec.body, redirect: 'manual', signal: spec.signal, wholeBody: spec.wholeBody });
       } catch (err) {
         if (spec.signal?.aborted) throw err;
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
@@ -136,21 +146,33 @@ export class RegistryHttp {
   }
 }
 
-/** Reads a whole response body, refusing more than `limit` bytes. */
-export async function readLimited(response: HttpResponse, limit: number, what: string): Promise<Uint8Array> {
+/**
+ * Reads a whole response body, refusing more than `limit` bytes with a LimitExceededError named `name`
+ * (the connection is closed, the rest never read).
+ */
+export async function readLimited(response: HttpResponse, limit: number, what: string, name = 'max-response-bytes'): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
+  const tooLarge = () => new LimitExceededError(name, `${what}: response body exceeds the ${formatBytes(limit)} limit`);
   if (declared > limit) {
     await response.body?.cancel();
-    throw new RegistryError('too-large', `${what}: ${declared} bytes exceeds the ${limit}-byte limit`);
+    throw tooLarge();
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
+  // Leaving the loop early (limit, error) closes the body through the iterator's return().
   for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
     total += chunk.length;
-    if (total > limit) throw new RegistryError('too-large', `${what}: more than the ${limit}-byte limit`);
+    if (total > limit) throw tooLarge();
     chunks.push(chunk);
   }
   return concatBytes(chunks, total);
+}
+
+/** `1 MiB`, `4 MiB`, or bytes when not a whole number of KiB/MiB. */
+export function formatBytes(n: number): string {
+  if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n}-byte`;
 }
 
 /** Joins chunks into one plain Uint8Array (not a Buffer, so callers compare and type it simply). */

@@ -3,12 +3,14 @@
 import type { Descriptor } from '../oci/target.ts';
 import { digestHex } from '../oci/digest.ts';
 import { MEDIA_TYPE_OCI_INDEX } from '../oci/media-types.ts';
+import { LimitExceededError } from '../oci/errors.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryHttp } from './http.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
 
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
-const MAX_PAGES = 100;
+/** Pages of one referrers listing; more fails (stopping silently would miss an index and push a duplicate). */
+export const MAX_REFERRERS_PAGES = 100;
 
 interface IndexJson {
   schemaVersion?: number;
@@ -45,7 +47,7 @@ function parseIndex(bytes: Uint8Array, what: string): IndexJson {
   } catch {
     // reported below
   }
-  throw new RegistryError('failed', `${what}: not an OCI index`);
+  throw new RegistryError('invalid-response', `${what}: not an OCI index`);
 }
 
 function nextPage(link: string | null, current: URL): URL | undefined {
@@ -87,7 +89,7 @@ export class Referrers {
       });
       await response.body?.cancel();
     }
-    throw new RegistryError('failed', `registry ${this.http.registry}: referrers index ${this.http.repository}:${tag} keeps changing under concurrent writers`);
+    throw new RegistryError('conflict', `registry ${this.http.registry}: referrers index ${this.http.repository}:${tag} keeps changing under concurrent writers`);
   }
 
   /** The API's answer (all pages), or undefined when the registry has no referrers API. */
@@ -96,8 +98,11 @@ export class Referrers {
     let url: URL | undefined = this.http.url(`referrers/${subject}${artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`}`);
     const operation = `referrers of ${this.http.repository}@${subject}`;
     const found: Descriptor[] = [];
-    for (let page = 0; url && page < MAX_PAGES; page++) {
-      const { response, bytes } = await this.http.requestBytes({ method: 'GET', path: url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, operation, ok: [200, 404], signal }, MAX_INDEX_BYTES);
+    for (let page = 0; url; page++) {
+      if (page === MAX_REFERRERS_PAGES) {
+        throw new LimitExceededError('max-referrers-pages', `registry ${this.http.registry}: ${operation}: more than ${MAX_REFERRERS_PAGES} pages`);
+      }
+      const { response, bytes } = await this.http.requestBytes({ method: 'GET', path: url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, operation, ok: [200, 404], signal }, MAX_INDEX_BYTES, 'max-index-bytes');
       if (response.status === 404) {
         if (page > 0) throw new RegistryError('not-found', `registry ${this.http.registry}: ${operation} not found (404 on a later page)`, 404);
         this.apiSupported = false;
@@ -113,7 +118,7 @@ export class Referrers {
   private async fromTag(subject: string, signal?: AbortSignal): Promise<IndexJson | undefined> {
     const tag = referrersTag(subject);
     const operation = `referrers index ${this.http.repository}:${tag}`;
-    const { response, bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200, 404], signal }, MAX_INDEX_BYTES);
+    const { response, bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200, 404], signal }, MAX_INDEX_BYTES, 'max-index-bytes');
     return response.status === 404 ? undefined : parseIndex(bytes, `registry ${this.http.registry}: ${operation}`);
   }
 }

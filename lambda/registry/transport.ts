@@ -31,8 +31,10 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   body?: HttpRequestBody;
   signal?: AbortSignal;
-  /** `manual` hands 3xx responses back; `follow` follows them (credentials only to the same origin). */
+  /** `manual` hands 3xx responses back; `follow` follows them (credentials only to the same origin, never https to http). */
   redirect: 'manual' | 'follow';
+  /** The caller reads the whole (small) body: the exchange deadline covers it too. */
+  wholeBody?: boolean;
 }
 
 export type HttpTransport = (url: URL, request: HttpRequest) => Promise<HttpResponse>;
@@ -58,34 +60,74 @@ function asArrayBufferView(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
 }
 
-/** A socket that sends nothing for this long fails the exchange (as undici's body timeout does). */
-const IDLE_TIMEOUT_MS = 300_000;
-/** A connection not established by then fails (undici's connect timeout; the OS would wait ~2 min). */
-const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * How long an exchange may take. A server can hold a build in three ways, each with its own bound: by
+ * saying nothing (`idleMs`), by trickling the response head or a small body (`exchangeMs`, a deadline for
+ * everything up to the response headers and, for bodies read whole such as manifests, error bodies and
+ * tokens, until the body's end), and by trickling a large body (`minBytesPerSecond` over every
+ * `throughputWindowMs` the reader spent waiting for the server: time the reader itself is busy does not
+ * count, so a slow consumer never fails a fast server, and a long download at a healthy rate is never cut).
+ */
+export interface HttpTimeouts {
+  /** A connection not established by then fails (undici's connect timeout; the OS would wait ~2 min). */
+  connectMs: number;
+  /** A socket that sends nothing for this long fails the exchange (as undici's body timeout does). */
+  idleMs: number;
+  /** Request sent → response headers, and → end of a body read whole; an uploaded body adds its time at `minBytesPerSecond`. */
+  exchangeMs: number;
+  /** A streamed body slower than this, measured over the reader's waiting time, fails. */
+  minBytesPerSecond: number;
+  throughputWindowMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  connectMs: 10_000,
+  idleMs: 300_000,
+  exchangeMs: 300_000,
+  minBytesPerSecond: 16 * 1024,
+  throughputWindowMs: 60_000,
+};
+
 const MAX_REDIRECTS = 10;
 /** Bodies up to this size are drained on cancel, keeping the connection; larger ones close it. */
 const DRAIN_LIMIT = 64 * 1024;
 const DRAIN_TIMEOUT_MS = 5_000;
 
-export const nodeTransport: HttpTransport = async (url, request) => {
-  let current = url;
-  let headers = request.headers ?? {};
-  for (let hop = 0; ; hop++) {
-    const response = await exchange(current, { ...request, headers });
-    const location = response.headers.get('location');
-    if (request.redirect === 'manual' || !location || !isRedirectStatus(response.status)) return response;
-    await response.body?.cancel();
-    if (hop >= MAX_REDIRECTS) throw new Error('too many redirects');
-    const next = new URL(location, current);
-    if (next.origin !== current.origin) {
-      const { authorization: _dropped, ...rest } = headers;
-      headers = rest;
-    }
-    current = next;
-  }
-};
+function timeoutError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
+}
 
-function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
+/** An https origin redirecting to plain http would expose the request (and what follows) to the network. */
+export function isDowngrade(from: URL, to: URL): boolean {
+  return from.protocol === 'https:' && to.protocol !== 'https:';
+}
+
+/** node:http(s) with the given timeouts (the defaults where not given). */
+export function createNodeTransport(overrides: Partial<HttpTimeouts> = {}): HttpTransport {
+  const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...overrides };
+  return async (url, request) => {
+    let current = url;
+    let headers = request.headers ?? {};
+    for (let hop = 0; ; hop++) {
+      const response = await exchange(current, { ...request, headers }, timeouts);
+      const location = response.headers.get('location');
+      if (request.redirect === 'manual' || !location || !isRedirectStatus(response.status)) return response;
+      await response.body?.cancel();
+      if (hop >= MAX_REDIRECTS) throw new Error('too many redirects');
+      const next = new URL(location, current);
+      if (isDowngrade(current, next)) throw Object.assign(new Error(`refusing redirect from ${current.origin} to ${next.origin} (https to http)`), { code: 'ERR_REDIRECT_DOWNGRADE' });
+      if (next.origin !== current.origin) {
+        const { authorization: _dropped, ...rest } = headers;
+        headers = rest;
+      }
+      current = next;
+    }
+  };
+}
+
+export const nodeTransport: HttpTransport = createNodeTransport();
+
+function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
     if (!secure && url.protocol !== 'http:') {
@@ -101,19 +143,56 @@ function exchange(url: URL, request: HttpRequest): Promise<HttpResponse> {
       // The global agents keep connections alive (Node >= 19) and, on a Node with built-in proxy support
       // run with NODE_USE_ENV_PROXY=1 or --use-env-proxy, go through HTTP(S)_PROXY as fetch then does.
       signal: request.signal,
-      timeout: IDLE_TIMEOUT_MS,
+      timeout: timeouts.idleMs,
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+    // Bytes given up front count at the minimum rate; a streamed body (an upload of any size, bounded by
+    // the idle timeout) starts the deadline once it has been sent.
+    const exchangeMs = timeouts.exchangeMs + (body instanceof Uint8Array ? (body.length / timeouts.minBytesPerSecond) * 1000 : 0);
+    let deadlineTarget: { destroy(err: Error): void } = req;
+    let deadline: NodeJS.Timeout | undefined;
+    let settledDeadline = false;
+    const startDeadline = () => {
+      if (settledDeadline || deadline !== undefined) return;
+      deadline = setTimeout(() => deadlineTarget.destroy(timeoutError(`no complete response in ${Math.round(exchangeMs / 1000)} s`)), exchangeMs);
+      deadline.unref(); // the socket keeps the process alive while the exchange is under way, not this timer
+    };
+    const clearDeadline = () => {
+      settledDeadline = true;
+      clearTimeout(deadline);
+    };
+    req.on('timeout', () => req.destroy(timeoutError(`no data for ${timeouts.idleMs / 1000} s`)));
     req.on('socket', (socket) => {
       if (!socket.connecting) return; // a kept-alive connection
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no connection in ${CONNECT_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(() => req.destroy(timeoutError(`no connection in ${timeouts.connectMs / 1000} s`)), timeouts.connectMs);
       socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
-    req.on('error', reject);
-    req.on('response', (res) => resolve(new NodeResponse(res)));
-    if (body === undefined || body instanceof Uint8Array) req.end(body);
-    else pump(req, body).catch((err: unknown) => req.destroy(err as Error));
+    req.on('error', (err) => {
+      clearDeadline();
+      reject(err);
+    });
+    req.on('close', () => {
+      if (deadlineTarget === req) clearDeadline();
+    });
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      // Bodies read whole (asked for, or any non-2xx: error bodies and redirects are small) stay under the deadline.
+      if (request.wholeBody || status < 200 || status >= 300) {
+        deadlineTarget = res;
+        startDeadline(); // (already running unless answered before a streamed body was all sent)
+        res.once('close', clearDeadline);
+        res.once('end', clearDeadline);
+      } else {
+        clearDeadline();
+      }
+      resolve(new NodeResponse(res, timeouts));
+    });
+    if (body === undefined || body instanceof Uint8Array) {
+      startDeadline();
+      req.end(body);
+    } else {
+      pump(req, body).then(startDeadline, (err: unknown) => req.destroy(err as Error));
+    }
   });
 }
 
@@ -143,7 +222,10 @@ class NodeResponse implements HttpResponse {
   readonly body: HttpBody;
   private used = false;
 
-  constructor(private readonly res: IncomingMessage) {
+  constructor(
+    private readonly res: IncomingMessage,
+    private readonly timeouts: HttpTimeouts,
+  ) {
     // A connection that fails before anyone reads the body must not crash the process; whoever reads
     // it gets the error from the iterator.
     res.on('error', () => undefined);
@@ -154,11 +236,44 @@ class NodeResponse implements HttpResponse {
     this.body = {
       [Symbol.asyncIterator]() {
         self.used = true;
-        return res[Symbol.asyncIterator]();
+        return self.metered(res[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>);
       },
       cancel() {
         self.used = true;
         return self.discard();
+      },
+    };
+  }
+
+  /**
+   * The body's chunks, failing when the server delivers less than `minBytesPerSecond` over a window of
+   * time the reader spent waiting for it (see HttpTimeouts).
+   */
+  private metered(inner: AsyncIterator<Uint8Array>): AsyncIterator<Uint8Array> {
+    const { minBytesPerSecond, throughputWindowMs } = this.timeouts;
+    const { res } = this;
+    let waited = 0;
+    let bytes = 0;
+    return {
+      async next() {
+        const started = performance.now();
+        const result = await inner.next();
+        if (result.done) return result;
+        waited += performance.now() - started;
+        bytes += result.value.length;
+        if (waited >= throughputWindowMs) {
+          if (bytes < (minBytesPerSecond * waited) / 1000) {
+            const error = timeoutError(`response body arrives at ${Math.round(bytes / (waited / 1000))} bytes/s, below the ${minBytesPerSecond} bytes/s minimum`);
+            res.destroy(error);
+            throw error;
+          }
+          waited = 0;
+          bytes = 0;
+        }
+        return result;
+      },
+      async return(value?: unknown) {
+        return (await inner.return?.(value)) ?? { done: true, value: undefined };
       },
     };
   }
