@@ -5,15 +5,21 @@
 // - Only sha256 blobs are supported (the only algorithm soci and ECR use).
 // - index.json is re-read on every call (another process may have changed it) and rewritten atomically
 //   as compact Go JSON; entries are re-encoded through the image-spec Descriptor type, so fields that
-//   type does not know are dropped. Tag updates are serialized within this object, not across processes.
+//   type does not know are dropped. Tag updates are serialized within this object and, through the
+//   lockfile `index.json.lock`, across processes (two CLIs tagging one layout never lose a tag).
+// - Files of the layout are untrusted: a blob must be a regular file (a symlink is followed only when it
+//   stays inside the layout) of exactly its descriptor's size; FIFOs and devices are refused without
+//   being opened for a blocking read, and index.json and oci-layout are read up to a limit.
 // - `referrers` scans the manifests listed in index.json (not blobs reachable only through nested indexes):
 //   a v1 SOCI index written to a layout must therefore be tagged to be found.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { isAbsolute, join, relative } from 'node:path';
 import { digestHex, isDigest, verifyBytes, verifyStream } from '../oci/digest.ts';
-import { DigestMismatchError, InvalidReferenceError, NotFoundError } from '../oci/errors.ts';
+import { DigestMismatchError, InvalidReferenceError, LimitExceededError, NotFoundError } from '../oci/errors.ts';
 import { goMarshal, goString, goStruct, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
 import {
   ANNOTATION_REF_NAME,
@@ -23,13 +29,22 @@ import {
   isManifest,
 } from '../oci/media-types.ts';
 import { isRefName } from '../oci/reference.ts';
-import type { Descriptor, FetchOptions, Target } from '../oci/target.ts';
+import { checkFetchSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
 
 export const IMAGE_LAYOUT_VERSION = '1.0.0';
 
 /** Registries refuse manifests above 4 MiB; a larger blob resolved by digest is not a manifest. */
 const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
+/** index.json beyond this is refused (about 60,000 entries); oci-layout is one short field. */
+const MAX_INDEX_JSON_BYTES = 16 * 1024 * 1024;
+const MAX_LAYOUT_FILE_BYTES = 4096;
+/** A lock older than this whose holder cannot be checked (another host) is taken over. */
+const STALE_LOCK_MS = 60_000;
+/** How long tag() waits for another process's lock before failing. */
+const LOCK_WAIT_MS = 30_000;
+/** Opened without following a final symlink and without blocking on a FIFO. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** A directory that is not a usable OCI image layout, or an index.json that cannot answer the question. */
 export class LayoutError extends Error {
@@ -96,15 +111,19 @@ export class OciLayoutTarget implements Target {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
       throw new RangeError(`${this.description}: offset ${offset} is outside ${desc.digest} (${desc.size} bytes)`);
     }
-    await this.statBlob(desc.digest, path);
-    const chunks = readChunks(path, offset, options);
+    // Checked now, so a wrong file fails the fetch itself; opened again (same checks) when read.
+    const checked = await this.openBlob(desc.digest, path, desc.size);
+    await checked.handle.close();
+    const what = `${this.description}: blob ${desc.digest}`;
+    const chunks = readChunks(() => openRegular(checked.path, what, desc.size), offset, desc.size, options);
     // A ranged read cannot be verified; a whole read is checked against the digest as it streams.
     return offset === 0 ? verifyStream(chunks, desc) : chunks;
   }
 
   async fetchBytes(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    checkFetchSize(desc, this.description);
     const path = this.blobPath(desc.digest);
-    const bytes = await this.readBlob(desc.digest, path, options.signal);
+    const bytes = await this.readBlob(desc.digest, path, desc.size, options.signal);
     verifyBytes(desc, bytes);
     return bytes;
   }
@@ -163,14 +182,16 @@ export class OciLayoutTarget implements Target {
     if (!isRefName(tag)) throw new InvalidReferenceError(`${this.description}: ${JSON.stringify(tag)} is not a valid OCI ref name`);
     if (!(await this.exists(desc))) throw new NotFoundError(`${this.description}: cannot tag ${desc.digest}: blob not found`);
     const entry: Descriptor = { ...desc, annotations: { ...desc.annotations, [ANNOTATION_REF_NAME]: tag } };
-    const update = this.indexUpdate.then(async () => {
-      const index = await this.readIndex();
-      const manifests = index.manifests ?? [];
-      const first = manifests.findIndex((m) => m.annotations?.[ANNOTATION_REF_NAME] === tag);
-      const kept = manifests.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] !== tag);
-      kept.splice(first < 0 ? kept.length : first, 0, entry);
-      await this.writeAtomic(this.indexPath(), marshalIndex({ ...index, manifests: kept }));
-    });
+    const update = this.indexUpdate.then(() =>
+      this.withIndexLock(async () => {
+        const index = await this.readIndex();
+        const manifests = index.manifests ?? [];
+        const first = manifests.findIndex((m) => m.annotations?.[ANNOTATION_REF_NAME] === tag);
+        const kept = manifests.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] !== tag);
+        kept.splice(first < 0 ? kept.length : first, 0, entry);
+        await this.writeAtomic(this.indexPath(), marshalIndex({ ...index, manifests: kept }));
+      }),
+    );
     this.indexUpdate = update.catch(() => undefined);
     await update;
   }
@@ -194,9 +215,11 @@ export class OciLayoutTarget implements Target {
 
   private async resolveDigest(digest: string): Promise<Descriptor> {
     const path = this.blobPath(digest);
-    const { size } = await this.statBlob(digest, path);
+    const { handle } = await this.openBlob(digest, path);
+    const { size } = await handle.stat();
+    await handle.close();
     if (size > MAX_MANIFEST_SIZE) throw new LayoutError(`${this.description}: blob ${digest} (${size} bytes) is too large to be a manifest`);
-    const bytes = await this.readBlob(digest, path);
+    const bytes = await this.readBlob(digest, path, size);
     verifyBytes({ mediaType: '', digest, size }, bytes);
     return { mediaType: sniffMediaType(bytes, `${this.description}: blob ${digest}`), digest, size };
   }
@@ -210,12 +233,12 @@ export class OciLayoutTarget implements Target {
   }
 
   private async readLayoutVersion(): Promise<string> {
-    const bytes = await this.readLayoutFile('oci-layout');
+    const bytes = await this.readLayoutFile('oci-layout', MAX_LAYOUT_FILE_BYTES);
     return (goUnmarshal(layoutFileSchema, bytes) as { imageLayoutVersion: string }).imageLayoutVersion;
   }
 
   private async readIndex(): Promise<Index> {
-    const bytes = await this.readLayoutFile('index.json');
+    const bytes = await this.readLayoutFile('index.json', MAX_INDEX_JSON_BYTES);
     try {
       return parseIndex(bytes);
     } catch (err) {
@@ -223,16 +246,71 @@ export class OciLayoutTarget implements Target {
     }
   }
 
-  private readLayoutFile(name: string): Promise<Uint8Array> {
-    return orNotFound(readFile(join(this.dir, name)), `${this.description} is not an OCI image layout: no ${name}`);
+  private async readLayoutFile(name: string, limit: number): Promise<Uint8Array> {
+    const path = join(this.dir, name);
+    const handle = await orNotFound(openRegular(path, `${this.description}: ${name}`), `${this.description} is not an OCI image layout: no ${name}`);
+    try {
+      const { size } = await handle.stat();
+      if (size > limit) throw new LimitExceededError(`max-${name.replace('.', '-')}-bytes`, `${this.description}: ${name} is ${size} bytes, over the ${limit}-byte limit`);
+      return await readExactly(handle, size);
+    } finally {
+      await handle.close();
+    }
   }
 
-  private statBlob(digest: string, path: string): Promise<{ size: number }> {
-    return orNotFound(stat(path), `${this.description}: blob ${digest} not found`);
+  /**
+   * Opens a blob for reading after checking what it is: a regular file (or a symlink to one inside the
+   * layout), of `size` bytes when given. Refuses FIFOs, devices and symlinks leading out of the layout.
+   */
+  private async openBlob(digest: string, path: string, size?: number): Promise<{ handle: FileHandle; path: string }> {
+    const what = `${this.description}: blob ${digest}`;
+    const info = await orNotFound(lstat(path), `${what} not found`);
+    let target = path;
+    if (info.isSymbolicLink()) {
+      const [resolved, root] = await Promise.all([orNotFound(realpath(path), `${what} not found (dangling symlink)`), realpath(this.dir)]);
+      const inside = relative(root, resolved);
+      if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) throw new LayoutError(`${what} is a symlink leading out of the layout; refused`);
+      target = resolved;
+    }
+    return { handle: await orNotFound(openRegular(target, what, size), `${what} not found`), path: target };
   }
 
-  private readBlob(digest: string, path: string, signal?: AbortSignal): Promise<Uint8Array> {
-    return orNotFound(readFile(path, { signal }), `${this.description}: blob ${digest} not found`);
+  private async readBlob(digest: string, path: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const { handle } = await this.openBlob(digest, path, size);
+    try {
+      signal?.throwIfAborted();
+      return await readExactly(handle, size);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Runs `work` holding `index.json.lock` (created exclusively, holding our pid and host), so that
+   * concurrent processes updating index.json take turns. A lock left by a process that is gone is removed.
+   */
+  private async withIndexLock<T>(work: () => Promise<T>): Promise<T> {
+    const lockPath = join(this.dir, 'index.json.lock');
+    const waitUntil = Date.now() + LOCK_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeFile(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }), { flag: 'wx' });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      if (await isStaleLock(lockPath)) {
+        await unlink(lockPath).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > waitUntil) throw new LayoutError(`${this.description}: index.json is locked by another process (${lockPath}); remove it if no soci-indexer is running`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())));
+    }
+    try {
+      return await work();
+    } finally {
+      await unlink(lockPath).catch(() => undefined);
+    }
   }
 
   private blobPath(digest: string): string {
@@ -289,15 +367,77 @@ function sniffMediaType(bytes: Uint8Array, what: string): string {
   throw new LayoutError(`${what} has no mediaType and is neither a manifest nor an index`);
 }
 
-async function* readChunks(path: string, start: number, options: FetchOptions): AsyncGenerator<Uint8Array> {
-  const handle = await open(path, 'r');
+/**
+ * Opens a file that must be a regular file (of `size` bytes when given): O_NOFOLLOW and O_NONBLOCK, so
+ * neither a symlink nor a FIFO swapped in is followed or waited on.
+ */
+async function openRegular(path: string, what: string, size?: number): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, OPEN_FLAGS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new LayoutError(`${what} is a symlink; refused`);
+    throw err;
+  }
+  const info = await handle.stat();
+  if (!info.isFile()) {
+    await handle.close();
+    const kind = info.isFIFO() ? 'a FIFO' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : info.isSocket() ? 'a socket' : info.isDirectory() ? 'a directory' : 'not a regular file';
+    throw new LayoutError(`${what} is ${kind}, not a regular file; refused`);
+  }
+  if (size !== undefined && info.size !== size) {
+    await handle.close();
+    throw new LayoutError(`${what} is ${info.size} bytes, its descriptor says ${size}`);
+  }
+  return handle;
+}
+
+/** Reads exactly `size` bytes from the start of an open regular file (fails if it shrank meanwhile). */
+async function readExactly(handle: FileHandle, size: number): Promise<Uint8Array> {
+  const bytes = Buffer.alloc(size);
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await handle.read(bytes, at, size - at, at);
+    if (bytesRead === 0) throw new LayoutError(`file shrank while being read (${at} of ${size} bytes)`);
+    at += bytesRead;
+  }
+  return bytes;
+}
+
+/** A lock whose holder on this host is gone, or older than STALE_LOCK_MS when it cannot be checked. */
+async function isStaleLock(path: string): Promise<boolean> {
+  let holder: { pid?: unknown; host?: unknown; at?: unknown };
+  try {
+    holder = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // released meanwhile: just retry
+    // Being written right now, or garbage: judge by age.
+    try {
+      return Date.now() - (await stat(path)).mtimeMs > STALE_LOCK_MS;
+    } catch {
+      return false;
+    }
+  }
+  if (holder.host === hostname() && typeof holder.pid === 'number') {
+    try {
+      process.kill(holder.pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+  return typeof holder.at !== 'number' || Date.now() - holder.at > STALE_LOCK_MS;
+}
+
+/** The bytes [start, end) of the file `openFile` opens; a file that grew is read only to `end`. */
+async function* readChunks(openFile: () => Promise<FileHandle>, start: number, end: number, options: FetchOptions): AsyncGenerator<Uint8Array> {
+  const handle = await openFile();
   try {
     let position = start;
-    for (;;) {
+    while (position < end) {
       options.signal?.throwIfAborted();
-      const buffer = Buffer.allocUnsafe(READ_CHUNK);
-      const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, position);
-      if (bytesRead === 0) return;
+      const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, end - position));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) throw new LayoutError(`blob shrank while being read (${position} of ${end} bytes)`);
       position += bytesRead;
       options.onBytes?.(bytesRead);
       yield buffer.subarray(0, bytesRead);

@@ -182,12 +182,14 @@ describe('fetch', () => {
     assert.equal((await collect(await layout.fetch(GZIP_LAYER, { offset: 1 }))).length, GZIP_LAYER.size - 1);
   });
 
-  test('a truncated blob fails a whole fetch', async () => {
+  test('a blob of another size than its descriptor fails the fetch before any read, ranged or not', async () => {
     const dir = await goldenCopy();
     const path = blobFile(dir, TINY_LAYER.digest);
     await writeFile(path, (await readFile(path)).subarray(0, 100));
     const layout = await OciLayoutTarget.open(dir);
-    await assert.rejects(collect(await layout.fetch(TINY_LAYER)), /has 100 bytes, descriptor says 125/);
+    await assert.rejects(layout.fetch(TINY_LAYER), (err: unknown) => err instanceof LayoutError && /is 100 bytes, its descriptor says 125/.test(err.message));
+    await assert.rejects(layout.fetch(TINY_LAYER, { offset: 10 }), /is 100 bytes, its descriptor says 125/);
+    await assert.rejects(layout.fetchBytes(TINY_LAYER), /is 100 bytes, its descriptor says 125/);
   });
 
   test('a missing blob fails at fetch time with NotFoundError', async () => {
