@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
+import type { TargetFailure } from '../oci/errors.ts';
 import { startWorker } from '../ztoc/worker-options.ts';
 import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
@@ -13,6 +14,15 @@ import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 const MAX_IN_FLIGHT = 4 << 20;
 const BATCH = 1 << 20;
 const WORKER_URL = new URL('./layer-worker.mjs', import.meta.url);
+
+/**
+ * A layer that made the engine fail outside its own input checks (a RangeError, a FlatBuffers size error)
+ * or killed its worker (out of memory): the same layer does it again, so it is never retried.
+ */
+export class LayerIndexError extends Error implements TargetFailure {
+  override readonly name = 'LayerIndexError';
+  readonly transient = false;
+}
 
 interface Job {
   id: number;
@@ -29,8 +39,11 @@ class LayerWorker {
     this.worker.on('message', (message: FromWorker) => {
       if (this.job && message.id === this.job.id) this.job.onMessage(message);
     });
-    this.worker.on('error', (err) => this.job?.onFailure(err));
-    this.worker.on('exit', (code) => this.job?.onFailure(new Error(`layer worker exited with code ${code}`)));
+    this.worker.on('error', (err) => {
+      const outOfMemory = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.job?.onFailure(new LayerIndexError(outOfMemory ? `layer worker ran out of memory (${err.message.split('\n')[0]})` : `layer worker failed: ${err.message.split('\n')[0]}`, { cause: err }));
+    });
+    this.worker.on('exit', (code) => this.job?.onFailure(new LayerIndexError(`layer worker exited with code ${code}`)));
   }
 
   post(message: ToWorker, transfer?: ArrayBuffer[]): void {
@@ -129,7 +142,7 @@ export class LayerPool {
           settle.resolve(message.result);
           drained?.();
         } else {
-          settle.reject(new Error(message.message));
+          settle.reject(new LayerIndexError(`${message.name === undefined || message.name === 'Error' ? '' : `${message.name}: `}${message.message}`));
           drained?.();
         }
       },

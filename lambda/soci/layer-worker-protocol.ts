@@ -11,4 +11,4 @@ export type FromWorker =
   /** `buffer` is the consumed chunk's memory, handed back for reuse. */
   | { type: 'ack'; id: number; bytes: number; buffer: ArrayBuffer }
   | { type: 'done'; id: number; result: LayerIndexResult }
-  | { type: 'failed'; id: number; message: string };
+  | { type: 'failed'; id: number; message: string; name?: string };

@@ -57,7 +57,8 @@ port.on('message', (message: ToWorker) => {
             const transfer = result.indexable ? [result.bytes.buffer as ArrayBuffer] : [];
             port.postMessage({ type: 'done', id: message.id, result } satisfies FromWorker, transfer);
           },
-          (err: unknown) => port.postMessage({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err) } satisfies FromWorker),
+          (err: unknown) =>
+            port.postMessage({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : undefined } satisfies FromWorker),
         )
         .finally(() => collectGarbage?.());
       break;

@@ -3,7 +3,7 @@
 // transient/permanent split of backend errors.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DigestMismatchError, NotFoundError } from '../../lambda/oci/errors.ts';
+import { DigestMismatchError, LimitExceededError, NotFoundError } from '../../lambda/oci/errors.ts';
 import {
   MEDIA_TYPE_DOCKER_LAYER,
   MEDIA_TYPE_DOCKER_LAYER_GZIP,
@@ -16,6 +16,7 @@ import {
 } from '../../lambda/oci/media-types.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
 import { isNotFound, toSociError } from '../../lambda/soci/errors.ts';
+import { LayerIndexError } from '../../lambda/soci/layer-pool.ts';
 import { formatPlatform, normalizePlatform, parsePlatform, parseSpecifier, platformMatches } from '../../lambda/soci/platform.ts';
 import { mapPool } from '../../lambda/soci/pool.ts';
 import { cleanPrefetchPath, mergeSpans, prefetchArtifact } from '../../lambda/soci/prefetch.ts';
@@ -183,7 +184,19 @@ describe('error kinds', () => {
     assert.equal(kind(new NotFoundError('gone')), 'permanent');
     assert.equal(kind(new DigestMismatchError('sha256:a', 'sha256:b')), 'permanent');
     assert.equal(kind(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' })), 'permanent');
-    assert.equal(kind(new Error('something odd')), 'transient');
+    // Nobody classified it: permanent (a poison image must not be retried), unless it is a network failure.
+    assert.equal(kind(new Error('something odd')), 'permanent');
+    assert.equal(kind(new RangeError('Invalid typed array length: 4294967296')), 'permanent');
+    assert.equal(kind(new Error('FlatBuffers: cannot grow buffer beyond 2 gigabytes.')), 'permanent');
+    assert.equal(kind(new LimitExceededError('max-token-body-bytes', 'token response exceeds the 1 MiB limit')), 'permanent');
+    assert.equal(kind(new LayerIndexError('layer worker ran out of memory')), 'permanent');
+    assert.equal(kind(new RegistryError('invalid-response', 'registry h: token server answered without a token')), 'permanent');
+    assert.equal(kind(new RegistryError('failed', 'registry h: push blob failed (no upload Location)')), 'permanent');
+    assert.equal(kind(new RegistryError('conflict', 'referrers index keeps changing')), 'transient');
+    for (const code of ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN']) {
+      assert.equal(kind(Object.assign(new Error(`socket: ${code}`), { code })), 'transient', code);
+    }
+    assert.equal(kind(new TypeError('fetch failed', { cause: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) })), 'transient');
     // 501 Not Implemented and 505 HTTP Version Not Supported: the client does not retry them, nor does the core.
     assert.equal(kind(new RegistryError('failed', 'x', 501)), 'permanent');
     assert.equal(kind(new RegistryError('failed', 'x', 505)), 'permanent');
