@@ -3,7 +3,7 @@
 // plane (AWS_ENDPOINT_URL_ECR).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,13 +135,57 @@ describe('Docker config credentials', () => {
     assert.equal((await resolveWithDefaults()).mediaType, 'application/vnd.oci.image.manifest.v1+json');
   });
 
-  test('says so when a credential helper is configured for the host', async () => {
-    await writeConfig({ auths: {}, credHelpers: { [registry.host]: 'ecr-login' } });
-    await assert.rejects(resolveWithDefaults(), (err: unknown) => {
-      assert.ok(err instanceof RegistryError);
-      assert.equal(err.kind, 'unsupported');
-      assert.match(err.message, /credential helper "docker-credential-ecr-login" for this host; credential helpers are not supported/);
-      return true;
+  describe('credential helpers (tiny fake docker-credential-* scripts on PATH)', () => {
+    const savedPath = process.env.PATH;
+    let bin: string;
+    const helper = (name: string, script: string) => writeFile(join(bin, `docker-credential-${name}`), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    before(async () => {
+      bin = await mkdtemp(join(tmpdir(), 'cred-helpers-'));
+      process.env.PATH = `${bin}:${savedPath}`;
+      // Records what it was asked (stdin, argv) and answers like docker-credential-helpers' stores.
+      await helper('good', `read -r server; echo "$server $1" > "${bin}/asked"; printf '{"ServerURL":"%s","Username":"${user.username}","Secret":"${user.password}"}' "$server"`);
+      await helper('none', 'cat > /dev/null; echo "credentials not found in native keychain"; exit 1');
+      await helper('broken', 'cat > /dev/null; echo "keychain is locked" >&2; exit 3');
+      await helper('endless', 'cat > /dev/null; exec yes "{"');
+      await helper('token', `cat > /dev/null; echo '{"Username":"<token>","Secret":"refresh"}'`);
+    });
+    after(async () => {
+      process.env.PATH = savedPath;
+      await rm(bin, { recursive: true, force: true });
+    });
+
+    test('credHelpers[host] is run with the host on stdin and its credentials used', async () => {
+      await writeConfig({ auths: {}, credHelpers: { [registry.host]: 'good' } });
+      assert.equal((await resolveWithDefaults()).mediaType, 'application/vnd.oci.image.manifest.v1+json');
+      assert.equal((await readFile(join(bin, 'asked'), 'utf8')).trim(), `${registry.host} get`);
+    });
+
+    test('credsStore serves a host without an auths entry', async () => {
+      await writeConfig({ credsStore: 'good' });
+      assert.equal((await resolveWithDefaults()).mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    });
+
+    test('a helper that has nothing stored for the host means anonymous (refused here)', async () => {
+      await writeConfig({ credHelpers: { [registry.host]: 'none' } });
+      await assert.rejects(resolveWithDefaults(), (err: unknown) => err instanceof RegistryError && err.kind === 'unauthorized' && /manifest test\/app:v1 unauthorized \(401/.test(err.message));
+    });
+
+    test('a failing, missing, babbling or token-returning helper is a clear one-line error, never anonymous', async () => {
+      const cases: Array<[string, RegExp]> = [
+        ['broken', /credential helper docker-credential-broken \(named in .*config\.json\) failed \(exit 3: keychain is locked\)/],
+        ['absent', /docker-credential-absent .* is not installed \(not found on PATH\)/],
+        ['endless', /docker-credential-endless .*: output exceeds the 1 MiB limit/],
+        ['token', /returned an identity token; identity tokens are not supported/],
+        ['../evil', /names an invalid credential helper/],
+      ];
+      for (const [name, message] of cases) {
+        await writeConfig({ credHelpers: { [registry.host]: name } });
+        await assert.rejects(resolveWithDefaults(), (err: unknown) => {
+          assert.match((err as Error).message, message, name);
+          assert.doesNotMatch((err as Error).message, /\n/);
+          return true;
+        });
+      }
     });
   });
 
