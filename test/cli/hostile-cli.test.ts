@@ -76,7 +76,8 @@ describe('exit after the result', () => {
     registry = await startRegistry();
     const layout = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'big.bin', size: 300_000 }] }], tag: 'v1' });
     await pushLayout(layout, `${registry.host}/test/app:v1`);
-    proxy = await startFaultProxy({ upstream: registry.host });
+    // Idle connections stay open as a real registry keeps them: a response left unread keeps its socket.
+    proxy = await startFaultProxy({ upstream: registry.host, keepAliveTimeoutMs: 0 });
   });
   after(async () => {
     await proxy.stop();

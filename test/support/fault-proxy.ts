@@ -26,6 +26,11 @@ export interface FaultProxyOptions {
   relativeLocations?: boolean;
   /** Sees every request first; returns true when it answered the request itself (e.g. a token-auth gate). */
   gate?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  /**
+   * Keep idle connections open this long (Node's default closes them after 5 s; 0 = never, as
+   * docker-registry and most registries do), so a client that leaves a response unread is caught.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface FaultProxy {
@@ -267,6 +272,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
   const proxy = createServer((req, res) => void handle(req, res).catch(onError(res)));
   const redirect = createServer((req, res) => void handleRedirected(req, res).catch(onError(res)));
+  if (options.keepAliveTimeoutMs !== undefined) proxy.keepAliveTimeout = options.keepAliveTimeoutMs;
   const port = await listen(proxy);
   redirectPort = await listen(redirect);
 
