@@ -19,6 +19,8 @@ const PROBE = fileURLToPath(new URL('../support/handle-probe.mjs', import.meta.u
 const TAGGER = fileURLToPath(new URL('../support/layout-tagger.ts', import.meta.url));
 /** "A few seconds" after the result: generous for a loaded CI machine, far from "never". */
 const EXIT_GRACE_MS = 5000;
+/** A child that prints nothing on stdout for this long is hung (the FIFO case on the old code). */
+const SILENCE_LIMIT_MS = 60_000;
 
 let dir: string;
 before(async () => {
@@ -36,7 +38,7 @@ interface Run {
   activeResources?: string;
 }
 
-/** Runs the CLI; a child still alive EXIT_GRACE_MS after its last output is killed and reported. */
+/** Runs the CLI; a child still alive EXIT_GRACE_MS after its last output (or silent for SILENCE_LIMIT_MS) is killed and reported. */
 function runCli(args: string[]): Promise<Run> {
   const probeFile = join(dir, `probe-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((resolve) => {
@@ -46,17 +48,18 @@ function runCli(args: string[]): Promise<Run> {
     let lastOutput = Date.now();
     let killer: NodeJS.Timeout | undefined;
     let killed = false;
-    const arm = () => {
+    const arm = (ms: number) => {
       lastOutput = Date.now();
       clearTimeout(killer);
       killer = setTimeout(() => {
         killed = true;
         child.kill('SIGKILL');
-      }, EXIT_GRACE_MS);
+      }, ms);
     };
+    arm(SILENCE_LIMIT_MS);
     child.stdout.on('data', (d: Buffer) => {
       stdout += d;
-      arm();
+      arm(EXIT_GRACE_MS);
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     child.on('exit', async (code) => {
@@ -113,6 +116,7 @@ describe('layout files that are not what they claim', () => {
     execFileSync('mkfifo', [layer]);
     const run = await runCli(['build', `oci:${layout}:golden`, '--min-layer-size', '0']);
     assert.equal(run.activeResources, undefined, `hung; active: ${run.activeResources}`);
+    assert.equal(run.stdout, '');
     assert.equal(run.code, 1);
     assert.equal(run.stderr.trim().split('\n').pop(), `soci-indexer: error: oci:${layout}: blob sha256:e2b3933ccdbbf9195269e7365dcf4a65673c1a6e4e2f2a6ade8127d5335ed297 is a FIFO, not a regular file; refused`);
   });
