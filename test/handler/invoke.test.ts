@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import type { BuildFn } from '../../lambda/handler/invoke.ts';
+import { LimitExceededError } from '../../lambda/oci/errors.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
+import { LayerIndexError } from '../../lambda/soci/layer-pool.ts';
 import { SociError, type BuildOptions, type BuildResult } from '../../lambda/soci/types.ts';
 import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
@@ -173,6 +175,32 @@ describe('handler outcomes', () => {
       assert.ok(run.error instanceof SociError && run.error.kind === 'transient', String(run.error));
       assert.equal(run.error.message, error.message);
       assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+    }
+  });
+
+  test('a poison image costs one run: engine and input failures the core did not classify are permanent', async () => {
+    const poisons: Error[] = [
+      new RangeError('Invalid typed array length: 4294967296'),
+      new Error('FlatBuffers: cannot grow buffer beyond 2 gigabytes.'),
+      new LayerIndexError('layer worker ran out of memory (ERR_WORKER_OUT_OF_MEMORY)'),
+      new LimitExceededError('max-token-body-bytes', 'registry h: token for repository:a:pull: response body exceeds the 1 MiB limit'),
+      new RegistryError('invalid-response', 'registry h: referrers of a@sha256:x: not an OCI index'),
+      new RegistryError('failed', 'registry h: push blob a@sha256:x failed (no upload Location)'),
+    ];
+    for (const poison of poisons) {
+      let calls = 0;
+      const core = fakeCore(async () => {
+        calls++;
+        throw poison;
+      });
+      const handler = handlerFromEnvironment(baseEnv, core.build);
+      const before = events.events.length;
+      const run = await capture(() => handler(pushEvent(), lambdaContext()));
+      assert.equal(run.error, undefined, `${poison.name}: returned, so Lambda does not run it again`);
+      assert.equal(run.value?.outcome, 'failed');
+      assert.equal(run.value?.reason, 'permanent', poison.message);
+      assert.equal(calls, 1);
+      assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', false]]);
     }
   });
 
