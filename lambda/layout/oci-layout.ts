@@ -29,7 +29,7 @@ import {
   isManifest,
 } from '../oci/media-types.ts';
 import { isRefName } from '../oci/reference.ts';
-import { checkFetchSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
+import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
 
 export const IMAGE_LAYOUT_VERSION = '1.0.0';
 
@@ -121,7 +121,7 @@ export class OciLayoutTarget implements Target {
   }
 
   async fetchBytes(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    checkFetchSize(desc, this.description);
+    checkDescriptorSize(desc, this.description);
     const path = this.blobPath(desc.digest);
     const bytes = await this.readBlob(desc.digest, path, desc.size, options.signal);
     verifyBytes(desc, bytes);

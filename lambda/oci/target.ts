@@ -30,13 +30,15 @@ export interface FetchOptions {
   onBytes?: (n: number) => void;
 }
 
-/** The most `fetchBytes` reads: registries refuse larger manifests, and containers/image larger configs. */
-export const MAX_FETCH_BYTES = 4 * 1024 * 1024;
+/** The most `fetchBytes` holds in memory, whatever a descriptor claims; layers are streamed with `fetch`. */
+export const MAX_FETCH_BYTES = 64 * 1024 * 1024;
+/** An image config larger than this is refused (containers/image's limit). */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-/** Throws a LimitExceededError when `desc` is too large for `fetchBytes`; `where` names the target. */
-export function checkFetchSize(desc: Descriptor, where: string): void {
-  if (desc.size > MAX_FETCH_BYTES) {
-    throw new LimitExceededError('max-fetch-bytes', `${where}: ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit for manifests and configs`);
+/** Throws a LimitExceededError named `limitName` when `desc` is larger than `limit`; `where` names the target. */
+export function checkDescriptorSize(desc: Descriptor, where: string, limit = MAX_FETCH_BYTES, limitName = 'max-fetch-bytes'): void {
+  if (desc.size > limit) {
+    throw new LimitExceededError(limitName, `${where}: ${desc.digest} is ${desc.size} bytes, over the ${limit / (1024 * 1024)} MiB limit (${limitName})`);
   }
 }
 

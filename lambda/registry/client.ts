@@ -1,6 +1,6 @@
 // A Target backed by an OCI Distribution registry (ECR, docker-registry, …): resolve/fetch/push/tag and
 // referrers over HTTP, with auth, retries, resumable verified blob reads and streamed uploads.
-import { checkFetchSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
+import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
 import type { CredentialProvider } from './auth.ts';
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
@@ -116,7 +116,7 @@ export class RegistryTarget implements Target {
   }
 
   async fetchBytes(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    checkFetchSize(desc, this.description);
+    checkDescriptorSize(desc, this.description);
     if (isManifestMediaType(desc.mediaType)) return this.manifestBytes(desc, options.signal);
     const chunks: Uint8Array[] = [];
     for await (const chunk of await this.fetch(desc, options)) chunks.push(chunk);

@@ -13,7 +13,7 @@ import {
   isIndex,
   isManifest,
 } from '../oci/media-types.ts';
-import type { Descriptor, Platform, Target } from '../oci/target.ts';
+import { MAX_CONFIG_BYTES, checkDescriptorSize, type Descriptor, type Platform, type Target } from '../oci/target.ts';
 import { isNotFound } from './errors.ts';
 import { formatPlatform, normalizePlatform, parseSpecifier, platformMatches } from './platform.ts';
 import { SociError } from './types.ts';
@@ -88,6 +88,7 @@ function notAnImage(manifest: Manifest): string | undefined {
 }
 
 async function configPlatform(target: Target, manifest: Manifest, signal?: AbortSignal): Promise<Platform> {
+  checkDescriptorSize(manifest.config, `${target.description}: image config`, MAX_CONFIG_BYTES, 'max-config-bytes');
   const bytes = await target.fetchBytes(manifest.config, { signal });
   const platform = parseWith((b) => goUnmarshal(platformSchema, b) as Platform, bytes, `image config ${manifest.config.digest}`);
   return normalizePlatform(platform);

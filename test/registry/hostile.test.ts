@@ -145,15 +145,15 @@ describe('hostile registries', () => {
     assert.equal(isDowngrade(new URL('http://a/'), new URL('https://b/')), false);
   });
 
-  test('fetchBytes refuses a config descriptor over 4 MiB before asking the registry', async () => {
+  test('fetchBytes refuses a descriptor over 64 MiB before asking the registry', async () => {
     let requests = 0;
     const fetchImpl: typeof fetch = async () => {
       requests++;
       return new Response('{}', { status: 200 });
     };
     const target = new RegistryTarget({ registry: 'registry.example.com', repository: 'app', fetchImpl, credentials: async () => undefined });
-    const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: SUBJECT, size: 4 * MiB + 1 };
-    await assert.rejects(target.fetchBytes(config), (err: unknown) => err instanceof LimitExceededError && err.limit === 'max-fetch-bytes' && /over the 4 MiB limit/.test(err.message));
+    const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: SUBJECT, size: 64 * MiB + 1 };
+    await assert.rejects(target.fetchBytes(config), (err: unknown) => err instanceof LimitExceededError && err.limit === 'max-fetch-bytes' && /over the 64 MiB limit/.test(err.message));
     assert.equal(requests, 0);
   });
 });

@@ -96,6 +96,20 @@ describe('soci core on OCI layouts', () => {
     });
   });
 
+  test('an image config over 4 MiB is refused before it is read: permanent, limit-exceeded', async () => {
+    const layout = await newLayout(freshDir());
+    const oversized = { os: 'linux', architecture: 'amd64', variant: 'x'.repeat(4 * 1024 * 1024) };
+    const manifest = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP)], oversized);
+    await layout.tag(manifest, 'fat');
+    await assert.rejects(buildSociIndex(layout, 'fat', options), (err: unknown) => {
+      assert.ok(err instanceof SociError);
+      assert.equal(err.kind, 'permanent');
+      assert.match(err.message, /image config: sha256:[0-9a-f]{64} is \d+ bytes, over the 4 MiB limit \(max-config-bytes\)/);
+      assert.equal((err.cause as { code?: string }).code, 'limit-exceeded');
+      return true;
+    });
+  });
+
   test('zstd only: no eligible layers, nothing written', async () => {
     const dir = freshDir();
     const layout = await newLayout(dir);
