@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmod, cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, cp, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -145,6 +146,42 @@ describe('resolve', () => {
     await writeFile(join(dir, 'index.json'), marshalIndex({ ...index, manifests: [...index.manifests!, otherDesc] }));
     await assert.rejects(layout.resolve('golden'), (err: unknown) => err instanceof LayoutError && /2 different manifests/.test(err.message));
     await assert.rejects(layout.resolve(''), /lists 2 manifests/);
+  });
+});
+
+describe('blob files that are not what they claim', () => {
+  test('a FIFO in place of a blob is refused at once, never opened for a blocking read', async () => {
+    const dir = await goldenCopy();
+    const path = blobFile(dir, GZIP_LAYER.digest);
+    await rm(path);
+    execFileSync('mkfifo', [path]);
+    const layout = await OciLayoutTarget.open(dir);
+    const refused = (err: unknown) => err instanceof LayoutError && err.message === `oci:${dir}: blob ${GZIP_LAYER.digest} is a FIFO, not a regular file; refused`;
+    await assert.rejects(layout.fetch(GZIP_LAYER), refused);
+    await assert.rejects(layout.fetchBytes({ ...GZIP_LAYER, size: 10 }), /is a FIFO/);
+    await assert.rejects(layout.resolve(GZIP_LAYER.digest), /is a FIFO/);
+  });
+
+  test('a symlink leading out of the layout is refused; one within it is followed', async () => {
+    const dir = await goldenCopy();
+    const path = blobFile(dir, TINY_LAYER.digest);
+    const outside = join(scratch, `outside-${copies}`);
+    await rename(path, outside);
+    await symlink(outside, path);
+    const layout = await OciLayoutTarget.open(dir);
+    await assert.rejects(layout.fetch(TINY_LAYER), (err: unknown) => err instanceof LayoutError && /is a symlink leading out of the layout; refused/.test(err.message));
+    await assert.rejects(layout.fetchBytes(TINY_LAYER), /leading out of the layout/);
+    await rm(path);
+    await rename(outside, join(dir, 'blobs', 'elsewhere'));
+    await symlink('../elsewhere', path);
+    assert.equal((await collect(await layout.fetch(TINY_LAYER))).length, TINY_LAYER.size);
+  });
+
+  test('index.json must be a regular file within its limit', async () => {
+    const dir = await goldenCopy();
+    await rm(join(dir, 'index.json'));
+    execFileSync('mkfifo', [join(dir, 'index.json')]);
+    await assert.rejects(OciLayoutTarget.open(dir), /index\.json is a FIFO, not a regular file; refused/);
   });
 });
 
