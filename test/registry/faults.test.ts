@@ -98,9 +98,32 @@ describe('RegistryTarget through a fault proxy', () => {
     assert.deepEqual(statuses.filter((s) => s !== 401), [429, 503, 503, 200]);
   });
 
-  test('a Retry-After HTTP date is honoured too', async () => {
-    proxy.failNext(429, 1, { retryAfter: new Date(Date.now() + 1000).toUTCString(), path: /\/manifests\// });
+  /** Milliseconds between the throttled manifest request and the next one (timestamps at the proxy). */
+  const waitAfter429 = () => {
+    const manifests = proxy.requests.filter((r) => r.path.includes('/manifests/') && r.status !== 401);
+    const throttled = manifests.findIndex((r) => r.status === 429);
+    assert.ok(throttled >= 0 && manifests[throttled + 1], 'a 429 and a retry');
+    return manifests[throttled + 1]!.at - manifests[throttled]!.at;
+  };
+
+  test('the wait after a 429 is at least what Retry-After asked (seconds), not the short backoff', async () => {
+    proxy.failNext(429, 1, { retryAfter: '1', path: /\/manifests\// });
     assert.equal((await targetFor().resolve('v1')).digest, layout.root.digest);
+    assert.ok(waitAfter429() >= 1000, `waited ${waitAfter429()} ms`);
+  });
+
+  test('a Retry-After HTTP date is honoured too', async () => {
+    // HTTP dates have whole seconds: ask for 2 s ahead, so at least 1 s remains whatever the rounding.
+    proxy.failNext(429, 1, { retryAfter: new Date(Date.now() + 2000).toUTCString(), path: /\/manifests\// });
+    assert.equal((await targetFor().resolve('v1')).digest, layout.root.digest);
+    assert.ok(waitAfter429() >= 1000, `waited ${waitAfter429()} ms`);
+  });
+
+  test('a Retry-After beyond the cap waits the cap, not what the server asked', async () => {
+    proxy.failNext(429, 1, { retryAfter: '30', path: /\/manifests\// });
+    assert.equal((await targetFor({ retry: { baseDelayMs: 5, maxDelayMs: 400 } }).resolve('v1')).digest, layout.root.digest);
+    const waited = waitAfter429();
+    assert.ok(waited >= 400 && waited < 30_000, `waited ${waited} ms`);
   });
 
   test('5xx beyond the retry budget fails with the operation and status', async () => {

@@ -15,6 +15,8 @@ export interface ProxiedRequest {
   authorization: boolean;
   range?: string;
   status?: number;
+  /** When the request arrived (performance.now() ms), for asserting waits between attempts. */
+  at: number;
 }
 
 export interface FaultProxyOptions {
@@ -177,7 +179,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const record: ProxiedRequest = { server: 'proxy', method, path: url.pathname, search: url.search, authorization: req.headers.authorization !== undefined, range: req.headers.range };
+    const record: ProxiedRequest = { server: 'proxy', method, path: url.pathname, search: url.search, authorization: req.headers.authorization !== undefined, range: req.headers.range, at: performance.now() };
     requests.push(record);
     if (options.gate && (await options.gate(req, res))) return;
     const body = await readBody(req);
@@ -250,7 +252,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   async function handleRedirected(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://s3');
-    const record: ProxiedRequest = { server: 'redirect', method: req.method ?? 'GET', path: url.pathname, search: url.search, authorization: req.headers.authorization !== undefined, range: req.headers.range };
+    const record: ProxiedRequest = { server: 'redirect', method: req.method ?? 'GET', path: url.pathname, search: url.search, authorization: req.headers.authorization !== undefined, range: req.headers.range, at: performance.now() };
     requests.push(record);
     await readBody(req);
     const ticket = tickets.get(url.pathname.split('/')[2] ?? '');
