@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
 import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
@@ -251,6 +252,26 @@ describe('ECR push → SOCI index, end to end', () => {
     const slow = new RegistryTarget({ registry: registry.host, repository: 'team/slow', credentials: async () => creds });
     await assert.rejects(slow.resolve('v1-soci'), /not found/);
     assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+  });
+
+  test('a poison image (its config past the 4 MiB limit) costs one run: permanent, not retried, nothing tagged', async () => {
+    const poison = new RegistryTarget({ registry: registry.host, repository: 'team/poison', credentials: async () => creds });
+    const layer = single.images[0]!.layers[0]!;
+    await poison.push(layer, single.blobs.get(layer.digest)!);
+    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, padding: 'x'.repeat(4 << 20) }));
+    const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(configBytes), size: configBytes.length };
+    await poison.push(config, configBytes);
+    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }));
+    const manifest = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256Digest(manifestBytes), size: manifestBytes.length };
+    await poison.push(manifest, manifestBytes);
+    await poison.tag(manifest, 'v1');
+    const sent = events.events.length;
+    const run = await capture(() => handler(fixture('ecr-push-image', { 'repository-name': 'team/poison', 'image-digest': manifest.digest, 'image-tag': 'v1' }), lambdaContext()));
+    assert.equal(run.error, undefined, 'returned normally: Lambda does not run it again');
+    assert.equal(run.value?.outcome, 'failed');
+    assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', false]]);
+    assert.match(String(events.events.at(-1)!.detail.reason), /image config: sha256:[0-9a-f]{64} is \d+ bytes, over the 4 MiB limit \(max-config-bytes\)/);
+    await assert.rejects(poison.resolve('v1-soci'), /not found/);
   });
 
   test('SOCI_ZTOC_CACHE: a second repository reuses the zTOCs by mount; the event and metrics say so', async () => {
