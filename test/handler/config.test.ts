@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { availableParallelism } from 'node:os';
 import { ConfigError, parseConfig } from '../../lambda/handler/config.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
 
@@ -22,7 +23,7 @@ describe('parseConfig', () => {
     assert.equal(config.eventBus, undefined);
     assert.equal(config.buildToolId, DEFAULT_BUILD_TOOL_ID);
     assert.equal(config.deadlineMarginMs, 15000);
-    assert.ok(config.concurrency >= 1);
+    assert.equal(config.concurrency, availableParallelism(), 'README: CPUs');
     assert.deepEqual(config.filters.map((f) => f.pattern), ['*:*']);
     assert.equal(config.ztocCache, undefined, 'no zTOC cache unless one is named');
   });

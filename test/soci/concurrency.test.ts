@@ -1,0 +1,71 @@
+// `concurrency` is observed, not assumed: a Target that counts the layer streams open at once shows that a
+// build reads at most `concurrency` layers at a time, and uses that many (not one at a time).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP, isLayer } from '../../lambda/oci/media-types.ts';
+import type { Descriptor, FetchOptions, Target } from '../../lambda/oci/target.ts';
+import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { layoutCopier } from '../support/layouts.ts';
+import { goldenLayerInput, newLayout, pushImage } from './helpers.ts';
+
+const copy = await layoutCopier('concurrency');
+
+/** Wraps `inner`, counting layer streams from fetch() until their end (or abandonment). */
+function countingTarget(inner: Target): { target: Target; maxOpen: () => number; streams: () => number } {
+  let open = 0;
+  let max = 0;
+  let streams = 0;
+  const fetch = async (desc: Descriptor, options?: FetchOptions): Promise<AsyncIterable<Uint8Array>> => {
+        if (!isLayer(desc.mediaType)) return inner.fetch(desc, options);
+        open++;
+        streams++;
+        max = Math.max(max, open);
+        let source: AsyncIterable<Uint8Array>;
+        try {
+          source = await inner.fetch(desc, options);
+        } catch (err) {
+          open--;
+          throw err;
+        }
+        return (async function* () {
+          try {
+            yield* source;
+          } finally {
+            open--;
+          }
+        })();
+  };
+  const target = new Proxy(inner, {
+    get(t, property) {
+      if (property === 'fetch') return fetch;
+      const value = Reflect.get(t, property, t);
+      return typeof value === 'function' ? value.bind(t) : value;
+    },
+  });
+  return { target, maxOpen: () => max, streams: () => streams };
+}
+
+async function fourLayerImage() {
+  const { layout } = await copy(undefined, async (dir) => void (await newLayout(dir)));
+  const manifest = await pushImage(layout, [
+    await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP),
+    await goldenLayerInput('gotar-mini.tar.nodezlib6.gz', MEDIA_TYPE_OCI_LAYER_GZIP),
+    await goldenLayerInput('gotar-mini.tar', MEDIA_TYPE_OCI_LAYER),
+    await goldenLayerInput('tiny-gnu.tar', MEDIA_TYPE_OCI_LAYER),
+  ]);
+  await layout.tag(manifest, 'app');
+  return layout;
+}
+
+describe('layers read at once', () => {
+  for (const concurrency of [1, 2]) {
+    test(`--concurrency ${concurrency}: at most ${concurrency} layer streams open, and ${concurrency} reached`, async () => {
+      const layout = await fourLayerImage();
+      const counting = countingTarget(layout);
+      const result = await buildSociIndex(counting.target, 'app', { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 0, concurrency }, layout);
+      assert.equal(result.status, 'created', result.message);
+      assert.equal(counting.streams(), 4, 'each layer read once');
+      assert.equal(counting.maxOpen(), concurrency);
+    });
+  }
+});
