@@ -5,7 +5,7 @@
 // When workers cannot start (no layer-worker.mjs beside the code) layers are indexed on this thread.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
 import type { TargetFailure } from '../oci/errors.ts';
 import { startWorker } from '../ztoc/worker-options.ts';
 import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
@@ -34,8 +34,8 @@ class LayerWorker {
   readonly worker: Worker;
   job: Job | undefined;
 
-  constructor() {
-    this.worker = startWorker(WORKER_URL);
+  constructor(limits?: ResourceLimits) {
+    this.worker = startWorker(WORKER_URL, limits);
     this.worker.on('message', (message: FromWorker) => {
       if (this.job && message.id === this.job.id) this.job.onMessage(message);
     });
@@ -59,10 +59,14 @@ export class LayerPool {
   private workersUnavailable: Error | undefined;
   private fallbackReported = false;
 
-  /** `onFallback` hears once why layers run on the main thread, if workers cannot be started. */
+  /**
+   * `onFallback` hears once why layers run on the main thread, if workers cannot be started; `limits`
+   * adds V8 resource limits to the workers' own (tests use it to make one run out of memory).
+   */
   constructor(
     private readonly size: number,
     private readonly onFallback?: (reason: string) => void,
+    private readonly limits?: ResourceLimits,
   ) {
     if (!existsSync(fileURLToPath(WORKER_URL))) {
       this.workersUnavailable = new Error(`${fileURLToPath(WORKER_URL)} is missing: layers are indexed on the main thread`);
@@ -100,7 +104,7 @@ export class LayerPool {
     if (ready) return ready;
     if (this.all.size < this.size) {
       try {
-        const w = new LayerWorker();
+        const w = new LayerWorker(this.limits);
         this.all.add(w);
         return w;
       } catch (err) {

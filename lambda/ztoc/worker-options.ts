@@ -1,5 +1,5 @@
 // Starting the worker threads we use (layer workers, TOC workers).
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { type ResourceLimits, Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
  * Workers inherit the process's Node options except those meant for the main thread only: the entry
@@ -20,8 +20,9 @@ export function workerOptions(): WorkerOptions {
  * whole process anyway: those are dropped instead of failing the start, which would silently leave all
  * the work to one thread.
  */
-export function startWorker(url: URL): Worker {
-  const options = workerOptions();
+export function startWorker(url: URL, limits: ResourceLimits = {}): Worker {
+  const base = workerOptions();
+  const options = { ...base, resourceLimits: { ...base.resourceLimits, ...limits } };
   try {
     return new Worker(url, options);
   } catch (err) {

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LayerPool } from '../../lambda/soci/layer-pool.ts';
+import { LayerIndexError, LayerPool } from '../../lambda/soci/layer-pool.ts';
+import { toSociError } from '../../lambda/soci/errors.ts';
 import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 
 const options = { spanSize: 65536, compression: 'gzip' as const, buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: ['etc/hostname'], sizeHint: 0 };
@@ -65,5 +66,21 @@ describe('LayerPool', () => {
     assert.equal(fallbackReason, null);
     assert.deepEqual(fallbacks, []);
     assert.equal(digest, `sha256:${sha256Hex(readFileSync(goldenPath('ztoc', 'gotar.tar.pigz6.gz.span64k.ztoc')))}`);
+  });
+
+  test('a worker that runs out of memory fails its layer permanently (LayerIndexError, never retried)', async () => {
+    // A heap far too small for the worker to even load the engine: V8 stops it with ERR_WORKER_OUT_OF_MEMORY.
+    const starved = new LayerPool(1, undefined, { maxOldGenerationSizeMb: 2, maxYoungGenerationSizeMb: 1 });
+    try {
+      await assert.rejects(starved.index(pieces(layer, 65536), options), (err: unknown) => {
+        assert.ok(err instanceof LayerIndexError, String(err));
+        assert.equal(err.transient, false);
+        assert.match(err.message, /^layer worker ran out of memory/);
+        assert.equal(toSociError(err).kind, 'permanent');
+        return true;
+      });
+    } finally {
+      await starved.close();
+    }
   });
 });
