@@ -1,5 +1,6 @@
-// `npm run bench [-- --layer FILE] [--rounds N] [--soci-rounds N] [--skip-ztoc] [--skip-soci]`: speed and memory of the zTOC engine and of
-// a whole image build, as ratios against native baselines measured side by side in the same run.
+// `npm run bench [-- --layer FILE] [--rounds N] [--soci-rounds N] [--cache-rounds N] [--skip-ztoc] [--skip-soci] [--skip-cache]`:
+// speed and memory of the zTOC engine and of a whole image build, as ratios against native baselines
+// measured side by side in the same run.
 //
 // 1. zTOC build of one big gzip layer (default: a tar of /usr/share, gzip -6, made once and cached in
 //    $TMPDIR/soci-indexer-bench) against Node's zlib.createGunzip (128 KiB chunks) to nowhere,
@@ -8,6 +9,10 @@
 // 2. `soci-indexer build` of a four-layer image in a real docker-registry on loopback, at concurrency 1
 //    and 2 in paired rounds (zTOCs and index pushed under a fresh tag each run): wall time, peak RSS,
 //    bytes the registry served per layer, temp files created.
+// 3. The zTOC cache: the four-layer image built from scratch with an empty cache, then a second image
+//    sharing three of its four layers, in another repository, with the cache (fresh cache per round,
+//    at concurrency 1 and 2): wall time and layer bytes read of the second build as a ratio of the first,
+//    both outputs checked byte-identical to dry runs without the cache.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +30,8 @@ const { values } = parseArgs({
     'soci-rounds': { type: 'string', default: '5' },
     'skip-soci': { type: 'boolean' },
     'skip-ztoc': { type: 'boolean' },
+    'cache-rounds': { type: 'string', default: '3' },
+    'skip-cache': { type: 'boolean' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -129,10 +136,13 @@ async function ztocBench(): Promise<string[]> {
   return lines;
 }
 
-/** Four ~200 MB gzip layers sharing content but not digests: a unique small tar entry, then the big tar. */
+/**
+ * Four ~200 MB gzip layers sharing content but not digests: a unique small tar entry, then the big tar.
+ * Tag `v1` is that image; tag `v2` (the cache bench) shares its first three layers and has a fifth.
+ */
 async function fourLayerLayout(base: string): Promise<string> {
   const dir = join(WORK, 'four-layers');
-  if (existsSync(join(dir, 'index.json'))) return dir;
+  if (existsSync(join(dir, 'index.json')) && JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests.length === 2) return dir;
   const { createHash } = await import('node:crypto');
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
@@ -143,8 +153,8 @@ async function fourLayerLayout(base: string): Promise<string> {
     else await writeFile(path, bytes);
     return { digest: `sha256:${digest}`, size: from ? statSync(from).size : Buffer.byteLength(bytes) };
   };
-  const layers = [];
-  for (let i = 0; i < 4; i++) {
+  const layers: Array<{ mediaType: string; digest: string; size: number }> = [];
+  for (let i = 0; i < 5; i++) {
     // A gzip member holding one tar entry (no end-of-archive), concatenated with the big layer: a
     // valid multi-member gzip of one tar stream, with its own digest.
     const body = Buffer.from(`layer ${i}\n`);
@@ -156,15 +166,13 @@ async function fourLayerLayout(base: string): Promise<string> {
     await rm(file);
   }
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const manifest = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...(await put(config)) }, layers }),
-  );
-  const m = await put(manifest);
+  const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', ...(await put(config)) };
+  const image = async (ls: typeof layers) => put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers: ls })));
+  const v1 = await image(layers.slice(0, 4));
+  const v2 = await image([...layers.slice(0, 3), layers[4]!]);
   await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(
-    join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }),
-  );
+  const entry = (m: { digest: string; size: number }, tag: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': tag } });
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [entry(v1, 'v1'), entry(v2, 'v2')] }));
   return dir;
 }
 
@@ -234,7 +242,86 @@ async function sociBench(): Promise<string[]> {
   }
 }
 
+/** The parts of a `build --json` result the cache bench compares. */
+interface BuildJson {
+  bytesRead: number;
+  output: { digest: string };
+  platforms: { indexDigest?: string; layers: { ztoc?: string; ztocDigest?: string; ztocSize?: number }[] }[];
+}
+
+/** Runs `build --json` under /usr/bin/time: wall, peak RSS and the result. */
+function measuredBuild(args: string[]): Promise<Run & { result: BuildJson }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => {
+      const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0) return reject(new Error(`build ${args.join(' ')} failed (${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      resolve({ wallS, maxRssMiB: Number(stderr.trim().split('\n').pop()) / 1024, result: JSON.parse(stdout) as BuildJson });
+    });
+  });
+}
+
+/** Output digest and per-platform SOCI index digests: equal means byte-identical output. */
+const fingerprint = (r: BuildJson) => JSON.stringify([r.output.digest, r.platforms.map((p) => p.indexDigest)]);
+
+async function cacheBench(): Promise<string[]> {
+  const { startRegistry } = await import('../test/support/registry.ts');
+  const layer = await ensureLayer();
+  const layout = await fourLayerLayout(layer);
+  const rounds = Number(values['cache-rounds']);
+  const registry = await startRegistry();
+  try {
+    for (const [tag, repo] of [['v1', 'bench/base'], ['v2', 'bench/other']] as const) {
+      execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--preserve-digests', `oci:${layout}:${tag}`, `docker://${registry.host}/${repo}:${tag}`]);
+    }
+    let run = 0;
+    const build = (ref: string, concurrency: number, extra: string[]) =>
+      measuredBuild(['build', `${registry.host}/${ref}`, '--concurrency', String(concurrency), '--min-layer-size', '0', '--output-tag', `bench-${Date.now()}-${run++}`, '--json', ...extra]);
+    // What a build without the cache gives (dry runs: everything built, nothing pushed).
+    const scratch = { first: fingerprint((await build('bench/base:v1', 2, ['--dry-run'])).result), second: fingerprint((await build('bench/other:v2', 2, ['--dry-run'])).result) };
+    const rows: Array<{ concurrency: number; first: Run & { result: BuildJson }; second: Run & { result: BuildJson } }> = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const concurrency of [1, 2]) {
+        const cache = ['--ztoc-cache', `${registry.host}/bench/ztoc-cache-${round}-${concurrency}`];
+        const first = await build('bench/base:v1', concurrency, cache);
+        const second = await build('bench/other:v2', concurrency, cache);
+        if (fingerprint(first.result) !== scratch.first || fingerprint(second.result) !== scratch.second) {
+          throw new Error(`round ${round + 1}, concurrency ${concurrency}: output with the cache differs from the output without it`);
+        }
+        const modes = second.result.platforms[0]!.layers.map((l) => l.ztoc).join(',');
+        if (modes !== 'reused,reused,reused,built') throw new Error(`round ${round + 1}: the second build's layers were ${modes}`);
+        rows.push({ concurrency, first, second });
+        console.error(`  cache round ${round + 1}, concurrency ${concurrency}: ${first.wallS.toFixed(2)} s then ${second.wallS.toFixed(2)} s`);
+      }
+    }
+    const spread = (xs: number[], digits: number, unit = '') => `${median(xs).toFixed(digits)}${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+    const lines = [
+      `${rounds} rounds per concurrency, a fresh cache each; medians with the range in brackets. Outputs byte-identical to builds without the cache: yes (every run checked).`,
+      '',
+      '| concurrency | first build (empty cache) | second build (3 of 4 layers cached) | time ratio | layer bytes read, first / second | bytes ratio | zTOC bytes fetched from the cache |',
+      '|---:|---:|---:|---:|---:|---:|---:|',
+    ];
+    for (const concurrency of [1, 2]) {
+      const mine = rows.filter((r) => r.concurrency === concurrency);
+      const reusedZtocBytes = mine[0]!.second.result.platforms[0]!.layers.filter((l) => l.ztoc === 'reused').reduce((n, l) => n + (l.ztocSize ?? 0), 0);
+      lines.push(
+        `| ${concurrency} | ${spread(mine.map((r) => r.first.wallS), 2, ' s')} | ${spread(mine.map((r) => r.second.wallS), 2, ' s')} | **${spread(mine.map((r) => r.second.wallS / r.first.wallS), 2, 'x')}** | ${(mine[0]!.first.result.bytesRead / 1e6).toFixed(0)} MB / ${(mine[0]!.second.result.bytesRead / 1e6).toFixed(0)} MB | **${(mine[0]!.second.result.bytesRead / mine[0]!.first.result.bytesRead).toFixed(2)}x** | ${(reusedZtocBytes / 1e6).toFixed(1)} MB |`,
+      );
+    }
+    lines.push('', `time ratio per round, concurrency 1: ${rows.filter((r) => r.concurrency === 1).map((r) => (r.second.wallS / r.first.wallS).toFixed(2)).join(', ')}; concurrency 2: ${rows.filter((r) => r.concurrency === 2).map((r) => (r.second.wallS / r.first.wallS).toFixed(2)).join(', ')} (goal <= 0.3x time and bytes)`);
+    return lines;
+  } finally {
+    await registry.stop();
+  }
+}
+
 const report: string[] = [`# bench ${new Date().toISOString()} (node ${process.version}, ${(await import('node:os')).cpus().length} CPUs)`, ''];
 if (!values['skip-ztoc']) report.push('## zTOC build of one layer', '', ...(await ztocBench()), '');
 if (!values['skip-soci']) report.push('## soci-indexer build, four-layer image in a registry', '', ...(await sociBench()), '');
+if (!values['skip-cache']) report.push('## zTOC cache: a second image sharing three of four layers, in another repository', '', ...(await cacheBench()), '');
 console.log(report.join('\n'));
