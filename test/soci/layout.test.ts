@@ -65,7 +65,9 @@ describe('soci core on OCI layouts', () => {
     const ztocs = (await readJson(layout, index)).layers as Descriptor[];
     assert.deepEqual(ztocs.map((z) => z.digest), [layers[0]!.ztocDigest, layers[3]!.ztocDigest]);
     await assertComplete(layout, await layout.resolve('app-soci'));
-    assert.ok(result.bytesRead >= 315673 + 785920, 'each distinct (digest, compression) layer was read');
+    // Each distinct (digest, compression) layer is read at most once; the plain tar declared as gzip is
+    // given up early, the two indexable ones are read whole.
+    assert.ok(result.bytesRead >= 315673 + 785920 && result.bytesRead <= 315673 + 2 * 785920, String(result.bytesRead));
   });
 
   test('a layer past an engine limit is skipped with the code limit-exceeded; the others are indexed', async () => {
