@@ -26,6 +26,11 @@ import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, pushLayout, type BuiltLayout, type LayerSpec } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { assertComplete, readJson } from './helpers.ts';
+import { readFile } from 'node:fs/promises';
+import { goldenPath, sha256Hex } from '../support/golden.ts';
+import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
+
+const copyLayout = await layoutCopier('registry-golden');
 
 const LAYERS: LayerSpec[] = [
   { compression: 'gzip', files: [{ name: 'app/big.bin', size: 300_000 }, { name: 'app/readme.txt', size: 3000 }] },
@@ -62,6 +67,36 @@ for (const auth of [false, true]) {
     after(async () => {
       await proxy?.stop();
       await registry?.stop();
+    });
+
+    // Anchored on upstream's bytes, not only on another run of this code (once: auth changes no byte).
+    if (!auth) test('the golden image pushed to the registry gives the golden SOCI index bytes (v2 and v1)', async () => {
+      const { dir } = await copyLayout(goldenLayoutDir());
+      await pushLayout({ dir, tag: 'golden' }, `${registry.host}/golden/app:golden`);
+      const golden = (file: string) => readFile(goldenPath('index', 'a-span4m-min1MiB', file));
+      const digestOf = (bytes: Buffer) => `sha256:${sha256Hex(bytes)}`;
+      const settings = { ...options, spanSize: 4194304, minLayerSize: 1048576, buildToolId: 'AWS SOCI CLI v0.2' };
+      const repo = target('golden/app');
+
+      const v2 = await buildSociIndex(repo, 'golden', settings);
+      assert.equal(v2.status, 'created', v2.message);
+      assert.equal(v2.output?.digest, digestOf(await golden('converted-oci-index.json')));
+      for (const [digest, file] of [
+        [v2.platforms[0]!.indexDigest, 'soci-index-v2.json'],
+        [v2.platforms[0]!.convertedManifestDigest, 'converted-image-manifest.json'],
+        [v2.output?.digest, 'converted-oci-index.json'],
+      ] as const) {
+        const stored = Buffer.from(await repo.fetchBytes(await repo.resolve(digest!)));
+        assert.ok(stored.equals(await golden(file)), file);
+      }
+
+      const v1 = await buildSociIndex(repo, 'golden', { ...settings, indexVersion: 'v1' });
+      assert.equal(v1.status, 'created', v1.message);
+      const expected = digestOf(await golden('soci-index-v1.json'));
+      assert.equal(v1.output?.digest, expected);
+      assert.ok(Buffer.from(await repo.fetchBytes(await repo.resolve(expected))).equals(await golden('soci-index-v1.json')));
+      const image = await repo.resolve('golden');
+      assert.deepEqual((await repo.referrers(image, SOCI_INDEX_ARTIFACT_TYPE_V1)).map((r) => r.digest), [expected]);
     });
 
     /** Builds, then checks the invariants every v2 output has; returns the result and the output index. */
