@@ -17,6 +17,11 @@ import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts'
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import type { BuildOptions } from '../../lambda/soci/types.ts';
 import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
+import { readFile } from 'node:fs/promises';
+import { goldenPath, sha256Hex } from '../support/golden.ts';
+import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
+
+const copyLayout = await layoutCopier('e2e-golden');
 
 enablePowertoolsCapture();
 const password = 'e2e-ecr-password-5c4b3a';
@@ -353,5 +358,23 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.deepEqual(referrers.map((r) => r.digest), [created?.detail.outputDigest]);
     const sociManifest = await json(legacy, referrers[0]!);
     assert.equal(sociManifest.subject.digest, single.root.digest);
+  });
+
+  test('SOCI_IN_PLACE on the golden image: the source tag now names the golden SOCI-enabled index, byte for byte', async () => {
+    const { dir } = await copyLayout(goldenLayoutDir());
+    await pushLayout({ dir, tag: 'golden' }, `${registry.host}/team/golden:golden`, { creds });
+    const source = await new RegistryTarget({ registry: registry.host, repository: 'team/golden', credentials: async () => creds }).resolve('golden');
+    const inPlace = handlerFromEnvironment({ ...process.env, SOCI_IN_PLACE: 'true', SOCI_SPAN_SIZE: '4194304', SOCI_MIN_LAYER_SIZE: '1048576', SOCI_BUILD_TOOL_ID: 'AWS SOCI CLI v0.2' }, buildSociIndex);
+    const event = fixture('ecr-push-image', { 'repository-name': 'team/golden', 'image-digest': source.digest, 'image-tag': 'golden' });
+    const run = await capture(() => inPlace(event, lambdaContext()));
+    assert.equal(run.error, undefined, String(run.error));
+    const goldenIndex = await readFile(goldenPath('index', 'a-span4m-min1MiB', 'converted-oci-index.json'));
+    const expected = `sha256:${sha256Hex(goldenIndex)}`;
+    assert.deepEqual([run.value?.outcome, run.value?.outputTag, run.value?.outputDigest], ['created', 'golden', expected]);
+    const golden = new RegistryTarget({ registry: registry.host, repository: 'team/golden', credentials: async () => creds });
+    const tagged = await golden.resolve('golden');
+    assert.equal(tagged.digest, expected);
+    assert.ok(Buffer.from(await golden.fetchBytes(tagged)).equals(goldenIndex));
+    await assert.rejects(golden.resolve('golden-soci'), { name: 'RegistryError', kind: 'not-found' });
   });
 });
