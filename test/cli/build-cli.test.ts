@@ -3,24 +3,16 @@
 // --username/--password-stdin, and the one-line errors for bad references and missing images.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { goldenPath, repoRoot } from '../support/golden.ts';
+import { goldenPath } from '../support/golden.ts';
 import { buildLayout, pushLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { runCli } from '../support/run.ts';
 
-const BIN = join(repoRoot, 'bin', 'soci-indexer');
 
-function run(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    child.stdin?.end(stdin ?? '');
-  });
-}
+const run = runCli;
 
 let dir: string;
 before(async () => {

@@ -2,7 +2,6 @@
 // equality, so a flag the CLI drops fails), and end-to-end runs of the modes whose effect is in the output:
 // --platform on a multi-platform image, and v1 with the golden index bytes.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,10 +11,10 @@ import { BUILD_OPTIONS, buildOptionsFrom } from '../../lambda/cli/build-command.
 import { layoutV1RefName } from '../../lambda/soci/build.ts';
 import type { BuildOptions } from '../../lambda/soci/types.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
-import { goldenPath, repoRoot, sha256Hex } from '../support/golden.ts';
+import { goldenPath, sha256Hex } from '../support/golden.ts';
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
+import { runCli } from '../support/run.ts';
 
-const BIN = join(repoRoot, 'bin', 'soci-indexer');
 const copy = await layoutCopier('cli-options');
 
 function optionsOf(args: string[]): BuildOptions {
@@ -59,14 +58,7 @@ describe('CLI: each flag reaches the core', () => {
   }
 });
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const run = runCli;
 
 describe('CLI end to end', () => {
   test('--platform on a multi-platform image indexes that platform only, recorded as asked', async () => {

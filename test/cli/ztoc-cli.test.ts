@@ -2,25 +2,18 @@
 // output, verify failures, and bad input that must exit non-zero with one line and leave no output file.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { parseZtoc, serializeZtoc } from '../../lambda/ztoc/codec.ts';
-import { goldenLayer, goldenPath, repoRoot, sha256Hex } from '../support/golden.ts';
+import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 import { globalHeaderTar } from '../support/tar-fixtures.ts';
+import { runCli } from '../support/run.ts';
 
-const BIN = join(repoRoot, 'bin', 'soci-indexer');
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = runCli;
 
 let dir: string;
 before(async () => {

@@ -18,6 +18,7 @@ import {
 } from '../../lambda/oci/media-types.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { goldenPath } from '../support/golden.ts';
+import { collect } from '../support/run.ts';
 
 const MANIFEST: Descriptor = {
   mediaType: MEDIA_TYPE_OCI_MANIFEST,
@@ -54,11 +55,6 @@ function blobFile(dir: string, digest: string): string {
   return join(dir, 'blobs', 'sha256', digest.slice(7));
 }
 
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of chunks) parts.push(chunk);
-  return Buffer.concat(parts);
-}
 
 async function corrupt(path: string, at: number): Promise<void> {
   const bytes = await readFile(path);

@@ -9,15 +9,11 @@ import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { collect } from '../support/run.ts';
 
 const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes));
 const blobOf = (bytes: Uint8Array, mediaType = 'application/octet-stream'): Descriptor => ({ mediaType, digest: sha256(bytes), size: bytes.length });
 
-async function collect(iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of iterable) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 const layers = [
   { compression: 'gzip' as const, files: [{ name: 'data/a.bin', size: 150_000 }, { name: 'data/hello.txt', size: 12 }] },

@@ -9,14 +9,10 @@ import { RegistryError } from '../../lambda/registry/errors.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { collect } from '../support/run.ts';
 
 const creds = { username: 'AWS', password: 'fault-pw' };
 
-async function collect(iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of iterable) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 describe('RegistryTarget through a fault proxy', () => {
   let registry: RunningRegistry;
