@@ -109,6 +109,20 @@ export interface SociIndexerProps {
    * rule; an expired entry only costs one rebuild of its zTOC). @default Duration.days(30)
    */
   readonly ztocCacheExpiry?: Duration;
+  /**
+   * When the sync function reconciles the allow-listed repositories (README "Backfill existing images"):
+   * it lists them through the ECR API and invokes the indexer for every image without an up-to-date SOCI
+   * index, as if it had just been pushed. `'off'`: no schedule (the function is still there to run on
+   * demand). @default events.Schedule.rate(Duration.days(1))
+   */
+  readonly syncSchedule?: events.Schedule | 'off';
+  /**
+   * The sync also deletes `<tag><suffix>` tags made by soci-indexer whose source tag is gone; only then
+   * does it get `ecr:BatchDeleteImage`, on the allow-listed repositories. @default false
+   */
+  readonly syncPrune?: boolean;
+  /** Indexer invocations per sync run at most; the rest waits for the next run. @default 10000 */
+  readonly syncMaxInvocations?: number;
 }
 
 /** A parsed allow-list entry. */
@@ -226,6 +240,10 @@ export class SociIndexer extends Construct {
   readonly repositoryFilters: RepositoryFilterEntry[];
   /** The zTOC cache repository (created or given), or undefined when the cache is off. */
   readonly ztocCache?: ecr.IRepository;
+  /** The sync function: plans over the allow-list and invokes the indexer for what is missing or stale. */
+  readonly syncFunction: lambda.Function;
+  /** The schedule that runs the sync; undefined with `syncSchedule: 'off'`. */
+  readonly syncRule?: events.Rule;
 
   constructor(scope: Construct, id: string, props: SociIndexerProps) {
     super(scope, id);
@@ -308,7 +326,81 @@ export class SociIndexer extends Construct {
     }));
     this.node.addValidation({ validate: () => this.checkPatternSize(eventPattern) });
 
+    this.syncFunction = this.createSync(stack, props, environment, completionBus);
+    if (props.syncSchedule !== 'off') {
+      this.syncRule = new events.Rule(this, 'SyncSchedule', {
+        description: 'Reconcile the allow-listed repositories: index what has no up-to-date SOCI index',
+        schedule: props.syncSchedule ?? events.Schedule.rate(Duration.days(1)),
+      });
+      this.syncRule.addTarget(new targets.LambdaFunction(this.syncFunction, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 0 }));
+    }
+
     this.alarms = this.createAlarms(props.alarmTopic);
+  }
+
+  /**
+   * The sync function: the same code asset, another entry (`sync-handler.mjs`). It reads manifests and lists
+   * repositories, invokes the indexer, and deletes tags only with syncPrune; it writes nothing else.
+   */
+  private createSync(stack: Stack, props: SociIndexerProps, environment: Record<string, string>, completionBus: events.IEventBus | undefined): lambda.Function {
+    const maxInvocations = props.syncMaxInvocations ?? 10_000;
+    if (!Number.isInteger(maxInvocations) || maxInvocations < 1 || maxInvocations > 1_000_000) {
+      throw new SociIndexerConfigError(`syncMaxInvocations: expected a whole number from 1 to 1000000, got ${maxInvocations}`);
+    }
+    const logGroup = new logs.LogGroup(this, 'SyncLogGroup', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+    const role = new iam.Role(this, 'SyncRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    logGroup.grantWrite(role);
+    const repositories = repositoryArns(stack, this.repositoryFilters);
+    const everyRepository = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: '*' });
+    const policy = new iam.Policy(this, 'SyncPolicy', {
+      statements: [
+        new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+        // Listing repository names cannot be narrowed to a pattern: DescribeRepositories without names is
+        // authorized on the repositories it returns; the planner then reads only the allow-listed ones.
+        new iam.PolicyStatement({ actions: ['ecr:DescribeRepositories'], resources: [everyRepository] }),
+        new iam.PolicyStatement({ actions: ['ecr:DescribeImages', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: repositories }),
+        ...(props.syncPrune === true ? [new iam.PolicyStatement({ actions: ['ecr:BatchDeleteImage'], resources: repositories })] : []),
+      ],
+    });
+    policy.attachToRole(role);
+    const wildcards = unique([everyRepository, ...repositories.filter((arn) => arn.includes('*'))]);
+    Validations.of(policy).acknowledge(
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ecr:GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it, and it is the only action on "*".' },
+      ...wildcards.map((arn) => ({
+        id: `AwsSolutions-IAM5[Resource::${nagResource(stack, arn)}]`,
+        reason: arn === everyRepository
+          ? 'ecr:DescribeRepositories (names only) lists the registry; every other action is scoped to the allow-listed repositories.'
+          : `The allow-list entry is a repository pattern; the read actions are scoped to exactly the repositories it names (${arn.slice(arn.lastIndexOf('/') + 1)}).`,
+      })),
+    );
+    for (const key of props.kmsKeys ?? []) key.grantDecrypt(role);
+    if (completionBus) completionBus.grantPutEventsTo(role);
+    const fn = new lambda.Function(this, 'SyncFunction', {
+      code: lambda.Code.fromAsset(lambdaAssetDir()),
+      handler: 'sync-handler.handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 1024,
+      timeout: Duration.minutes(15),
+      role,
+      logGroup,
+      // One sync at a time: a second run while one is fanning out would only invoke the same images twice.
+      reservedConcurrentExecutions: 1,
+      retryAttempts: 0,
+      environment: {
+        ...environment,
+        ...(completionBus ? { SOCI_EVENT_BUS: completionBus.eventBusArn } : {}),
+        // The cache repository is never synced, even when the allow-list pattern covers it.
+        ...(this.ztocCache ? { SOCI_ZTOC_CACHE: this.ztocCache.repositoryName } : {}),
+        SOCI_SYNC_FUNCTION: this.function.functionArn,
+        SOCI_SYNC_PRUNE: String(props.syncPrune ?? false),
+        SOCI_SYNC_MAX_INVOCATIONS: String(maxInvocations),
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+    });
+    // The unqualified function only (grantInvoke would add every version and alias, `<arn>:*`).
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
+    return fn;
   }
 
   /** A handler metric in namespace `SociIndexer` for this instance's service (Sum over 5 minutes). */

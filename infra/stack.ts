@@ -34,6 +34,10 @@ export interface SociIndexerSettings extends Partial<Pick<SociIndexerProps, Plai
   readonly ztocCache?: false | string;
   /** Days a zTOC cache entry lives after it was pushed (created cache only). @default 30 */
   readonly ztocCacheExpiryDays?: number;
+  /** `off`, or an EventBridge schedule expression (`rate(1 day)`, `cron(0 3 * * ? *)`). @default 'rate(1 day)' */
+  readonly syncSchedule?: string;
+  /** See SociIndexerProps.syncPrune. @default false */
+  readonly syncPrune?: boolean;
 }
 
 export interface SociIndexerStackProps extends StackProps {
@@ -59,6 +63,7 @@ export class SociIndexerStack extends Stack {
     new CfnOutput(this, 'RuleName', { value: this.indexer.rule.ruleName, description: 'The EventBridge rule for ECR pushes' });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.indexer.deadLetterQueue.queueUrl, description: 'Events that failed every retry' });
     new CfnOutput(this, 'LogGroupName', { value: this.indexer.logGroup.logGroupName, description: 'The function log group' });
+    new CfnOutput(this, 'SyncFunctionName', { value: this.indexer.syncFunction.functionName, description: 'Run now: aws lambda invoke --function-name <this> --invocation-type Event /dev/null' });
   }
 
   private importedResources(settings: SociIndexerSettings): Pick<SociIndexerProps, 'eventBus' | 'alarmTopic' | 'kmsKeys' | 'ztocCache'> {
@@ -77,7 +82,7 @@ export class SociIndexerStack extends Stack {
 }
 
 function plainProps(settings: SociIndexerSettings): Omit<SociIndexerProps, 'repositories'> {
-  const { repositories: _, timeoutMinutes, eventBus: _bus, alarmTopicArn: _topic, logRetentionDays, kmsKeyArns: _keys, ztocCache: _cache, ztocCacheExpiryDays, ...plain } = settings;
+  const { repositories: _, timeoutMinutes, eventBus: _bus, alarmTopicArn: _topic, logRetentionDays, kmsKeyArns: _keys, ztocCache: _cache, ztocCacheExpiryDays, syncSchedule, ...plain } = settings;
   if (logRetentionDays !== undefined && !Object.values(logs.RetentionDays).includes(logRetentionDays)) {
     throw new SociIndexerConfigError(`logRetentionDays: ${logRetentionDays} is not a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ...)`);
   }
@@ -86,7 +91,19 @@ function plainProps(settings: SociIndexerSettings): Omit<SociIndexerProps, 'repo
     timeout: timeoutMinutes === undefined ? undefined : Duration.minutes(timeoutMinutes),
     logRetention: logRetentionDays as logs.RetentionDays | undefined,
     ztocCacheExpiry: ztocCacheExpiryDays === undefined ? undefined : Duration.days(ztocCacheExpiryDays),
+    syncSchedule: syncScheduleOf(syncSchedule),
   };
+}
+
+const SCHEDULE_EXPRESSION = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$/;
+
+function syncScheduleOf(value: string | undefined): events.Schedule | 'off' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'off') return 'off';
+  if (!SCHEDULE_EXPRESSION.test(value)) {
+    throw new SociIndexerConfigError(`syncSchedule: expected off, rate(<n> <unit>) or cron(...), got ${JSON.stringify(value)}`);
+  }
+  return events.Schedule.expression(value);
 }
 
 /**
@@ -149,6 +166,8 @@ export function settingsFromContext(get: (key: string) => unknown): SociIndexerS
     logLevel: oneOf('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const),
     ztocCache: ztocCacheSetting(text('ztocCache')),
     ztocCacheExpiryDays: integer('ztocCacheExpiryDays'),
+    syncSchedule: text('syncSchedule'),
+    syncPrune: boolean('syncPrune'),
   };
 }
 

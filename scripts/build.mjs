@@ -92,6 +92,8 @@ const parts = {
       // index.mjs exports `handler`; the workers sit beside it as in dist/.
       entryPoints: {
         index: 'lambda/handler.ts',
+        // The sync (README "Backfill existing images"): the same asset, its own function and handler.
+        'sync-handler': 'lambda/sync-handler.ts',
         'layer-worker': 'lambda/soci/layer-worker.ts',
         'toc-worker': 'lambda/ztoc/toc-worker.ts',
       },

@@ -85,7 +85,7 @@ async function openTarget(ref: ImageReference, values: Values, credentials: Cred
 }
 
 /** `--ztoc-cache`: a registry repository (no tag or digest: the cache names its own entries) or a layout. */
-async function openZtocCache(text: string, values: Values, credentials: Credentials | undefined): Promise<ZtocCache> {
+export async function openZtocCache(text: string, values: Values, credentials: Credentials | undefined): Promise<ZtocCache> {
   if (text.startsWith('oci:')) {
     const ref = parseReference(text);
     if (ref.kind !== 'layout' || ref.refName !== undefined) throw new UsageError('--ztoc-cache oci:<dir> takes no ref name');

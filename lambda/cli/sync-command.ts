@@ -7,7 +7,8 @@ import { parseEcrHost } from '../registry/ecr.ts';
 import { EcrApiListing } from '../registry/ecr-listing.ts';
 import { OciRegistryListing } from '../registry/listing.ts';
 import { SYNC_ACTIONS, planSync, runSync, summarize, type PlanItem, type SyncEvent, type SyncOptions, type SyncResult } from '../soci/sync.ts';
-import { BUILD_OPTIONS, buildOptionsFrom, readStdin } from './build-command.ts';
+import { parseReference } from '../oci/reference.ts';
+import { BUILD_OPTIONS, buildOptionsFrom, openZtocCache, readStdin } from './build-command.ts';
 import { StatusLine, UsageError } from './common.ts';
 
 export const SYNC_USAGE = `Usage: soci-indexer sync <registry> --repositories <patterns> [options]
@@ -26,6 +27,7 @@ Options:
   --span-size N, --min-layer-size N, --index-version v2|v1, --platform P, --concurrency N,
   --tag-suffix S, --in-place, --build-tool-id ID, --optimizations xattr, --prefetch-file PATH
                            as for build (see build --help); they decide what "up to date" means
+  --ztoc-cache R           as for build: reuse and store zTOCs in the repository R (never synced itself)
   --username U --password-stdin, --plain-http
                            registry access, as for build`;
 
@@ -137,11 +139,18 @@ export async function syncCommand(args: string[]): Promise<number> {
   const access = { registry, plainHttp: values['plain-http'] === true, ...(credentials && { credentials: async () => credentials }) };
   const listing: RegistryListing = parseEcrHost(registry) ? new EcrApiListing(access) : new OciRegistryListing(access);
 
+  const cacheText = values['ztoc-cache'];
+  const cacheRef = cacheText !== undefined && !cacheText.startsWith('oci:') ? parseReference(cacheText) : undefined;
+  const cacheHere = cacheRef?.kind === 'registry' && cacheRef.registry === registry;
+  const ztocCache = cacheText !== undefined ? await openZtocCache(cacheText, values as Parameters<typeof openZtocCache>[1], cacheHere ? credentials : undefined) : undefined;
+  if (ztocCache) build.ztocCache = ztocCache;
+  const excludeRepositories = cacheHere && cacheRef?.kind === 'registry' ? [cacheRef.repository] : [];
+
   const progress = new SyncProgress(values.json === true && !process.stderr.isTTY);
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
-  const options: SyncOptions = { filters, build, prune: values.prune === true, signal: controller.signal, onEvent: progress.handle };
+  const options: SyncOptions = { filters, build, prune: values.prune === true, excludeRepositories, signal: controller.signal, onEvent: progress.handle };
   try {
     const plan = await planSync(listing, options);
     const dryRun = values['dry-run'] === true;

@@ -86,7 +86,7 @@ function logBuildEvent(logger: Logger, event: BuildEvent): void {
 }
 
 /** The account of `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`. */
-function accountOf(arn: string | undefined): string | undefined {
+export function accountOf(arn: string | undefined): string | undefined {
   const account = arn?.split(':')[4];
   return account && /^\d{12}$/.test(account) ? account : undefined;
 }

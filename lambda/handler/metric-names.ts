@@ -17,3 +17,10 @@ export const METRIC = {
   /** Registry or ECR API requests answered "slow down" (429, ThrottlingException), retried or not. */
   throttled: 'Throttled',
 } as const;
+
+/** The scheduled sync's metrics: planned items per `action` dimension, invocations sent, failures. */
+export const SYNC_METRIC = {
+  items: 'SyncItems',
+  invocations: 'SyncInvocations',
+  failures: 'SyncFailures',
+} as const;

@@ -68,6 +68,8 @@ export interface SyncOptions {
   build: BuildOptions;
   /** Tags ending with this are our output, never sources (the suffix of a suffix policy; default `-soci`). */
   tagSuffix?: string;
+  /** Repositories never synced whatever the patterns say (the zTOC cache repository). */
+  excludeRepositories?: readonly string[];
   /** Plan (and carry out) `prune` actions. */
   prune?: boolean;
   /** Tags checked at once while planning. @default 8 */
@@ -244,7 +246,7 @@ export async function planSync(listing: RegistryListing, options: SyncOptions): 
     throw toSociError(err, options.signal);
   }
   for (const repository of all) {
-    if (!options.filters.some((f) => f.repository.test(repository))) continue;
+    if (!options.filters.some((f) => f.repository.test(repository)) || options.excludeRepositories?.includes(repository)) continue;
     repositories.push(repository);
     let records: TagRecord[];
     try {
@@ -281,7 +283,7 @@ export function countActions(items: readonly PlanItem[]): Record<SyncAction, num
 }
 
 /** Deletes an orphaned output after checking again that its source is still gone and it is unchanged. */
-async function prune(listing: RegistryListing, item: PlanItem, signal?: AbortSignal): Promise<ItemOutcome> {
+export async function pruneItem(listing: RegistryListing, item: PlanItem, signal?: AbortSignal): Promise<ItemOutcome> {
   const target = listing.target(item.repository);
   if (await resolveOrUndefined(target, item.tag)) return { ok: true, status: 'kept', message: `source tag ${item.tag} exists again: ${item.outputTag} kept` };
   const current = await resolveOrUndefined(target, item.outputTag!);
@@ -311,7 +313,7 @@ export async function runSync(listing: RegistryListing, plan: SyncPlan, options:
     try {
       outcome =
         item.action === 'prune'
-          ? await prune(listing, item, options.signal)
+          ? await pruneItem(listing, item, options.signal)
           : buildOutcome(await buildSociIndex(listing.target(item.repository), `${item.tag}@${item.digest}`, { ...options.build, signal: options.signal }));
     } catch (err) {
       if (options.signal?.aborted) throw err;

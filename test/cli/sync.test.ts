@@ -223,6 +223,19 @@ describe('soci-indexer sync against docker-registry', () => {
     assert.match(human.stdout, /^create +1 +1 +0$/m);
   });
 
+  test('--ztoc-cache: zTOCs are stored there, and the cache repository is never a source', async () => {
+    await push(images[0]!, 'zc/app:v1');
+    const first = await sync('zc/*', '--ztoc-cache', `${proxy.host}/zc/cache`);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(first.json.plan.repositories, ['zc/app']);
+    assert.deepEqual(actionsOf(first.json), { 'zc/app:v1': 'create' });
+    const catalog = (await (await fetch(`${registry.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.ok(catalog.repositories.includes('zc/cache'), 'the zTOC went to the cache');
+    const second = await sync('zc/*', '--ztoc-cache', `${proxy.host}/zc/cache`);
+    assert.deepEqual(second.json.plan.repositories, ['zc/app'], 'zc/cache matches the pattern and is left out');
+    assert.deepEqual(actionsOf(second.json), { 'zc/app:v1': 'up-to-date' });
+  });
+
   test('bad input: one line, exit 2', async () => {
     for (const [args, message] of [
       [['sync', proxy.host], /--repositories is required/],

@@ -28,16 +28,18 @@ function indexerStack(props: SociIndexerProps): { stack: Stack; indexer: SociInd
   return { stack, indexer, template: Template.fromStack(stack) };
 }
 
+/** The indexer's one resource of a kind; the sync's (logical ids with `Sync`) are checked in "scheduled sync". */
 function only<T>(record: Record<string, T>): T {
-  const values = Object.values(record);
+  const values = Object.entries(record).filter(([id]) => !id.includes('Sync')).map(([, value]) => value);
   assert.equal(values.length, 1, `expected exactly one resource, got ${values.length}`);
   return values[0]!;
 }
 
 interface Statement { Action: string | string[]; Resource: unknown; Effect: string }
 
-function policyStatements(template: Template): Statement[] {
-  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+/** Statements of the indexer's policies, or of the sync's. */
+function policyStatements(template: Template, of: 'indexer' | 'sync' = 'indexer'): Statement[] {
+  return Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.includes('Sync') === (of === 'sync')).map(([, policy]) => policy).flatMap(
     (policy) => (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
   );
 }
@@ -249,7 +251,7 @@ describe('IAM', () => {
     const role = only(template.findResources('AWS::IAM::Role')) as { Properties: Record<string, unknown> };
     assert.equal(role.Properties.ManagedPolicyArns, undefined);
     const logs = policyStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
-    const logGroupId = Object.keys(template.findResources('AWS::Logs::LogGroup'))[0];
+    const logGroupId = Object.keys(template.findResources('AWS::Logs::LogGroup')).find((id) => !id.includes('Sync'));
     assert.deepEqual(logs.map((s) => s.Resource), [{ 'Fn::GetAtt': [logGroupId, 'Arn'] }]);
   });
 });
@@ -435,5 +437,66 @@ describe('environment (the handler contract)', () => {
     const b = new SociIndexer(stack, 'B', { repositories: ['b'] });
     assert.notEqual(a.serviceName, b.serviceName);
     assert.match(a.serviceName, /^[A-Za-z0-9-]{1,64}$/);
+  });
+});
+
+describe('scheduled sync', () => {
+  type Fn = { Properties: { Handler: string; ReservedConcurrentExecutions?: number; Environment: { Variables: Record<string, unknown> } } };
+  const syncFunction = (template: Template) => {
+    const found = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([id]) => id.includes('SyncFunction'));
+    assert.equal(found.length, 1);
+    return { id: found[0]![0], fn: found[0]![1] as Fn };
+  };
+  const schedules = (template: Template) =>
+    Object.values(template.findResources('AWS::Events::Rule')).filter((r) => (r as { Properties: { ScheduleExpression?: string } }).Properties.ScheduleExpression !== undefined) as {
+      Properties: { ScheduleExpression: string; Targets: { Arn: unknown }[] };
+    }[];
+
+  test('once a day by default: the schedule runs the sync entry of the same asset, configured like the indexer', () => {
+    const { stack, indexer, template } = indexerStack({ repositories: ['app-*', 'web:release-*'], tagSuffix: '-lazy', minLayerSize: 0 });
+    const { id, fn } = syncFunction(template);
+    assert.equal(fn.Properties.Handler, 'sync-handler.handler');
+    assert.equal(fn.Properties.ReservedConcurrentExecutions, 1);
+    const rules = schedules(template);
+    assert.equal(rules.length, 1);
+    assert.equal(rules[0]!.Properties.ScheduleExpression, 'rate(1 day)');
+    assert.deepEqual(rules[0]!.Properties.Targets.map((t) => t.Arn), [{ 'Fn::GetAtt': [id, 'Arn'] }]);
+    const vars = fn.Properties.Environment.Variables;
+    const indexerVars = (only(template.findResources('AWS::Lambda::Function')) as Fn).Properties.Environment.Variables;
+    for (const key of ['SOCI_REPOSITORY_FILTERS', 'SOCI_TAG_SUFFIX', 'SOCI_MIN_LAYER_SIZE', 'SOCI_SPAN_SIZE', 'SOCI_INDEX_VERSION', 'SOCI_IN_PLACE', 'SOCI_PLATFORMS', 'SOCI_EVENT_BUS', 'SOCI_ZTOC_CACHE']) {
+      assert.deepEqual(vars[key], indexerVars[key], key);
+    }
+    assert.deepEqual(vars.SOCI_SYNC_FUNCTION, stack.resolve(indexer.function.functionArn));
+    assert.equal(vars.SOCI_SYNC_PRUNE, 'false');
+    assert.equal(vars.SOCI_SYNC_MAX_INVOCATIONS, '10000');
+  });
+
+  test('syncSchedule: a custom schedule, or off (no rule; the function stays for on-demand runs)', () => {
+    const custom = indexerStack({ repositories: ['app'], syncSchedule: events.Schedule.cron({ hour: '3', minute: '0' }) }).template;
+    assert.deepEqual(schedules(custom).map((r) => r.Properties.ScheduleExpression), ['cron(0 3 * * ? *)']);
+    const off = indexerStack({ repositories: ['app'], syncSchedule: 'off' });
+    assert.deepEqual(schedules(off.template), []);
+    assert.equal(off.indexer.syncRule, undefined);
+    syncFunction(off.template);
+  });
+
+  test('IAM: reads and lists the allow-list, invokes the indexer; writes nothing; BatchDeleteImage only with syncPrune, on the allow-list', () => {
+    const { stack, indexer, template } = indexerStack({ repositories: ['app-*', 'ml/trainer', 'web:release-*'] });
+    const statements = policyStatements(template, 'sync');
+    const ecrActions = statements.flatMap(actionsOf).filter((a) => a.startsWith('ecr:')).sort();
+    assert.deepEqual(ecrActions, ['ecr:BatchGetImage', 'ecr:DescribeImages', 'ecr:DescribeRepositories', 'ecr:GetAuthorizationToken', 'ecr:GetDownloadUrlForLayer']);
+    const allowList = [repoArn('app-*'), repoArn('ml/trainer'), repoArn('web')];
+    assert.deepEqual(statements.find((s) => actionsOf(s).includes('ecr:DescribeImages'))!.Resource, allowList);
+    assert.deepEqual(statements.find((s) => actionsOf(s).includes('ecr:DescribeRepositories'))!.Resource, repoArn('*'));
+    const onStar = statements.filter((s) => s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')));
+    assert.deepEqual(onStar.map(actionsOf), [['ecr:GetAuthorizationToken']]);
+    const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
+    const fnArn = stack.resolve(indexer.function.functionArn);
+    assert.deepEqual(invoke.map((s) => s.Resource), [fnArn], 'the indexer function only');
+
+    const pruning = policyStatements(indexerStack({ repositories: ['app-*', 'ml/trainer', 'web:release-*'], syncPrune: true }).template, 'sync');
+    const deletes = pruning.filter((s) => actionsOf(s).includes('ecr:BatchDeleteImage'));
+    assert.deepEqual(deletes.map((s) => s.Resource), [allowList], 'BatchDeleteImage on the allow-listed repositories only');
+    assert.ok(!policyStatements(template, 'indexer').some((s) => actionsOf(s).includes('ecr:BatchDeleteImage')), 'the indexer never deletes');
   });
 });

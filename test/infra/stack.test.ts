@@ -50,6 +50,8 @@ describe('settings from context', () => {
       logLevel: 'DEBUG',
       ztocCache: 'platform/ztoc-cache',
       ztocCacheExpiryDays: '14',
+      syncSchedule: 'cron(0 3 * * ? *)',
+      syncPrune: 'true',
     };
     assert.deepEqual(settingsFromContext((key) => context[key]), {
       repositories: ['app-*', 'ml/trainer'],
@@ -71,6 +73,8 @@ describe('settings from context', () => {
       logLevel: 'DEBUG',
       ztocCache: 'platform/ztoc-cache',
       ztocCacheExpiryDays: 14,
+      syncSchedule: 'cron(0 3 * * ? *)',
+      syncPrune: true,
     });
     assert.equal(settingsFromContext((key) => ({ ztocCache: 'false' })[key]).ztocCache, false);
     assert.equal(settingsFromContext((key) => ({ ztocCache: 'true' })[key]).ztocCache, undefined);
@@ -97,6 +101,10 @@ describe('settings from context', () => {
       () => new SociIndexerStack(appWithFlags(), 'S', { settings: { repositories: ['app'], logRetentionDays: 31 } }),
       /logRetentionDays: 31 is not a CloudWatch Logs retention period/,
     );
+    assert.throws(
+      () => new SociIndexerStack(appWithFlags(), 'S', { settings: { repositories: ['app'], syncSchedule: 'daily' } }),
+      /syncSchedule: expected off, rate\(<n> <unit>\) or cron\(\.\.\.\), got "daily"/,
+    );
   });
 });
 
@@ -105,7 +113,7 @@ describe('stack', () => {
     const stack = new SociIndexerStack(appWithFlags(), 'SociIndexer', { settings: FULL_SETTINGS });
     const template = Template.fromStack(stack);
     const outputs = template.findOutputs('*');
-    assert.deepEqual(Object.keys(outputs).sort(), ['DeadLetterQueueUrl', 'FunctionName', 'LogGroupName', 'RuleName']);
+    assert.deepEqual(Object.keys(outputs).sort(), ['DeadLetterQueueUrl', 'FunctionName', 'LogGroupName', 'RuleName', 'SyncFunctionName']);
     template.hasOutput('FunctionName', { Value: { Ref: Match.stringLikeRegexp('^SociIndexerFunction') } });
     template.hasOutput('RuleName', { Value: { Ref: Match.stringLikeRegexp('^SociIndexerPushRule') } });
     template.hasOutput('DeadLetterQueueUrl', { Value: { Ref: Match.stringLikeRegexp('^SociIndexerDeadLetterQueue') } });
@@ -138,9 +146,14 @@ describe('stack', () => {
       c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules').flatMap((m) => Object.entries(m.data as Record<string, unknown>)),
     );
     const ids = acknowledged.map(([id]) => id.replace(/^annotation::/i, '')).sort();
+    // The indexer's policy and the sync's (which also lists every repository's name: repository/*).
     assert.deepEqual(ids, [
       'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/*-svc]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/*-svc]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/app-*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/app-*]',
       'AwsSolutions-SQS3',
     ]);
@@ -226,7 +239,7 @@ describe('lambda asset', () => {
     const b = mkdtempSync(join(tmpdir(), 'soci-indexer-asset-'));
     try {
       const [dirA, dirB] = await Promise.all([buildLambda(a), buildLambda(join(b, 'deeper', 'dist'))]);
-      assert.deepEqual(files(dirA), ['index.mjs', 'index.mjs.map', 'layer-worker.mjs', 'layer-worker.mjs.map', 'toc-worker.mjs', 'toc-worker.mjs.map']);
+      assert.deepEqual(files(dirA), ['index.mjs', 'index.mjs.map', 'layer-worker.mjs', 'layer-worker.mjs.map', 'sync-handler.mjs', 'sync-handler.mjs.map', 'toc-worker.mjs', 'toc-worker.mjs.map']);
       for (const name of files(dirA)) {
         const bytes = readFileSync(join(dirA, name));
         assert.ok(bytes.equals(readFileSync(join(dirB, name))), `${name} differs between two builds`);
@@ -251,8 +264,8 @@ describe('lambda asset', () => {
       const template = app.synth().getStackByName('Bundled').template as {
         Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string }; Handler?: string; Environment?: { Variables: Record<string, unknown> } } }>;
       };
-      const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
-      assert.equal(fn?.Properties.Handler, 'index.handler');
+      const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler');
+      assert.ok(fn);
       const assetHash = fn?.Properties.Code?.S3Key?.replace(/\.zip$/, '');
       assert.ok(assetHash, 'the function code is a file asset');
       const assetDir = join(outdir, `asset.${assetHash}`);
@@ -275,6 +288,16 @@ describe('lambda asset', () => {
         env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(variables as Record<string, string>) },
       });
       assert.equal(stdout.trim().split('\n').at(-1), 'function');
+
+      // The sync function: the same asset, its own entry, loaded with its own environment.
+      const syncFn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'sync-handler.handler');
+      assert.equal(syncFn?.Properties.Code?.S3Key, fn?.Properties.Code?.S3Key, 'one asset for both functions');
+      const syncVariables = { ...syncFn?.Properties.Environment?.Variables, SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default', SOCI_SYNC_FUNCTION: 'arn:aws:lambda:eu-west-1:111122223333:function:indexer', SOCI_ZTOC_CACHE: 'soci-indexer/ztoc-cache' };
+      const loadSync = `const m = await import(${JSON.stringify(pathToFileURL(join(assetDir, 'sync-handler.mjs')).href)}); console.log(typeof m.handler);`;
+      const synced = await run(process.execPath, ['--input-type=module', '-e', loadSync], {
+        env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(syncVariables as Record<string, string>) },
+      });
+      assert.equal(synced.stdout.trim().split('\n').at(-1), 'function');
 
       // The bundled layer worker indexes a layer: the golden tiny zTOC, byte for byte.
       const tiny = goldenLayer('tiny-gnu.tar.gz').path;

@@ -1,5 +1,6 @@
-// Loopback fakes of the two AWS control-plane calls the Lambda makes: ECR GetAuthorizationToken and
-// EventBridge PutEvents. They are real HTTP servers speaking the awsJson1.1 protocol, so the real SDK
+// Loopback fakes of the AWS control-plane calls the Lambdas make: ECR GetAuthorizationToken, the ECR
+// listing API the sync uses (DescribeRepositories, DescribeImages, BatchDeleteImage), EventBridge
+// PutEvents and Lambda Invoke (asynchronous). They are real HTTP servers speaking the awsJson1.1 protocol, so the real SDK
 // clients (pointed here by AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL_EVENTBRIDGE) sign, send, parse and
 // map errors exactly as against AWS. No ECR or EventBridge emulator exists for this machine (spec §7).
 import { randomUUID } from 'node:crypto';
@@ -62,7 +63,9 @@ async function startAwsJsonServer(targetPrefix: string, handlers: Record<string,
         pending.left--;
         return reply(pending.fault.status, { __type: pending.fault.type, message: pending.fault.message ?? pending.fault.type });
       }
-      reply(200, handler(body));
+      const answer = handler(body) as { error?: AwsFault } | undefined;
+      if (answer?.error) return reply(answer.error.status, { __type: answer.error.type, message: answer.error.message ?? answer.error.type });
+      reply(200, answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -88,11 +91,58 @@ export interface FakeEcrOptions {
   password: string;
   /** Token lifetime (default 12 hours, as ECR). */
   validForMs?: number;
+  /**
+   * What DescribeRepositories and DescribeImages list: images (digest and tags) per repository, read at
+   * each call so a test can change it. BatchDeleteImage by tag removes the tag here.
+   */
+  repositories?: Map<string, { digest: string; tags: string[] }[]>;
 }
 
-/** ECR's control plane, GetAuthorizationToken only: base64 `user:password`, expiry, proxyEndpoint. */
+/** ECR's paging: `maxResults` 1–1000 (more is an error, not clamped), `nextToken` an opaque offset. */
+function page<T>(items: T[], body: Record<string, unknown>): { slice: T[]; nextToken?: string } | { error: AwsFault } {
+  const max = body.maxResults === undefined ? 100 : Number(body.maxResults);
+  if (!Number.isInteger(max) || max < 1 || max > 1000) return { error: { status: 400, type: 'InvalidParameterException', message: 'maxResults must be between 1 and 1000' } };
+  const start = body.nextToken === undefined ? 0 : Number(Buffer.from(String(body.nextToken), 'base64url').toString());
+  const slice = items.slice(start, start + max);
+  return { slice, ...(start + max < items.length && { nextToken: Buffer.from(String(start + max)).toString('base64url') }) };
+}
+
+/** ECR's control plane: GetAuthorizationToken (base64 `user:password`, expiry, proxyEndpoint) and the listing API. */
 export function startFakeEcr(options: FakeEcrOptions): Promise<FakeAwsServer> {
+  const repositories = options.repositories ?? new Map<string, { digest: string; tags: string[] }[]>();
   return startAwsJsonServer('AmazonEC2ContainerRegistry_V20150921', {
+    DescribeRepositories: (body) => {
+      const paged = page([...repositories.keys()], body);
+      if ('error' in paged) return paged;
+      return { repositories: paged.slice.map((repositoryName) => ({ repositoryName })), ...(paged.nextToken && { nextToken: paged.nextToken }) };
+    },
+    DescribeImages: (body) => {
+      const images = repositories.get(String(body.repositoryName));
+      if (!images) return { error: { status: 400, type: 'RepositoryNotFoundException', message: `repository ${body.repositoryName} not found` } };
+      const tagged = (body.filter as { tagStatus?: string } | undefined)?.tagStatus === 'TAGGED' ? images.filter((i) => i.tags.length > 0) : images;
+      const paged = page(tagged, body);
+      if ('error' in paged) return paged;
+      return {
+        imageDetails: paged.slice.map((i) => ({ repositoryName: body.repositoryName, imageDigest: i.digest, ...(i.tags.length > 0 && { imageTags: i.tags }) })),
+        ...(paged.nextToken && { nextToken: paged.nextToken }),
+      };
+    },
+    BatchDeleteImage: (body) => {
+      const images = repositories.get(String(body.repositoryName)) ?? [];
+      const ids = (body.imageIds ?? []) as { imageTag?: string }[];
+      const failures: unknown[] = [];
+      const deleted: unknown[] = [];
+      for (const id of ids) {
+        const image = images.find((i) => id.imageTag !== undefined && i.tags.includes(id.imageTag));
+        if (!image) {
+          failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
+          continue;
+        }
+        image.tags = image.tags.filter((t) => t !== id.imageTag);
+        deleted.push({ imageTag: id.imageTag, imageDigest: image.digest });
+      }
+      return { imageIds: deleted, failures };
+    },
     GetAuthorizationToken: () => ({
       authorizationData: [
         {
@@ -147,4 +197,76 @@ export async function startFakeEventBridge(): Promise<FakeEventBridge & { reject
       rejections += times;
     },
   });
+}
+
+export interface Invocation {
+  functionName: string;
+  invocationType: string | undefined;
+  payload: unknown;
+}
+
+export interface FakeLambda {
+  readonly url: string;
+  readonly invocations: Invocation[];
+  /** Requests received, throttled ones included. */
+  readonly requests: number;
+  /** Answer the next `times` invocations with 429 TooManyRequestsException. */
+  throttle(times: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Lambda's Invoke (restJson: POST /2015-03-31/functions/<name>/invocations): records each signed
+ * asynchronous invocation and answers 202, as Lambda does once the event is queued.
+ */
+export async function startFakeLambda(): Promise<FakeLambda> {
+  const invocations: Invocation[] = [];
+  let throttled = 0;
+  let requests = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests++;
+      const reply = (status: number, type?: string) => {
+        const text = type ? JSON.stringify({ Type: 'User', message: type }) : '';
+        res.writeHead(status, { 'content-type': 'application/json', ...(type && { 'x-amzn-errortype': type }), 'x-amzn-requestid': randomUUID() });
+        res.end(text);
+      };
+      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(req.url ?? '');
+      if (req.method !== 'POST' || !match) return reply(404, 'ResourceNotFoundException');
+      if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ') || !String(req.headers.authorization).includes('/lambda/aws4_request')) {
+        return reply(403, 'InvalidSignatureException');
+      }
+      if (throttled > 0) {
+        throttled--;
+        return reply(429, 'TooManyRequestsException');
+      }
+      let payload: unknown;
+      try {
+        payload = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return reply(400, 'InvalidRequestContentException');
+      }
+      invocations.push({ functionName: decodeURIComponent(match[1]!), invocationType: req.headers['x-amz-invocation-type'] as string | undefined, payload });
+      reply(req.headers['x-amz-invocation-type'] === 'Event' ? 202 : 200);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    invocations,
+    get requests() {
+      return requests;
+    },
+    throttle(times: number) {
+      throttled += times;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
