@@ -2,24 +2,12 @@
 // the fault proxy, which records every request: writes (PUT, POST, PATCH, DELETE) are counted there.
 // Each test works in repositories of its own.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { repoRoot } from '../support/golden.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-
-const BIN = join(repoRoot, 'bin', 'soci-indexer');
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { runCli as run } from '../support/run.ts';
 
 let registry: RunningRegistry;
 let proxy: FaultProxy;
