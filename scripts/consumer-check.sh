@@ -105,22 +105,29 @@ node -e '
   const of = (type) => Object.values(template.Resources).filter((r) => r.Type === type);
   const check = (ok, what) => { if (!ok) { console.error("template: " + what); process.exit(1); } };
   const fns = of("AWS::Lambda::Function");
-  check(fns.length === 1, `one function, got ${fns.length}`);
-  const fn = fns[0].Properties;
+  // The indexer and the scheduled sync, both from the one prebuilt asset.
+  check(fns.length === 2, `two functions (indexer, sync), got ${fns.length}`);
+  const indexer = fns.find((f) => f.Properties.Handler === "index.handler");
+  const sync = fns.find((f) => f.Properties.Handler === "sync-handler.handler");
+  check(indexer && sync, `handlers index.handler and sync-handler.handler, got ${fns.map((f) => f.Properties.Handler)}`);
+  check(JSON.stringify(sync.Properties.Code) === JSON.stringify(indexer.Properties.Code), "the sync function deploys the same asset");
+  const fn = indexer.Properties;
   check(fn.Runtime === "nodejs24.x", `runtime nodejs24.x, got ${fn.Runtime}`);
-  check(fn.Handler === "index.handler", `handler index.handler, got ${fn.Handler}`);
-  check(JSON.stringify(fn.Architectures) === "[\"arm64\"]", "arm64");
+    check(JSON.stringify(fn.Architectures) === "[\"arm64\"]", "arm64");
   check(fn.Environment.Variables.SOCI_REPOSITORY_FILTERS === "app-*,ml/trainer:release-*", "the allow-list reaches the handler");
   const hash = String(fn.Code.S3Key).replace(/\.zip$/, "");
   check(hash === expectedHash, `asset hash ${hash} is not the hash of the built dist/lambda (${expectedHash})`);
   const staged = fs.readdirSync(`${outdir}/asset.${hash}`).sort().join(" ");
-  check(staged === "index.mjs index.mjs.map layer-worker.mjs layer-worker.mjs.map toc-worker.mjs toc-worker.mjs.map", `asset files: ${staged}`);
+  check(staged === "index.mjs index.mjs.map layer-worker.mjs layer-worker.mjs.map sync-handler.mjs sync-handler.mjs.map toc-worker.mjs toc-worker.mjs.map", `asset files: ${staged}`);
   const rules = of("AWS::Events::Rule");
-  check(rules.length === 1, "one rule");
-  const pattern = rules[0].Properties.EventPattern;
+  const pushRules = rules.filter((r) => r.Properties.EventPattern);
+  const schedules = rules.filter((r) => r.Properties.ScheduleExpression);
+  check(rules.length === 2 && pushRules.length === 1 && schedules.length === 1, "one push rule and one sync schedule");
+  check(schedules[0].Properties.ScheduleExpression === "rate(1 day)", "the sync runs daily by default");
+  const pattern = pushRules[0].Properties.EventPattern;
   check(pattern.source[0] === "aws.ecr" && pattern["detail-type"][0] === "ECR Image Action", "the rule takes ECR pushes");
   check(JSON.stringify(pattern.detail).includes("{\"prefix\":\"app-\"}"), "the rule filters on the allow-list");
-  check(rules[0].Properties.Targets.length === 1 && rules[0].Properties.Targets[0].DeadLetterConfig, "the rule targets the function with a dead-letter queue");
+  check(pushRules[0].Properties.Targets.length === 1 && pushRules[0].Properties.Targets[0].DeadLetterConfig, "the rule targets the function with a dead-letter queue");
   check(of("AWS::SQS::Queue").length === 1, "one dead-letter queue");
   check(of("AWS::CloudWatch::Alarm").length === 4 && of("AWS::CloudWatch::Alarm").every((a) => a.Properties.AlarmActions?.length === 1), "four alarms on the topic");
   check(of("AWS::CloudWatch::Dashboard").length === 1, "the example dashboard");
@@ -140,7 +147,7 @@ for (const name of ['buildSociIndex', 'OciLayoutTarget', 'RegistryTarget', 'buil
 const app = new App({ outdir: 'esm.out' });
 new SociIndexer(new Stack(app, 'Esm'), 'Indexer', { repositories: ['app'] });
 new SociIndexerStack(app, 'Ready', { settings: { repositories: ['web'] } });
-const fn = Object.values(app.synth().getStackByName('Esm').template.Resources).find((r) => r.Type === 'AWS::Lambda::Function');
+const fn = Object.values(app.synth().getStackByName('Esm').template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler');
 console.log(fn.Properties.Code.S3Key.replace(/\.zip$/, ''));
 EOF
 CDK_DOCKER=/bin/false "${offline[@]}" node esm-check.mjs > "$work/esm-hash" || fail "importing or synthesizing from ES modules failed"
