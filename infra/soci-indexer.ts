@@ -22,6 +22,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError, parseConfig } from '../lambda/handler/config.ts';
 import { DEFAULT_METRICS_NAMESPACE, METRIC } from '../lambda/handler/metric-names.ts';
+import { DEFAULTS } from '../lambda/soci/defaults.ts';
 import { SOCI_INDEX_ARTIFACT_TYPE_V1, SOCI_INDEX_ARTIFACT_TYPE_V2 } from '../lambda/oci/media-types.ts';
 
 /**
@@ -252,7 +253,7 @@ export class SociIndexer extends Construct {
     const environment = handlerEnvironment(props, this.serviceName);
     validateWithHandlerParser(environment);
     this.repositoryFilters = parseRepositoryFilters(props.repositories);
-    const tagSuffix = props.tagSuffix ?? '-soci';
+    const tagSuffix = props.tagSuffix ?? DEFAULTS.tagSuffix;
     this.checkTagPatterns(tagSuffix);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -607,10 +608,10 @@ function handlerEnvironment(props: SociIndexerProps, serviceName: string): Recor
   const platforms = props.platforms ?? 'all';
   return {
     SOCI_REPOSITORY_FILTERS: props.repositories.map((r) => r.trim()).join(','),
-    SOCI_MIN_LAYER_SIZE: String(props.minLayerSize ?? 10_485_760),
-    SOCI_SPAN_SIZE: String(props.spanSize ?? 4_194_304),
-    SOCI_INDEX_VERSION: props.indexVersion ?? 'v2',
-    SOCI_TAG_SUFFIX: props.tagSuffix ?? '-soci',
+    SOCI_MIN_LAYER_SIZE: String(props.minLayerSize ?? DEFAULTS.minLayerSize),
+    SOCI_SPAN_SIZE: String(props.spanSize ?? DEFAULTS.spanSize),
+    SOCI_INDEX_VERSION: props.indexVersion ?? DEFAULTS.indexVersion,
+    SOCI_TAG_SUFFIX: props.tagSuffix ?? DEFAULTS.tagSuffix,
     SOCI_IN_PLACE: String(props.inPlace ?? false),
     SOCI_PLATFORMS: platforms === 'all' ? 'all' : platforms.join(','),
     ...(props.buildToolId !== undefined ? { SOCI_BUILD_TOOL_ID: props.buildToolId } : {}),

@@ -5,6 +5,7 @@ export { VERSION } from './version.ts';
 
 // Index building
 export { DEFAULT_BUILD_OPTIONS, buildSociIndex } from './soci/build.ts';
+export { DEFAULTS } from './soci/defaults.ts';
 export {
   SociError,
   type BuildEvent,

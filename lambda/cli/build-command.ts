@@ -7,6 +7,7 @@ import type { Target } from '../oci/target.ts';
 import type { Credentials } from '../registry/auth.ts';
 import { RegistryTarget } from '../registry/client.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
+import { DEFAULTS } from '../soci/defaults.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import type { BuildEvent, BuildOptions, BuildResult, TagPolicy } from '../soci/types.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, shortDigest } from './common.ts';
@@ -17,13 +18,13 @@ export const BUILD_USAGE = `Usage: soci-indexer build <image> [options]
 others the Docker config file or --username) or a local OCI image layout (oci:<dir>[:<ref-name>]).
 
 Options:
-  --span-size N            uncompressed bytes between checkpoints (default 4194304)
-  --min-layer-size N       skip layers smaller than N bytes (default 10485760)
+  --span-size N            uncompressed bytes between checkpoints (default ${DEFAULTS.spanSize})
+  --min-layer-size N       skip layers smaller than N bytes (default ${DEFAULTS.minLayerSize})
   --index-version v2|v1    v2 (default): new image index bound to the SOCI index, what ECS/Fargate use;
                            v1: SOCI index with a subject, found through the referrers API
   --platform P             index only this platform (os/arch[/variant]); repeatable; default all
   --concurrency N          layers indexed at once (default: number of CPUs, ${availableParallelism()} here)
-  --tag-suffix S           output tag = <source tag>S (default -soci)
+  --tag-suffix S           output tag = <source tag>S (default ${DEFAULTS.tagSuffix})
   --output-tag T           tag the output T instead (repeatable)
   --in-place               move the source tag to the SOCI-enabled index (replaces it; off by default)
   --output oci:<dir>       write the result into another OCI layout (the image is copied there first)
@@ -104,7 +105,7 @@ function tagPolicy(values: Values): TagPolicy {
   if (chosen > 1) throw new UsageError('choose one of --tag-suffix, --output-tag and --in-place');
   if (explicit.length > 0) return { mode: 'tags', tags: explicit };
   if (values['in-place']) return { mode: 'in-place' };
-  return { mode: 'suffix', suffix: values['tag-suffix'] ?? '-soci' };
+  return { mode: 'suffix', suffix: values['tag-suffix'] ?? DEFAULTS.tagSuffix };
 }
 
 export function buildOptionsFrom(values: Values): BuildOptions {

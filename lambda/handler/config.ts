@@ -3,7 +3,7 @@
 // silently substituted default, so parsing stops at the first bad variable and names it.
 import { availableParallelism } from 'node:os';
 import type { IndexVersion } from '../soci/types.ts';
-import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/types.ts';
+import { DEFAULTS } from '../soci/defaults.ts';
 import { parseFilters, type RepositoryFilter } from '../oci/filters.ts';
 
 export interface HandlerConfig {
@@ -95,17 +95,17 @@ export function parseConfig(env: Env): HandlerConfig {
   }
   let filters: RepositoryFilter[];
   try {
-    filters = parseFilters(filtersRaw ?? '*:*');
+    filters = parseFilters(filtersRaw ?? DEFAULTS.repositoryFilters);
   } catch (err) {
     throw new ConfigError('SOCI_REPOSITORY_FILTERS', (err as Error).message);
   }
 
-  const indexVersion = (read(env, 'SOCI_INDEX_VERSION') ?? 'v2').toLowerCase();
+  const indexVersion = (read(env, 'SOCI_INDEX_VERSION') ?? DEFAULTS.indexVersion).toLowerCase();
   if (indexVersion !== 'v1' && indexVersion !== 'v2') {
     throw new ConfigError('SOCI_INDEX_VERSION', `expected v2 or v1, got ${JSON.stringify(env.SOCI_INDEX_VERSION)}`);
   }
 
-  const tagSuffix = read(env, 'SOCI_TAG_SUFFIX') ?? '-soci';
+  const tagSuffix = read(env, 'SOCI_TAG_SUFFIX') ?? DEFAULTS.tagSuffix;
   if (!TAG_SUFFIX.test(tagSuffix)) {
     throw new ConfigError('SOCI_TAG_SUFFIX', `expected 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(tagSuffix)}`);
   }
@@ -115,7 +115,7 @@ export function parseConfig(env: Env): HandlerConfig {
     throw new ConfigError('SOCI_EVENT_BUS', `expected an event bus name or ARN, got ${JSON.stringify(eventBus)}`);
   }
 
-  const buildToolId = read(env, 'SOCI_BUILD_TOOL_ID') ?? DEFAULT_BUILD_TOOL_ID;
+  const buildToolId = read(env, 'SOCI_BUILD_TOOL_ID') ?? DEFAULTS.buildToolId;
   if (buildToolId.length > 256 || /[\u0000-\u001f\u007f]/.test(buildToolId)) {
     throw new ConfigError('SOCI_BUILD_TOOL_ID', 'must be at most 256 printable characters');
   }
@@ -128,9 +128,9 @@ export function parseConfig(env: Env): HandlerConfig {
 
   return {
     filters,
-    minLayerSize: integer(env, 'SOCI_MIN_LAYER_SIZE', 'bytes', 10_485_760, 0),
+    minLayerSize: integer(env, 'SOCI_MIN_LAYER_SIZE', 'bytes', DEFAULTS.minLayerSize, 0),
     // Tiny spans make a zTOC bigger than its layer; the upper bound keeps zinfo offsets in int32.
-    spanSize: integer(env, 'SOCI_SPAN_SIZE', 'bytes', 4_194_304, 1024, 2 ** 31 - 1),
+    spanSize: integer(env, 'SOCI_SPAN_SIZE', 'bytes', DEFAULTS.spanSize, 1024, 2 ** 31 - 1),
     indexVersion,
     tagSuffix,
     inPlace: boolean(env, 'SOCI_IN_PLACE', false),
@@ -138,7 +138,7 @@ export function parseConfig(env: Env): HandlerConfig {
     eventBus,
     buildToolId,
     concurrency: integer(env, 'SOCI_CONCURRENCY', 'layers', availableParallelism(), 1, 64),
-    deadlineMarginMs: integer(env, 'SOCI_DEADLINE_MARGIN_MS', 'milliseconds', 15_000, 0, 600_000),
+    deadlineMarginMs: integer(env, 'SOCI_DEADLINE_MARGIN_MS', 'milliseconds', DEFAULTS.deadlineMarginMs, 0, 600_000),
     ...(ztocCache !== undefined && { ztocCache }),
   };
 }

@@ -9,8 +9,8 @@
 import { availableParallelism } from 'node:os';
 import { ANNOTATION_IMAGE_LAYER_DIGEST, ANNOTATION_IMAGE_LAYER_MEDIA_TYPE, EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
-import { DEFAULT_BUILD_TOOL_ID } from '../ztoc/builder.ts';
 import { convertImage, type Binding } from './convert.ts';
+import { DEFAULTS } from './defaults.ts';
 import { toSociError } from './errors.ts';
 import { findV1Output, findV2Output, type Expectation, type ExistingOutput } from './idempotency.ts';
 import { EMPTY_CONFIG_BYTES, sociIndex, ztocDescriptor, type SociIndex } from './index-manifest.ts';
@@ -25,13 +25,13 @@ import { SociError, type BuildEvent, type BuildOptions, type BuildResult, type C
 import type { ZtocCacheKey } from './ztoc-cache.ts';
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
-  spanSize: 4194304,
-  minLayerSize: 10485760,
-  indexVersion: 'v2',
-  platforms: 'all',
-  buildToolId: DEFAULT_BUILD_TOOL_ID,
+  spanSize: DEFAULTS.spanSize,
+  minLayerSize: DEFAULTS.minLayerSize,
+  indexVersion: DEFAULTS.indexVersion,
+  platforms: DEFAULTS.platforms,
+  buildToolId: DEFAULTS.buildToolId,
   concurrency: availableParallelism(),
-  tagPolicy: { mode: 'suffix', suffix: '-soci' },
+  tagPolicy: { mode: 'suffix', suffix: DEFAULTS.tagSuffix },
 };
 
 const NO_ELIGIBLE_LAYERS = 'no layer at or above the minimum size';

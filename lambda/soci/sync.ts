@@ -24,6 +24,7 @@ import type { RegistryListing, TagRecord } from '../oci/registry.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { buildSociIndex, checkSociIndex } from './build.ts';
 import { isNotFound, toSociError } from './errors.ts';
+import { DEFAULTS } from './defaults.ts';
 import { mapPool } from './pool.ts';
 import { SociError, type BuildOptions, type BuildResult } from './types.ts';
 
@@ -100,7 +101,7 @@ export interface SyncResult {
 
 /** The suffix that marks our output tags under these options. */
 function suffixOf(options: SyncOptions): string {
-  return options.build.tagPolicy.mode === 'suffix' ? options.build.tagPolicy.suffix : (options.tagSuffix ?? '-soci');
+  return options.build.tagPolicy.mode === 'suffix' ? options.build.tagPolicy.suffix : (options.tagSuffix ?? DEFAULTS.tagSuffix);
 }
 
 function validate(options: SyncOptions): void {
