@@ -50,7 +50,7 @@ export {
   type ZtocSummary,
 } from './ztoc/builder.ts';
 export { parseZtoc } from './ztoc/codec.ts';
-export { verifyZtoc, type LayerSource, type VerifyReport } from './ztoc/verify.ts';
+export { verifyZtoc, type LayerSource, type VerifyReport } from './ztoc/verify/index.ts';
 export {
   DEFAULT_SPAN_SIZE,
   UPSTREAM_BUILD_TOOL_ID,

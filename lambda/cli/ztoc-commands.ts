@@ -209,7 +209,7 @@ async function ztocVerify(args: string[]): Promise<number> {
   const [layer, ztocPath] = positionals as [string, string];
   await requireFile(layer, 'layer');
   const { ztoc } = await readZtocFile(ztocPath);
-  const { verifyZtoc } = await import('../ztoc/verify.ts'); // only this command needs the verifier
+  const { verifyZtoc } = await import('../ztoc/verify/index.ts'); // only this command needs the verifier
   const status = new StatusLine();
   const report = await verifyZtoc(() => openLayer(layer), ztoc, { onProgress: (msg) => status.update(msg) });
   status.clear();
