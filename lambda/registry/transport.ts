@@ -109,7 +109,7 @@ export function createNodeTransport(overrides: Partial<HttpTimeouts> = {}): Http
     let current = url;
     let headers = request.headers ?? {};
     for (let hop = 0; ; hop++) {
-      const response = await exchange(current, { ...request, headers }, timeouts);
+      const response = await exchangeOnLiveConnection(current, { ...request, headers }, timeouts);
       const location = response.headers.get('location');
       if (request.redirect === 'manual' || !location || !isRedirectStatus(response.status)) return response;
       await response.body?.cancel();
@@ -127,7 +127,32 @@ export function createNodeTransport(overrides: Partial<HttpTimeouts> = {}): Http
 
 export const nodeTransport: HttpTransport = createNodeTransport();
 
-function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts): Promise<HttpResponse> {
+/** Methods RFC 9110 calls idempotent: sending one again cannot do anything the first did not. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/**
+ * One exchange, sent once more on a fresh connection when a kept-alive connection turns out to have been
+ * closed by the server while it sat idle (reset or closed before any response byte). That race is the
+ * client's, not a registry failure: the server never saw the request, so it is not a retry and costs no
+ * attempt of the caller's budget (a client with `retry: { attempts: 1 }` must not fail on it). As Node's
+ * documentation, undici and Go's net/http do, only for idempotent requests whose body can be sent again.
+ */
+async function exchangeOnLiveConnection(url: URL, request: HttpRequest, timeouts: HttpTimeouts): Promise<HttpResponse> {
+  try {
+    return await exchange(url, request, timeouts);
+  } catch (err) {
+    const replayable = request.body === undefined || request.body instanceof Uint8Array;
+    if (!(err as { staleConnection?: boolean }).staleConnection || !replayable || !IDEMPOTENT.has(request.method ?? 'GET') || request.signal?.aborted) throw err;
+    return exchange(url, request, timeouts, { fresh: true });
+  }
+}
+
+/** A new connection for one request (not pooled), so a second stale pooled socket cannot be picked. */
+const freshAgents = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
+
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts, how: { fresh?: boolean } = {}): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
     if (!secure && url.protocol !== 'http:') {
@@ -144,7 +169,9 @@ function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts): Promi
       // run with NODE_USE_ENV_PROXY=1 or --use-env-proxy, go through HTTP(S)_PROXY as fetch then does.
       signal: request.signal,
       timeout: timeouts.idleMs,
+      ...(how.fresh && { agent: secure ? freshAgents.https : freshAgents.http }),
     });
+    let responded = false;
     // Bytes given up front count at the minimum rate; a streamed body (an upload of any size, bounded by
     // the idle timeout) starts the deadline once it has been sent.
     const exchangeMs = timeouts.exchangeMs + (body instanceof Uint8Array ? (body.length / timeouts.minBytesPerSecond) * 1000 : 0);
@@ -169,12 +196,15 @@ function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts): Promi
     });
     req.on('error', (err) => {
       clearDeadline();
+      // A pooled connection the server had already closed: nothing of this request reached it.
+      if (req.reusedSocket && !responded && STALE_CONNECTION_CODES.has((err as NodeJS.ErrnoException).code ?? '')) Object.assign(err, { staleConnection: true });
       reject(err);
     });
     req.on('close', () => {
       if (deadlineTarget === req) clearDeadline();
     });
     req.on('response', (res) => {
+      responded = true;
       const status = res.statusCode ?? 0;
       // Bodies read whole (asked for, or any non-2xx: error bodies and redirects are small) stay under the deadline.
       if (request.wholeBody || status < 200 || status >= 300) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { nodeTransport } from '../../lambda/registry/transport.ts';
+import { RegistryTarget } from '../../lambda/registry/client.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -136,6 +138,62 @@ describe('nodeTransport', () => {
       server.closeAllConnections();
       server.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('sends an idempotent request again on a fresh connection when the server closed the kept-alive one; never a POST', async () => {
+    // The server closes the idle connection just as the client reuses it (as a server's keep-alive timeout
+    // does under load): the second request on every connection is met by a reset, before any response.
+    const onConnection = new WeakMap<object, number>();
+    const methods: string[] = [];
+    const flaky = await serve((req, res) => {
+      const n = (onConnection.get(req.socket) ?? 0) + 1;
+      onConnection.set(req.socket, n);
+      methods.push(`${req.method} ${n}`);
+      if (n === 2) return void req.socket.destroy();
+      res.writeHead(200, { 'content-length': '2' }).end(req.method === 'HEAD' ? undefined : 'ok');
+    });
+    try {
+      for (const method of ['GET', 'HEAD', 'PUT']) {
+        const first = await nodeTransport(new URL(`${flaky.url}/one`), { method, redirect: 'manual', ...(method === 'PUT' && { body: new Uint8Array([1]) }) });
+        await first.text();
+        await new Promise((resolve) => setImmediate(resolve)); // the connection is back in the pool
+        const second = await nodeTransport(new URL(`${flaky.url}/two`), { method, redirect: 'manual', ...(method === 'PUT' && { body: new Uint8Array([2]) }) });
+        assert.equal(second.status, 200, method);
+        await second.text();
+      }
+      // Each method: a request on a new connection, one reset on its reuse, the same request on a fresh one.
+      assert.deepEqual(methods, ['GET 1', 'GET 2', 'GET 1', 'HEAD 1', 'HEAD 2', 'HEAD 1', 'PUT 1', 'PUT 2', 'PUT 1']);
+      const connections = flaky.connections();
+      await (await nodeTransport(new URL(`${flaky.url}/three`), { method: 'POST', redirect: 'manual' })).text();
+      await new Promise((resolve) => setImmediate(resolve));
+      await assert.rejects(nodeTransport(new URL(`${flaky.url}/four`), { method: 'POST', redirect: 'manual' }), { code: 'ECONNRESET' });
+      assert.equal(flaky.connections(), connections + 1, 'a POST is not sent again');
+    } finally {
+      flaky.server.closeAllConnections();
+      flaky.server.close();
+    }
+  });
+
+  it('a registry client allowed one attempt survives a kept-alive connection closed by the server', async () => {
+    const onConnection = new WeakMap<object, number>();
+    const flaky = await serve((req, res) => {
+      const n = (onConnection.get(req.socket) ?? 0) + 1;
+      onConnection.set(req.socket, n);
+      if (n === 2) return void req.socket.destroy();
+      const body = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}');
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(body.length), 'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}` });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+    try {
+      const target = new RegistryTarget({ registry: flaky.url.slice('http://'.length), repository: 'cache/ztoc', retry: { attempts: 1 } });
+      const first = await target.resolve('v1');
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = await target.resolve('v1');
+      assert.deepEqual(second, first);
+      assert.ok((await target.fetchBytes(first)).length > 0);
+    } finally {
+      flaky.server.closeAllConnections();
+      flaky.server.close();
     }
   });
 });

@@ -78,6 +78,8 @@ describe('zTOC cache faults against docker-registry', () => {
   }
 
   const ztocModes = (result: BuildResult) => result.platforms[0]!.layers.map((l) => l.ztoc);
+  /** The build's warnings, as an assertion message: a cache miss or failure then says why. */
+  const warningsOf = (events: BuildEvent[]) => events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : [])).join('\n') || '(no warnings)';
 
   test('entries that do not check out are ignored and rebuilt, never used', async () => {
     await push(one, 'bad/app:v1');
@@ -142,7 +144,9 @@ describe('zTOC cache faults against docker-registry', () => {
   test('a cached zTOC whose bytes do not match its digest is a miss', async () => {
     await push(one, 'corrupt/a:v1');
     await push(one, 'corrupt/b:v1');
-    const first = await buildSociIndex(target('corrupt/a'), 'v1', { ...options, ztocCache: cache('cache/corrupt') });
+    const firstEvents: BuildEvent[] = [];
+    const first = await buildSociIndex(target('corrupt/a'), 'v1', { ...options, ztocCache: cache('cache/corrupt'), onEvent: (e) => firstEvents.push(e) });
+    assert.equal(first.cache?.stored, 4, warningsOf(firstEvents));
     const victim = first.platforms[0]!.layers[0]!;
     // A second proxy serves the first layer's cached zTOC with every byte zeroed (same length).
     const corrupting = await startFaultProxy({
@@ -156,8 +160,9 @@ describe('zTOC cache faults against docker-registry', () => {
     });
     try {
       const corrupted = new RepositoryZtocCache(new RegistryTarget({ registry: corrupting.host, repository: 'cache/corrupt', retry: { attempts: 1 } }));
-      const result = await buildSociIndex(target('corrupt/b'), 'v1', { ...options, ztocCache: corrupted });
-      assert.deepEqual(ztocModes(result), ['built', 'reused', 'reused', 'reused']);
+      const events: BuildEvent[] = [];
+      const result = await buildSociIndex(target('corrupt/b'), 'v1', { ...options, ztocCache: corrupted, onEvent: (e) => events.push(e) });
+      assert.deepEqual(ztocModes(result), ['built', 'reused', 'reused', 'reused'], warningsOf(events));
       assert.equal(result.cache?.invalid, 1);
       assert.equal(result.bytesRead, victim.size);
       await assertSameAsScratch('corrupt/b', result, one);
