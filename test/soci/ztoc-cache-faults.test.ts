@@ -171,6 +171,21 @@ describe('zTOC cache faults against docker-registry', () => {
     }
   });
 
+  test('a transient failure reading an entry is a cache failure, not an invalid entry', async () => {
+    await push(one, 'flaky/a:v1');
+    await push(one, 'flaky/b:v1');
+    await buildSociIndex(target('flaky/a'), 'v1', { ...options, ztocCache: cache('cache/flaky') });
+    // One manifest GET of the cache answers 503 and the cache target does not retry: the registry said nothing
+    // about the entry, so it is a cache failure (logged, counted), not an invalid entry.
+    proxy.failNext(503, 1, { method: 'GET', path: /^\/v2\/cache\/flaky\/manifests\// });
+    const events: BuildEvent[] = [];
+    const flaky = new RepositoryZtocCache(new RegistryTarget({ registry: proxy.host, repository: 'cache/flaky', retry: { attempts: 1 } }));
+    const result = await buildSociIndex(target('flaky/b'), 'v1', { ...options, ztocCache: flaky, onEvent: (e) => events.push(e) });
+    assert.deepEqual([result.cache?.failures, result.cache?.invalid, result.cache?.reused], [1, 0, 3], warningsOf(events));
+    assert.match(warningsOf(events), /the lookup for layer sha256:[a-f0-9]{64} failed, going on without it: .*503/);
+    await assertSameAsScratch('flaky/b', result, one);
+  });
+
   test('a cache that fails never fails the build', async () => {
     await push(one, 'denied/app:v1');
     proxy.failNext(403, 1000, { path: /^\/v2\/cache\/denied\// });
