@@ -69,8 +69,10 @@ describe('LayerPool', () => {
   });
 
   test('a worker that runs out of memory fails its layer permanently (LayerIndexError, never retried)', async () => {
-    // A heap far too small for the worker to even load the engine: V8 stops it with ERR_WORKER_OUT_OF_MEMORY.
-    const starved = new LayerPool(1, undefined, { maxOldGenerationSizeMb: 2, maxYoungGenerationSizeMb: 1 });
+    // A heap too small for the worker to load and run the engine: V8 stops it with ERR_WORKER_OUT_OF_MEMORY.
+    // Not smaller: on Node 24 a 2 MB heap cannot even deserialize the isolate snapshot, and V8 then aborts
+    // the whole process (a fatal OOM, not a worker error). 4-8 MB fail as wanted on Node 20 and 24; 16 does not.
+    const starved = new LayerPool(1, undefined, { maxOldGenerationSizeMb: 6, maxYoungGenerationSizeMb: 1 });
     try {
       await assert.rejects(starved.index(pieces(layer, 65536), options), (err: unknown) => {
         assert.ok(err instanceof LayerIndexError, String(err));
