@@ -19,6 +19,9 @@ interface PackageJson {
   files: string[];
   engines: { node: string };
   license: string;
+  repository: { type: string; url: string };
+  homepage: string;
+  bugs: { url: string };
 }
 const pkg = JSON.parse(readFileSync(`${repoRoot}/package.json`, 'utf8')) as PackageJson;
 
@@ -71,5 +74,13 @@ describe('package', () => {
     assert.deepEqual(pkg.files, ['dist/', 'bin/soci-indexer', 'CHANGELOG.md']);
     assert.equal(pkg.license, 'Apache-2.0');
     assert.match(readFileSync(`${repoRoot}/LICENSE`, 'utf8'), /Apache License\s+Version 2\.0/);
+  });
+
+  test('repository, homepage and bugs name one and the same GitHub repository (what npm links to)', () => {
+    assert.equal(pkg.repository.type, 'git');
+    const m = /^git\+https:\/\/github\.com\/([\w.-]+\/[\w.-]+)\.git$/.exec(pkg.repository.url);
+    assert.ok(m, `repository.url ${pkg.repository.url} is not git+https://github.com/<owner>/<name>.git`);
+    assert.equal(pkg.homepage, `https://github.com/${m[1]}#readme`);
+    assert.equal(pkg.bugs.url, `https://github.com/${m[1]}/issues`);
   });
 });
