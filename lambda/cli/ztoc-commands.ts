@@ -4,20 +4,24 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type CompressionChoice, DEFAULT_BUILD_TOOL_ID, buildZtoc } from '../ztoc/builder.ts';
-import { decodeGzipCheckpoints, decodeTarZinfo, parseZtoc } from '../ztoc/codec.ts';
+import { parseZtoc } from '../ztoc/codec.ts';
+import { compressionNamed, compressions, magicHex } from '../ztoc/compression/table.ts';
 import { DEFAULT_SPAN_SIZE, type FileMetadata, type Ztoc, ZtocError } from '../ztoc/types.ts';
 import { LimitExceededError } from '../oci/errors.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, writeFileAtomic } from './common.ts';
 
+const COMPRESSIONS = ['auto', ...compressions().map((c) => c.name)];
+const DETECTED = compressions().flatMap((c) => (c.magic ? [`${c.name} if the file starts with ${magicHex(c)}`] : []));
+
 export const ZTOC_USAGE = `Usage:
-  soci-indexer ztoc build <layer-file> -o <out.ztoc> [--span-size N] [--compression auto|gzip|uncompressed]
+  soci-indexer ztoc build <layer-file> -o <out.ztoc> [--span-size N] [--compression ${COMPRESSIONS.join('|')}]
                           [--build-tool-id ID] [--json]
   soci-indexer ztoc info <file.ztoc> [--json]
   soci-indexer ztoc verify <layer-file> <file.ztoc> [--json]
 
   build   reads the layer once and writes its zTOC (the file is only written when the build succeeds)
           --span-size N        uncompressed bytes between checkpoints (default ${DEFAULT_SPAN_SIZE})
-          --compression C      auto (default: gzip if the file starts with 1f 8b, else tar), gzip, uncompressed
+          --compression C      auto (default: ${DETECTED.join(', ')}, else tar), ${COMPRESSIONS.slice(1).join(', ')}
           --build-tool-id ID   build tool identifier stored in the zTOC (default "${DEFAULT_BUILD_TOOL_ID}";
                                soci's own CLI writes "AWS SOCI CLI v0.2")
   info    prints a summary of a zTOC (--json: every field)
@@ -77,7 +81,7 @@ async function ztocBuild(args: string[]): Promise<number> {
   if (!values.output) throw new UsageError('ztoc build needs -o <out.ztoc>');
   const layer = positionals[0]!;
   const spanSize = parseInteger('--span-size', values['span-size'], 1) ?? DEFAULT_SPAN_SIZE;
-  const compression: CompressionChoice = oneOf('--compression', values.compression, ['auto', 'gzip', 'uncompressed'] as const) ?? 'auto';
+  const compression: CompressionChoice = oneOf('--compression', values.compression, COMPRESSIONS) ?? 'auto';
   const size = await requireFile(layer, 'layer');
 
   const status = new StatusLine();
@@ -142,19 +146,7 @@ function entryJson(e: FileMetadata) {
 }
 
 function zinfoJson(z: Ztoc) {
-  if (z.compressionAlgorithm === 'gzip') {
-    const { spanSize, checkpoints } = decodeGzipCheckpoints(z.checkpoints);
-    return {
-      spanSize,
-      checkpoints: checkpoints.map((c) => ({
-        in: c.in,
-        out: c.out,
-        bits: c.bits,
-        windowSha256: createHash('sha256').update(c.window).digest('hex'),
-      })),
-    };
-  }
-  return decodeTarZinfo(z.checkpoints);
+  return compressionNamed(z.compressionAlgorithm).describeCheckpoints(z.checkpoints);
 }
 
 async function ztocInfo(args: string[]): Promise<number> {

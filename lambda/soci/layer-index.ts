@@ -3,6 +3,7 @@
 // in the main thread and in a layer worker.
 import { buildZtoc, type ZtocSummary } from '../ztoc/builder.ts';
 import { entryReader } from '../ztoc/toc-table.ts';
+import type { CompressionAlgorithm } from '../ztoc/types.ts';
 import { findPrefetchSpans, type PrefetchSpan } from './prefetch.ts';
 
 const SCHILY_XATTR = Buffer.from('SCHILY.xattr.');
@@ -10,7 +11,7 @@ const WHITEOUT_OPAQUE = Buffer.from('.wh..wh..opq');
 
 export interface LayerIndexOptions {
   spanSize: number;
-  compression: 'gzip' | 'uncompressed';
+  compression: CompressionAlgorithm;
   buildToolId: string;
   prefetchPaths: string[];
   /** The layer's size from its descriptor. */

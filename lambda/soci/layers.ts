@@ -3,6 +3,7 @@
 // in flight. What the index needs later is kept (zTOC bytes, the xattr verdict, prefetch matches); the
 // zTOC model itself is dropped as soon as a layer is done.
 import type { Descriptor, Target } from '../oci/target.ts';
+import type { CompressionAlgorithm } from '../ztoc/types.ts';
 import type { LayerIndexResult } from './layer-index.ts';
 import { LayerPool } from './layer-pool.ts';
 import { mapPool } from './pool.ts';
@@ -12,7 +13,7 @@ const PROGRESS_INTERVAL_MS = 250;
 
 export interface LayerJob {
   layer: Descriptor;
-  compression: 'gzip' | 'uncompressed';
+  compression: CompressionAlgorithm;
   /** The first platform that uses the layer (for events). */
   platform: string;
 }

@@ -5,7 +5,7 @@ import { descriptorFor } from '../oci/digest.ts';
 import { goInt, goMarshal, goSlice, goString, goStruct } from '../oci/go-json.ts';
 import { ANNOTATION_IMAGE_LAYER_DIGEST, SOCI_PREFETCH_MEDIA_TYPE, SOCI_PREFETCH_VERSION } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/target.ts';
-import { decodeTarZinfo } from '../ztoc/codec.ts';
+import { compressionNamed } from '../ztoc/compression/table.ts';
 import type { Ztoc } from '../ztoc/types.ts';
 
 export interface PrefetchSpan {
@@ -39,29 +39,9 @@ export function cleanPrefetchPath(path: string): string {
   return parts.join('/');
 }
 
-// gzip checkpoint blob layout (spec 3.3): int32 count, int64 span size, then per checkpoint in, out, bits, window.
-const CHECKPOINT_HEADER = 12;
-const CHECKPOINT_RECORD = 8 + 8 + 1 + 32768;
-
-/** The `out` offsets of a gzip checkpoint blob we built (all checkpoints stored), without copying windows. */
-function checkpointOutputOffsets(blob: Uint8Array): number[] {
-  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const count = (blob.length - CHECKPOINT_HEADER) / CHECKPOINT_RECORD;
-  return Array.from({ length: count }, (_, k) => Number(view.getBigInt64(CHECKPOINT_HEADER + k * CHECKPOINT_RECORD + 8, true)));
-}
-
-/** The span of an uncompressed offset: the last checkpoint at or before it (gzip), or offset / span (tar). */
+/** The span of an uncompressed offset, as the zTOC's compression algorithm locates it. */
 function spanLocator(ztoc: Ztoc): (offset: number) => number {
-  if (ztoc.compressionAlgorithm === 'uncompressed') {
-    const { spanSize } = decodeTarZinfo(ztoc.checkpoints);
-    return (offset) => Math.floor(offset / spanSize);
-  }
-  const outs = checkpointOutputOffsets(ztoc.checkpoints);
-  return (offset) => {
-    let span = 0;
-    while (span + 1 < outs.length && outs[span + 1]! <= offset) span++;
-    return span;
-  };
+  return compressionNamed(ztoc.compressionAlgorithm).spanLocator(ztoc.checkpoints);
 }
 
 /**

@@ -1,13 +1,16 @@
 // Which layers get a zTOC, in upstream's order of checks (docs/format.md §4.3, `buildSociLayer`):
 // prefetch artifacts are ignored, a non-layer media type fails the image, small layers are skipped, then
-// the compression decides (gzip and plain tar are indexed, zstd and wrapped variants skipped).
+// the compression decides: an algorithm of the zTOC compression table indexes it (gzip, plain tar), others
+// (zstd, wrapped variants) are skipped.
 import { MediaTypeError } from '../oci/errors.ts';
 import { SOCI_PREFETCH_MEDIA_TYPE, isLayer, layerCompression } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/target.ts';
+import { compressionForMediaType } from '../ztoc/compression/table.ts';
+import type { CompressionAlgorithm } from '../ztoc/types.ts';
 import { SociError } from './types.ts';
 
 export type LayerDecision =
-  | { action: 'index'; compression: 'gzip' | 'uncompressed' }
+  | { action: 'index'; compression: CompressionAlgorithm }
   | { action: 'skip'; reason: string; kind: 'prefetch' | 'size' | 'format' };
 
 /**
@@ -29,16 +32,8 @@ export function selectLayer(layer: Descriptor, minLayerSize: number, image: stri
     if (err instanceof MediaTypeError) throw new SociError('permanent', `${image}: layer ${layer.digest}: ${err.message}`, { cause: err });
     throw err;
   }
-  switch (compression) {
-    case 'gzip':
-      return { action: 'index', compression: 'gzip' };
-    // Docker's `rootfs.diff.tar` ("unknown" to containerd) is read as a tar, as upstream does.
-    case 'uncompressed':
-    case 'unknown':
-      return { action: 'index', compression: 'uncompressed' };
-    case 'zstd':
-      return { action: 'skip', kind: 'format', reason: 'zstd layers cannot be indexed' };
-    case 'unsupported':
-      return { action: 'skip', kind: 'format', reason: `layers of media type ${layer.mediaType} cannot be indexed` };
-  }
+  if (compression === 'unsupported') return { action: 'skip', kind: 'format', reason: `layers of media type ${layer.mediaType} cannot be indexed` };
+  const algorithm = compressionForMediaType(compression);
+  if (!algorithm) return { action: 'skip', kind: 'format', reason: `${compression} layers cannot be indexed` };
+  return { action: 'index', compression: algorithm.name };
 }

@@ -11,8 +11,9 @@ import { EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_MANIFEST, SOCI_
 import type { Descriptor, Target } from '../oci/target.ts';
 import { VERSION } from '../version.ts';
 import type { ZtocSummary } from '../ztoc/builder.ts';
-import { decodeGzipCheckpoints, decodeTarZinfo, parseZtoc } from '../ztoc/codec.ts';
-import { ZTOC_VERSION, type Ztoc } from '../ztoc/types.ts';
+import { parseZtoc } from '../ztoc/codec.ts';
+import { compressionNamed } from '../ztoc/compression/table.ts';
+import { type CompressionAlgorithm, ZTOC_VERSION, type Ztoc } from '../ztoc/types.ts';
 import { EMPTY_CONFIG_BYTES } from './index-manifest.ts';
 
 /** The artifact type of a cache entry (its manifest's `artifactType` and config media type). */
@@ -33,7 +34,7 @@ const ANNOTATION_PREFIX = 'io.github.soci-indexer.ztoc-cache.';
  */
 export interface ZtocCacheKey {
   layerDigest: string;
-  compression: 'gzip' | 'uncompressed';
+  compression: CompressionAlgorithm;
   spanSize: number;
   buildToolId: string;
 }
@@ -96,7 +97,7 @@ function errorMessage(err: unknown): string {
 
 /** The span size recorded in the zTOC's own checkpoint data. */
 function ztocSpanSize(ztoc: Ztoc): number {
-  return ztoc.compressionAlgorithm === 'gzip' ? decodeGzipCheckpoints(ztoc.checkpoints).spanSize : decodeTarZinfo(ztoc.checkpoints).spanSize;
+  return compressionNamed(ztoc.compressionAlgorithm).spanSize(ztoc.checkpoints);
 }
 
 /** The cache in a repository reached through a Target (a registry repository or an OCI layout). */

@@ -7,13 +7,14 @@ import * as flatbuffers from 'flatbuffers';
 import { keepShape } from './shapes.ts';
 import { type TocEntries, TocTable, entryReader } from './toc-table.ts';
 import { WINDOW_SIZE, ZtocError } from './types.ts';
-import type { Checkpoint, CompressionAlgorithm, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
+import type { Checkpoint, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
+import { compressionForFbsCode, findCompression } from './compression/table.ts';
 
 // '' is upstream's zero-value FileMetadata (its own serializer golden, TestWriteZtoc, has two of them).
 const ENTRY_TYPES: ReadonlySet<string> = new Set<string>(['reg', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo', '']);
 
-/** CompressionAlgorithm enum values of ztoc.fbs; 1 (gzip) is the schema default. */
-const ALGORITHM_CODE: Record<CompressionAlgorithm, number> = { gzip: 1, uncompressed: 2 };
+/** ztoc.fbs: `compression_algorithm : CompressionAlgorithm = Gzip` (each table entry has its enum value). */
+const SCHEMA_DEFAULT_ALGORITHM = 1;
 
 const CHECKPOINT_HEADER_SIZE = 12;
 const CHECKPOINT_SIZE = 8 + 8 + 1 + WINDOW_SIZE;
@@ -148,7 +149,9 @@ export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   b.addFieldInt32(1, int32(z.maxSpanId, 'max_span_id'), 0);
   b.addFieldOffset(2, spanDigests, 0);
   b.addFieldOffset(3, checkpoints, 0);
-  b.addFieldInt8(0, ALGORITHM_CODE[z.compressionAlgorithm], ALGORITHM_CODE.gzip);
+  const algorithm = findCompression(z.compressionAlgorithm);
+  if (!algorithm) bad(`cannot serialize zTOC: unknown compression algorithm ${JSON.stringify(z.compressionAlgorithm)}`);
+  b.addFieldInt8(0, algorithm.fbsCode, SCHEMA_DEFAULT_ALGORITHM);
   const compressionInfo = b.endObject();
 
   b.startObject(6);
@@ -371,8 +374,8 @@ export function parseZtoc(bytes: Uint8Array): Ztoc {
     if (!toc) bad('zTOC is malformed: it has no toc table');
     const info = r.childTable(root, 5, 'compression_info');
     if (!info) bad('zTOC is malformed: it has no compression_info table');
-    const code = r.int(info, 0, 'compression_algorithm', 1, true, ALGORITHM_CODE.gzip);
-    const algorithm = (Object.keys(ALGORITHM_CODE) as CompressionAlgorithm[]).find((a) => ALGORITHM_CODE[a] === code);
+    const code = r.int(info, 0, 'compression_algorithm', 1, true, SCHEMA_DEFAULT_ALGORITHM);
+    const algorithm = compressionForFbsCode(code)?.name;
     if (!algorithm) bad(`zTOC is malformed: unexpected compression algorithm ${code}`);
     return {
       version: r.text(root, 0, 'version'),
@@ -410,6 +413,13 @@ export function gzipCheckpointParts(spanSize: number, cps: readonly Checkpoint[]
     parts.push(record, cp.window);
   });
   return parts;
+}
+
+/** The `out` offsets of a gzip checkpoint blob we built (all checkpoints stored), without copying windows. */
+export function gzipCheckpointOutputs(blob: Uint8Array): number[] {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const count = (blob.length - CHECKPOINT_HEADER_SIZE) / CHECKPOINT_SIZE;
+  return Array.from({ length: count }, (_, k) => Number(view.getBigInt64(CHECKPOINT_HEADER_SIZE + k * CHECKPOINT_SIZE + 8, true)));
 }
 
 export function encodeGzipCheckpoints(spanSize: number, cps: readonly Checkpoint[]): Uint8Array {

@@ -5,7 +5,8 @@ import { VERSION } from '../version.ts';
 
 export type EntryType = 'reg' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
-export type CompressionAlgorithm = 'gzip' | 'uncompressed';
+/** A name in the compression table (`ztoc/compression/table.ts`): `gzip` or `uncompressed` today, as upstream writes them. */
+export type CompressionAlgorithm = string;
 
 /** One raw PAX record of an entry's local extended header (all of them, not only xattrs). */
 export interface PaxRecord {

@@ -2,11 +2,11 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import type { VerifyMethod } from '../compression/algorithm.ts';
 import { sameBytes } from '../toc-table.ts';
 import type { Checkpoint, Ztoc } from '../types.ts';
-import type { CheckpointExtraction } from './extraction.ts';
-import { MAX_GZIP_HEADER, concatBytes, gzipHeaderLength } from './gzip.ts';
-import { display, message, type Plan } from './plan.ts';
+import { concatBytes, gzipHeaderLength } from './gzip.ts';
+import { display, type Extraction, message, type Plan } from './plan.ts';
 import { RangeHasher } from './range-hasher.ts';
 import { TarWalker } from './tar.ts';
 import type { LayerSource } from './types.ts';
@@ -34,40 +34,40 @@ export function compareEntries(ztoc: Ztoc, walker: TarWalker, problems: string[]
 export interface LayerPass {
   layerSize: number;
   spanDigests: (string | null)[];
-  /** The layer bytes before checkpoint 0 (gzip only). */
-  header: Uint8Array;
+  /** The layer bytes before the first span (`plan.prefixEnd` of them). */
+  prefix: Uint8Array;
   /** Extracted sha256 per TOC entry index (null when extraction did not finish). */
   extracted: Map<number, string | null>;
   unfinished: Map<number, string>;
 }
 
-/** Pass 1, over the layer blob: span digests, gzip header, extraction; for tar layers also the tar walk. */
-export async function readLayer(layer: LayerSource, gzip: boolean, plan: Plan | null, walker: TarWalker): Promise<LayerPass> {
+/**
+ * Pass 1, over the layer blob: span digests, the prefix, extractions from checkpoints, slices; and the tar
+ * walk when the blob is itself the tar stream (`walkTar`).
+ */
+export async function readLayer(layer: LayerSource, plan: Plan | null, walker: TarWalker, walkTar: boolean): Promise<LayerPass> {
   const spanHasher = new RangeHasher(plan?.spanRanges ?? []);
   const sliceHasher = new RangeHasher(plan?.slices ?? []);
-  const headerEnd = plan && gzip ? Math.min(plan.checkpoints[0]!.in, MAX_GZIP_HEADER) : 0;
-  let header: Uint8Array = new Uint8Array(0);
+  const prefixEnd = plan?.prefixEnd ?? 0;
+  let prefix: Uint8Array = new Uint8Array(0);
   const extractions = plan?.extractions ?? [];
   let nextExtraction = 0;
-  let active: CheckpointExtraction[] = [];
+  let active: Extraction[] = [];
   let layerSize = 0;
   for await (const chunk of layer()) {
     const pos = layerSize;
     layerSize += chunk.length;
     spanHasher.update(pos, chunk);
-    if (!gzip) {
-      sliceHasher.update(pos, chunk);
-      walker.push(chunk);
-      continue;
-    }
-    if (pos < headerEnd) header = concatBytes(header, chunk.subarray(0, headerEnd - pos));
+    sliceHasher.update(pos, chunk);
+    if (walkTar) walker.push(chunk);
+    if (pos < prefixEnd) prefix = concatBytes(prefix, chunk.subarray(0, prefixEnd - pos));
     while (nextExtraction < extractions.length && extractions[nextExtraction]!.startByte < layerSize) {
       active.push(extractions[nextExtraction++]!);
     }
     for (const extraction of active) extraction.feed(chunk, pos);
     active = active.filter((e) => !e.done);
   }
-  if (!gzip) walker.finish();
+  if (walkTar) walker.finish();
 
   const extracted = new Map<number, string | null>();
   const unfinished = new Map<number, string>();
@@ -80,7 +80,7 @@ export async function readLayer(layer: LayerSource, gzip: boolean, plan: Plan | 
       if (digests[i] == null) unfinished.set(f.entry, extraction.unfinishedReason());
     });
   }
-  return { layerSize, spanDigests: spanHasher.finish(), header, extracted, unfinished };
+  return { layerSize, spanDigests: spanHasher.finish(), prefix, extracted, unfinished };
 }
 
 export function checkGzipHeader(header: Uint8Array, checkpoint0: Checkpoint, problems: string[]): void {
@@ -95,10 +95,16 @@ export function checkGzipHeader(header: Uint8Array, checkpoint0: Checkpoint, pro
   }
 }
 
-/** Pass 2, gzip only: the tar walk over an independent full decompression, and the checkpoint windows. */
-export async function readUncompressed(layer: LayerSource, plan: Plan | null, walker: TarWalker, problems: string[]): Promise<void> {
+/** Pass 2, for a compressed layer: the tar walk over an independent full decompression, and the checkpoint windows. */
+export async function readUncompressed(
+  layer: LayerSource,
+  decompress: NonNullable<VerifyMethod['decompress']>,
+  plan: Plan | null,
+  walker: TarWalker,
+  problems: string[],
+): Promise<void> {
   const windowHasher = new RangeHasher(plan?.windowRanges ?? []);
-  await gunzipInto(layer, problems, (pos, chunk) => {
+  await decompress(layer, problems, (pos, chunk) => {
     windowHasher.update(pos, chunk);
     walker.push(chunk);
   });

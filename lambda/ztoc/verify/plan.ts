@@ -3,7 +3,8 @@ import { decodeGzipCheckpoints, decodeTarZinfo } from '../codec.ts';
 import { WINDOW_SIZE, ZtocError } from '../types.ts';
 import type { Checkpoint, Ztoc } from '../types.ts';
 import { CheckpointExtraction, type FileRange } from './extraction.ts';
-import type { ByteRange } from './range-hasher.ts';
+import { MAX_GZIP_HEADER } from './gzip.ts';
+import type { ByteRange, RangeHasher } from './range-hasher.ts';
 
 export const utf8 = new TextDecoder();
 
@@ -31,10 +32,25 @@ export function lastAtOrBelow(points: number[], value: number): number {
   return found;
 }
 
+/** Files extracted from one checkpoint: fed the layer blob from `startByte` on, hashes what it decompresses. */
+export interface Extraction {
+  readonly startByte: number;
+  readonly files: FileRange[];
+  readonly hasher: RangeHasher;
+  /** Set once every file is hashed (or the extraction failed). */
+  readonly done: boolean;
+  /** `chunk` holds the layer bytes [chunkPos, chunkPos + chunk.length). */
+  feed(chunk: Uint8Array, chunkPos: number): void;
+  /** Why files are missing when the layer ended first. */
+  unfinishedReason(): string;
+}
+
 export interface Plan {
   spanRanges: ByteRange[];
-  /** gzip only: extractions from checkpoints, by ascending start byte. */
-  extractions: CheckpointExtraction[];
+  /** The layer bytes before the first span, kept for the compression's `checkPrefix` (gzip: its header). */
+  prefixEnd: number;
+  /** Extractions from checkpoints (gzip), by ascending start byte. */
+  extractions: Extraction[];
   /** uncompressed only: file slices of the layer itself. */
   slices: FileRange[];
   /** gzip only: 32 KiB before each checkpoint's `out` in the uncompressed stream. */
@@ -76,7 +92,8 @@ export function planGzip(ztoc: Ztoc, problems: string[]): Plan | null {
     end: cp.out,
     zeroPrefix: Math.max(0, WINDOW_SIZE - cp.out),
   }));
-  const plan: Plan = { spanRanges, extractions: [], slices: [], windowRanges, checkpoints, sourceOf: new Map() };
+  const prefixEnd = Math.min(checkpoints[0]!.in, MAX_GZIP_HEADER);
+  const plan: Plan = { spanRanges, prefixEnd, extractions: [], slices: [], windowRanges, checkpoints, sourceOf: new Map() };
   if (!monotonic) {
     problems.push('files: not extracted, the checkpoints are out of order');
     return plan;
@@ -124,7 +141,7 @@ export function planUncompressed(ztoc: Ztoc, problems: string[]): Plan | null {
     start: i * zinfo.spanSize,
     end: i + 1 < spanCount ? (i + 1) * zinfo.spanSize : Infinity,
   }));
-  const plan: Plan = { spanRanges, extractions: [], slices: [], windowRanges: [], checkpoints: [], sourceOf: new Map() };
+  const plan: Plan = { spanRanges, prefixEnd: 0, extractions: [], slices: [], windowRanges: [], checkpoints: [], sourceOf: new Map() };
   ztoc.toc.forEach((m, entry) => {
     if (m.type !== 'reg' || m.uncompressedSize <= 0) return;
     plan.slices.push({ entry, start: m.uncompressedOffset, end: m.uncompressedOffset + m.uncompressedSize });

@@ -1,13 +1,13 @@
 // The verifier's entry point: plan, read the layer, compare.
+import { compressionNamed } from '../compression/table.ts';
 import type { Ztoc } from '../types.ts';
-import { checkGzipHeader, compareEntries, compareFiles, readLayer, readUncompressed } from './passes.ts';
-import { planGzip, planUncompressed } from './plan.ts';
+import { compareEntries, compareFiles, readLayer, readUncompressed } from './passes.ts';
 import { TarWalker } from './tar.ts';
 import type { LayerSource, VerifyReport } from './types.ts';
 
 /**
  * Verifies a zTOC against its layer like a consumer would, plus a full extraction check.
- * `layer` is called once per pass (twice for gzip) and must yield the layer blob's bytes in order.
+ * `layer` is called once per pass (twice for a compressed layer) and must yield the layer blob's bytes in order.
  */
 export async function verifyZtoc(
   layer: LayerSource,
@@ -16,15 +16,16 @@ export async function verifyZtoc(
 ): Promise<VerifyReport> {
   const progress = options.onProgress ?? (() => {});
   const problems: string[] = [];
-  const gzip = ztoc.compressionAlgorithm === 'gzip';
+  // The zTOC's algorithm says how to plan, extract and decompress (compression/table.ts).
+  const method = compressionNamed(ztoc.compressionAlgorithm).verify;
   if (ztoc.spanDigests.length !== ztoc.maxSpanId + 1) {
     problems.push(`${ztoc.spanDigests.length} span digests for max_span_id ${ztoc.maxSpanId}`);
   }
-  const plan = gzip ? planGzip(ztoc, problems) : planUncompressed(ztoc, problems);
+  const plan = method.plan(ztoc, problems);
   const walker = new TarWalker();
 
   progress(`pass 1: ${plan?.spanRanges.length ?? 0} span digests, extracting ${plan?.sourceOf.size ?? 0} files`);
-  const pass = await readLayer(layer, gzip, plan, walker);
+  const pass = await readLayer(layer, plan, walker, !method.decompress);
   if (pass.layerSize !== ztoc.compressedArchiveSize) {
     problems.push(`compressed_archive_size ${ztoc.compressedArchiveSize} but the layer is ${pass.layerSize} bytes`);
   }
@@ -33,10 +34,10 @@ export async function verifyZtoc(
     const got = hex === null ? 'nothing (the range lies outside the layer)' : `sha256:${hex}`;
     if (expected !== undefined && got !== expected) problems.push(`span ${i} digest mismatch: expected ${expected} got ${got}`);
   });
-  if (gzip) {
-    if (plan) checkGzipHeader(pass.header, plan.checkpoints[0]!, problems);
+  if (plan) method.checkPrefix?.(pass.prefix, plan, problems);
+  if (method.decompress) {
     progress('pass 2: decompressing the layer and walking the tar stream');
-    await readUncompressed(layer, plan, walker, problems);
+    await readUncompressed(layer, method.decompress, plan, walker, problems);
   }
 
   compareEntries(ztoc, walker, problems);
