@@ -20,7 +20,7 @@ export {
 } from './soci/types.ts';
 export { RepositoryZtocCache, cacheTag, type CacheLookup, type CachedZtoc, type ZtocCache, type ZtocCacheKey } from './soci/ztoc-cache.ts';
 
-// Targets: the interface and its two implementations
+// Targets: the interface and its implementations
 export type { Descriptor, FetchOptions, Platform, Target } from './oci/target.ts';
 export { RegistryTarget, type RegistryTargetOptions } from './registry/client.ts';
 export type { CredentialProvider, Credentials } from './registry/auth.ts';
@@ -28,6 +28,7 @@ export { dockerConfigCredentials } from './registry/docker-config.ts';
 export { ecrCredentialProvider, parseEcrHost, type EcrCredentialOptions } from './registry/ecr.ts';
 export { RegistryError, type RegistryErrorKind } from './registry/errors.ts';
 export { LayoutError, OciLayoutTarget, type OpenLayoutOptions } from './layout/oci-layout.ts';
+export { MemoryTarget } from './memory/memory-target.ts';
 export {
   formatReference,
   parseReference,
