@@ -7,6 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { ECR_REPOSITORY_NAME_MAX, isRepositoryName } from '../lambda/oci/reference.ts';
 import { SociIndexer, SociIndexerConfigError, type SociIndexerProps } from './soci-indexer.ts';
 
 /** Used when no allow-list is given, so a forgotten `-c repositories=...` indexes nothing real. */
@@ -175,7 +176,7 @@ export function settingsFromContext(get: (key: string) => unknown): SociIndexerS
 function ztocCacheSetting(value: string | undefined): false | string | undefined {
   if (value === undefined || value === 'true') return undefined;
   if (value === 'false') return false;
-  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(value)) {
+  if (!isRepositoryName(value, ECR_REPOSITORY_NAME_MAX)) {
     throw new SociIndexerConfigError(`context ztocCache: expected true, false or a repository name, got ${JSON.stringify(value)}`);
   }
   return value;

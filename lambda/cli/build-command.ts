@@ -117,7 +117,7 @@ export function buildOptionsFrom(values: Values): BuildOptions {
     spanSize: parseInteger('--span-size', values['span-size'], 1) ?? DEFAULT_BUILD_OPTIONS.spanSize,
     minLayerSize: parseInteger('--min-layer-size', values['min-layer-size']) ?? DEFAULT_BUILD_OPTIONS.minLayerSize,
     indexVersion: oneOf('--index-version', values['index-version'], ['v1', 'v2'] as const) ?? DEFAULT_BUILD_OPTIONS.indexVersion,
-    platforms: platforms.length > 0 ? platforms : 'all',
+    platforms: platforms.length > 0 ? platforms : DEFAULT_BUILD_OPTIONS.platforms,
     concurrency: parseInteger('--concurrency', values.concurrency, 1) ?? DEFAULT_BUILD_OPTIONS.concurrency,
     buildToolId: values['build-tool-id'] ?? DEFAULT_BUILD_OPTIONS.buildToolId,
     tagPolicy: tagPolicy(values),

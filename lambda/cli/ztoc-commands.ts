@@ -3,10 +3,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type CompressionChoice, DEFAULT_BUILD_TOOL_ID, buildZtoc } from '../ztoc/builder.ts';
+import { DEFAULTS } from '../soci/defaults.ts';
+import { type CompressionChoice, buildZtoc } from '../ztoc/builder.ts';
 import { parseZtoc } from '../ztoc/codec.ts';
 import { compressionNamed, compressions, magicHex } from '../ztoc/compression/table.ts';
-import { DEFAULT_SPAN_SIZE, type FileMetadata, type Ztoc, ZtocError } from '../ztoc/types.ts';
+import { type FileMetadata, type Ztoc, ZtocError } from '../ztoc/types.ts';
 import { LimitExceededError } from '../oci/errors.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, writeFileAtomic } from './common.ts';
 
@@ -20,9 +21,9 @@ export const ZTOC_USAGE = `Usage:
   soci-indexer ztoc verify <layer-file> <file.ztoc> [--json]
 
   build   reads the layer once and writes its zTOC (the file is only written when the build succeeds)
-          --span-size N        uncompressed bytes between checkpoints (default ${DEFAULT_SPAN_SIZE})
+          --span-size N        uncompressed bytes between checkpoints (default ${DEFAULTS.spanSize})
           --compression C      auto (default: ${DETECTED.join(', ')}, else tar), ${COMPRESSIONS.slice(1).join(', ')}
-          --build-tool-id ID   build tool identifier stored in the zTOC (default "${DEFAULT_BUILD_TOOL_ID}";
+          --build-tool-id ID   build tool identifier stored in the zTOC (default "${DEFAULTS.buildToolId}";
                                soci's own CLI writes "AWS SOCI CLI v0.2")
   info    prints a summary of a zTOC (--json: every field)
   verify  checks a zTOC against its layer independently of the builder: every span digest, and every
@@ -80,7 +81,7 @@ async function ztocBuild(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('ztoc build takes exactly one layer file');
   if (!values.output) throw new UsageError('ztoc build needs -o <out.ztoc>');
   const layer = positionals[0]!;
-  const spanSize = parseInteger('--span-size', values['span-size'], 1) ?? DEFAULT_SPAN_SIZE;
+  const spanSize = parseInteger('--span-size', values['span-size'], 1) ?? DEFAULTS.spanSize;
   const compression: CompressionChoice = oneOf('--compression', values.compression, COMPRESSIONS) ?? 'auto';
   const size = await requireFile(layer, 'layer');
 
@@ -89,7 +90,7 @@ async function ztocBuild(args: string[]): Promise<number> {
   const outcome = await buildZtoc(openLayer(layer), {
     spanSize,
     compression,
-    buildToolId: values['build-tool-id'] ?? DEFAULT_BUILD_TOOL_ID,
+    buildToolId: values['build-tool-id'] ?? DEFAULTS.buildToolId,
     // One layer has no other parallelism: parse its tar on a second core when it is big enough to pay.
     sizeHint: size,
     tocWorker: size >= TOC_WORKER_MIN_LAYER,

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import type { IndexVersion } from '../soci/types.ts';
 import { DEFAULTS } from '../soci/defaults.ts';
 import { parseFilters, type RepositoryFilter } from '../oci/filters.ts';
+import { ECR_REPOSITORY_NAME_MAX, isRepositoryName } from '../oci/reference.ts';
 
 export interface HandlerConfig {
   /** A push must match one of these (default `*:*`, as AWS's SOCI Index Builder). */
@@ -67,7 +68,8 @@ const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/;
 
 function platforms(env: Env): 'all' | string[] {
   const raw = read(env, 'SOCI_PLATFORMS');
-  if (raw === undefined || raw.toLowerCase() === 'all') return 'all';
+  if (raw === undefined) return DEFAULTS.platforms;
+  if (raw.toLowerCase() === 'all') return 'all';
   const list = raw.split(',').map((p) => p.trim()).filter((p) => p !== '');
   for (const p of list) {
     if (!PLATFORM.test(p)) throw new ConfigError('SOCI_PLATFORMS', `expected "all" or a comma list of os/arch[/variant], got ${JSON.stringify(p)}`);
@@ -79,9 +81,6 @@ function platforms(env: Env): 'all' | string[] {
 // EventBridge bus names: 1-256 of [/.\-_A-Za-z0-9]; ARNs: arn:<partition>:events:<region>:<account>:event-bus/<name>.
 const BUS_NAME = /^[/.\-_A-Za-z0-9]{1,256}$/;
 const BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[/.\-_A-Za-z0-9]{1,256}$/;
-
-// OCI distribution repository names (path components of lower-case alphanumerics and separators).
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
 // Tags are [A-Za-z0-9_.-], at most 128 characters; the suffix must leave room for a source tag.
 const TAG_SUFFIX = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -122,7 +121,7 @@ export function parseConfig(env: Env): HandlerConfig {
 
   const ztocCache = read(env, 'SOCI_ZTOC_CACHE');
   // A registry address (`<account>.dkr.ecr.<region>.amazonaws.com/…`) is a valid-looking name but not what is meant.
-  if (ztocCache !== undefined && (!REPOSITORY.test(ztocCache) || ztocCache.length > 256 || /^[^/]*\.amazonaws\.com(\.cn)?\//.test(ztocCache))) {
+  if (ztocCache !== undefined && (!isRepositoryName(ztocCache, ECR_REPOSITORY_NAME_MAX) || /^[^/]*\.amazonaws\.com(\.cn)?\//.test(ztocCache))) {
     throw new ConfigError('SOCI_ZTOC_CACHE', `expected a repository name in the same registry (e.g. soci-indexer/ztoc-cache), got ${JSON.stringify(ztocCache.slice(0, 300))}`);
   }
 

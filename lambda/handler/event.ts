@@ -1,6 +1,7 @@
 // Validation of the EventBridge "ECR Image Action" event. Lambda hands us whatever the rule (or a person
 // testing the function) sent, so nothing is trusted: the result says whether this is a push we should
 // look at, an event of another kind (ignored quietly), or a malformed one (logged and dropped).
+import { isEcrRepositoryName, isRegisteredDigest, isTag } from '../oci/reference.ts';
 
 /** The detail of a successful ECR push, with the fields we use. */
 export interface EcrPush {
@@ -22,10 +23,6 @@ export type EventCheck =
   | { kind: 'foreign'; reason: string }
   | { kind: 'malformed'; problems: string[] };
 
-// ECR's documented patterns: repository names of lower-case path components; tags [A-Za-z0-9_.-]{1,128}.
-const REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -52,15 +49,15 @@ export function checkEvent(event: unknown): EventCheck {
   const problems: string[] = [];
   const repository = detail['repository-name'];
   if (typeof repository !== 'string') problems.push(`detail.repository-name is ${repository === undefined ? 'missing' : `not a string (${show(repository)})`}`);
-  else if (repository.length > 256 || !REPOSITORY.test(repository)) problems.push(`detail.repository-name ${show(repository)} is not a repository name`);
+  else if (!isEcrRepositoryName(repository)) problems.push(`detail.repository-name ${show(repository)} is not a repository name`);
 
   const digest = detail['image-digest'];
   if (typeof digest !== 'string') problems.push(`detail.image-digest is ${digest === undefined ? 'missing' : `not a string (${show(digest)})`}`);
-  else if (!DIGEST.test(digest)) problems.push(`detail.image-digest ${show(digest)} is not a sha256 digest`);
+  else if (!isRegisteredDigest(digest)) problems.push(`detail.image-digest ${show(digest)} is not a sha256 digest`);
 
   const tag = detail['image-tag'];
   if (tag !== undefined && tag !== null && typeof tag !== 'string') problems.push(`detail.image-tag is not a string (${show(tag)})`);
-  else if (typeof tag === 'string' && tag !== '' && !TAG.test(tag)) problems.push(`detail.image-tag ${show(tag)} is not a tag`);
+  else if (typeof tag === 'string' && tag !== '' && !isTag(tag)) problems.push(`detail.image-tag ${show(tag)} is not a tag`);
 
   const mediaTypes: Record<'manifest-media-type' | 'artifact-media-type', string | undefined> = {
     'manifest-media-type': undefined,

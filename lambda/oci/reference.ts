@@ -34,12 +34,46 @@ export type ImageReference = RegistryReference | LayoutReference;
 export const DEFAULT_REGISTRY = 'docker.io';
 export const DEFAULT_TAG = 'latest';
 
+// This file owns the name grammar: every other module checks names with the functions below.
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+/** ECR's documented repositoryName pattern: one separator between alphanumerics (no `__`, no `--`). */
+const ECR_REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const DOMAIN = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST_GRAMMAR = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+/** The image-spec's registered algorithms in canonical form (what a registry event may carry). */
+const REGISTERED_DIGEST = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
-const NAME_MAX = 255;
+/** distribution/reference's bound on a whole name (`host/repository`); also applied to a repository alone. */
+export const NAME_MAX = 255;
+/** ECR's bound on a repository name. */
+export const ECR_REPOSITORY_NAME_MAX = 256;
+
+/** A repository name in the distribution grammar (`team/app`), at most `maxLength` characters. */
+export function isRepositoryName(name: string, maxLength: number = NAME_MAX): boolean {
+  return name.length <= maxLength && REPOSITORY.test(name);
+}
+
+/** A repository name as ECR itself allows them (a subset of the distribution grammar). */
+export function isEcrRepositoryName(name: string): boolean {
+  return name.length <= ECR_REPOSITORY_NAME_MAX && ECR_REPOSITORY.test(name);
+}
+
+/** A registry tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`. */
+export function isTag(tag: string): boolean {
+  return TAG.test(tag);
+}
+
+/** A registry host `host[:port]`: DNS labels, or an IPv6 address in brackets. */
+export function isRegistryHost(host: string): boolean {
+  return DOMAIN.test(host);
+}
+
+/** A digest of a registered algorithm (sha256, sha512) in canonical lower-case hex. */
+export function isRegisteredDigest(digest: string): boolean {
+  return REGISTERED_DIGEST.test(digest);
+}
 /** image-layout `org.opencontainers.image.ref.name` grammar. */
 const REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
 
@@ -86,7 +120,7 @@ export function parseRegistryReference(text: string): RegistryReference {
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw invalid(text, `${JSON.stringify(tag)} is not a valid tag`);
+    if (!isTag(tag)) throw invalid(text, `${JSON.stringify(tag)} is not a valid tag`);
   }
 
   const { registry, repository } = splitName(text, rest);
@@ -102,7 +136,7 @@ function splitName(text: string, name: string): { registry: string; repository: 
   let registry = isDomain ? first : DEFAULT_REGISTRY;
   let repository = isDomain ? name.slice(slash + 1) : name;
   if (repository === '') throw invalid(text, 'the repository name is empty');
-  if (isDomain && !DOMAIN.test(registry)) throw invalid(text, `${JSON.stringify(registry)} is not a valid registry host`);
+  if (isDomain && !isRegistryHost(registry)) throw invalid(text, `${JSON.stringify(registry)} is not a valid registry host`);
   if (registry === 'index.docker.io') registry = DEFAULT_REGISTRY;
   if (registry === DEFAULT_REGISTRY && !repository.includes('/')) repository = `library/${repository}`;
   for (const component of repository.split('/')) {

@@ -5,6 +5,7 @@ import type { CredentialProvider } from './auth.ts';
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
 import { InvalidReferenceError } from '../oci/errors.ts';
+import { isRegistryHost, isRepositoryName, isTag } from '../oci/reference.ts';
 import { dockerConfigCredentials } from './docker-config.ts';
 import { ecrCredentialProvider, parseEcrHost } from './ecr.ts';
 import { RegistryError, checkContent, networkError } from './errors.ts';
@@ -37,9 +38,6 @@ export interface RegistryTargetOptions {
   timeouts?: Partial<HttpTimeouts>;
 }
 
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const TAG = /^\w[\w.-]{0,127}$/;
-const REGISTRY = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_CACHE_ENTRIES = 128;
 
@@ -61,8 +59,8 @@ export class RegistryTarget implements Target {
   private readonly manifests = new Map<string, Uint8Array>();
 
   constructor(options: RegistryTargetOptions) {
-    if (!REGISTRY.test(options.registry)) throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(options.registry.slice(0, 100))}`);
-    if (!REPOSITORY.test(options.repository) || options.repository.length > 255) {
+    if (!isRegistryHost(options.registry)) throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(options.registry.slice(0, 100))}`);
+    if (!isRepositoryName(options.repository)) {
       throw new InvalidReferenceError(`invalid repository name ${JSON.stringify(options.repository.slice(0, 100))}`);
     }
     this.description = `${options.registry}/${options.repository}`;
@@ -82,7 +80,7 @@ export class RegistryTarget implements Target {
   async resolve(reference: string): Promise<Descriptor> {
     const byDigest = reference.includes(':');
     if (byDigest) digestHex(reference);
-    else if (!TAG.test(reference)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(reference.slice(0, 140))}`);
+    else if (!isTag(reference)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(reference.slice(0, 140))}`);
     const operation = `manifest ${this.http.repository}${byDigest ? '@' : ':'}${reference}`;
     const { response, bytes } = await this.http.requestBytes(
       { method: 'GET', path: `manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200] },
@@ -175,7 +173,7 @@ export class RegistryTarget implements Target {
   }
 
   async tag(desc: Descriptor, tag: string): Promise<void> {
-    if (!TAG.test(tag)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag.slice(0, 140))}`);
+    if (!isTag(tag)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag.slice(0, 140))}`);
     if (!isManifestMediaType(desc.mediaType)) throw new RegistryError('invalid-input', `${this.description}: cannot tag ${desc.mediaType} ${desc.digest}: not a manifest`);
     const content = await this.manifestBytes(desc);
     // A tag that already names this manifest needs no write: ECR refuses any PUT to an existing tag of a

@@ -3,6 +3,7 @@
 // rejects n > 1000, docker-registry caps the catalog at 1000), and deletion by digest
 // (`DELETE /v2/<name>/manifests/<digest>`, which removes every tag naming it: see RegistryListing).
 import { digestHex } from '../oci/digest.ts';
+import { isRepositoryName, isTag } from '../oci/reference.ts';
 import type { RegistryListing, TagRecord } from '../oci/registry.ts';
 import type { CredentialProvider } from './auth.ts';
 import { RegistryTarget, defaultCredentials, type RegistryTargetOptions } from './client.ts';
@@ -17,9 +18,6 @@ export const PAGE_SIZE = 1000;
 const MAX_PAGE_BYTES = 16 * 1024 * 1024;
 /** A registry that keeps sending `next` links is cut off here rather than listed forever. */
 const MAX_PAGES = 10_000;
-
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const TAG = /^\w[\w.-]{0,127}$/;
 
 export type RegistryListingOptions = Omit<RegistryTargetOptions, 'repository'> & {
   /** Entries asked per page (`n`). @default 1000 */
@@ -79,14 +77,14 @@ export class OciRegistryListing implements RegistryListing {
   async *repositories(signal?: AbortSignal): AsyncIterable<string> {
     const http = this.http('');
     for await (const page of this.pages(http, new URL(`${http.origin}/v2/_catalog?n=${this.pageSize}`), 'catalog', 'repositories', signal)) {
-      for (const name of page) if (REPOSITORY.test(name) && name.length <= 255) yield name;
+      for (const name of page) if (isRepositoryName(name)) yield name;
     }
   }
 
   async *tags(repository: string, signal?: AbortSignal): AsyncIterable<TagRecord> {
     const http = this.http(repository);
     for await (const page of this.pages(http, http.url(`tags/list?n=${this.pageSize}`), 'tags/list', 'tags', signal)) {
-      for (const tag of page) if (TAG.test(tag)) yield { tag };
+      for (const tag of page) if (isTag(tag)) yield { tag };
     }
   }
 

@@ -1,12 +1,10 @@
 // Output tags by policy, the deadline guard that keeps a build from starting to push or tag when it can
 // no longer finish (a Lambda about to time out must leave nothing half-tagged), and the last look at the
 // source tag before any tag is written (a build that a newer push overtook must not move a tag).
+import { isTag } from '../oci/reference.ts';
 import type { Target } from '../oci/target.ts';
 import { isNotFound } from './errors.ts';
 import { SociError, type TagPolicy } from './types.ts';
-
-/** Registry tag grammar (distribution/reference); layouts accept a superset of what matters here. */
-const TAG = /^\w[\w.-]{0,127}$/;
 
 /** Time kept back for the pushes themselves: they start only with at least this much left. */
 export const PUSH_MARGIN_MS = 2_000;
@@ -20,7 +18,8 @@ export interface OutputTags {
 }
 
 function checkTag(tag: string, what: string): string {
-  if (!TAG.test(tag)) throw new SociError('permanent', `invalid output tag ${JSON.stringify(tag.slice(0, 140))} (${what})`);
+  // Registry tag grammar; layouts accept a superset of what matters here.
+  if (!isTag(tag)) throw new SociError('permanent', `invalid output tag ${JSON.stringify(tag.slice(0, 140))} (${what})`);
   return tag;
 }
 

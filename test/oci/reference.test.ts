@@ -3,7 +3,12 @@ import { describe, test } from 'node:test';
 import { InvalidReferenceError } from '../../lambda/oci/errors.ts';
 import {
   formatReference,
+  isEcrRepositoryName,
   isRefName,
+  isRegisteredDigest,
+  isRegistryHost,
+  isRepositoryName,
+  isTag,
   parseLayoutReference,
   parseReference,
   parseRegistryReference,
@@ -101,5 +106,22 @@ describe('layout references', () => {
   test('format round trip', () => {
     assert.equal(formatReference(parseReference('oci:/tmp/x:v1')), 'oci:/tmp/x:v1');
     assert.equal(formatReference(parseReference('oci:/tmp/x')), 'oci:/tmp/x');
+  });
+});
+
+describe('the name checks every module uses (the grammar lives only in reference.ts)', () => {
+  test('tags, repositories, ECR repositories, hosts and digests', () => {
+    assert.ok(isTag('v1.2-rc_3') && isTag('_x') && isTag('a'.repeat(128)));
+    assert.ok(!isTag('.x') && !isTag('-x') && !isTag('a'.repeat(129)) && !isTag('a/b') && !isTag(''));
+    assert.ok(isRepositoryName('c__d/e-f---g/h.i') && isRepositoryName('a'.repeat(255)));
+    assert.ok(!isRepositoryName('Team/app') && !isRepositoryName('a'.repeat(256)) && !isRepositoryName('a//b') && !isRepositoryName('a/'));
+    assert.ok(isRepositoryName('a'.repeat(256), 256));
+    // ECR's own pattern is narrower: one separator between alphanumerics, up to 256 characters.
+    assert.ok(isEcrRepositoryName('team/app-x.y_z') && isEcrRepositoryName('a'.repeat(256)));
+    assert.ok(!isEcrRepositoryName('c__d') && !isEcrRepositoryName('e--f') && !isEcrRepositoryName('a'.repeat(257)));
+    assert.ok(isRegistryHost('localhost:5000') && isRegistryHost('[::1]:5000') && isRegistryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com'));
+    assert.ok(!isRegistryHost('a..b') && !isRegistryHost('-a.example') && !isRegistryHost('a b') && !isRegistryHost(''));
+    assert.ok(isRegisteredDigest(`sha256:${'a'.repeat(64)}`) && isRegisteredDigest(`sha512:${'a'.repeat(128)}`));
+    assert.ok(!isRegisteredDigest(`sha256:${'A'.repeat(64)}`) && !isRegisteredDigest(`md5:${'a'.repeat(32)}`));
   });
 });
