@@ -4,10 +4,13 @@
 // A time limit (`--test-timeout=<ms>`, default 300 s) makes a hung abort path fail instead of hanging the
 // suite: Node 20 applies it to each test file (the runner's per-file test; the files themselves do not
 // read the flag). SIGINT/SIGTERM are passed on so a stopped run stops its test files.
+// `--unit` runs only the unit tier (scripts/test-tiers.mjs: no registry, no external binary), each file
+// under scripts/no-spawn-guard.mjs, and without unpacking the golden fixtures (which need gzip/pigz/zstd).
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isUnitTest, spawnPath } from './test-tiers.mjs';
 
 function collect(path, out) {
   if (statSync(path).isDirectory()) {
@@ -20,29 +23,42 @@ function collect(path, out) {
 
 const DEFAULT_TEST_TIMEOUT_MS = 300_000;
 let testTimeout = DEFAULT_TEST_TIMEOUT_MS;
+let unit = false;
 const roots = [];
 for (const arg of process.argv.slice(2)) {
   const m = /^--test-timeout=(\d+)$/.exec(arg);
   if (m) testTimeout = Number(m[1]);
+  else if (arg === '--unit') unit = true;
   else if (arg.startsWith('--')) {
-    console.error(`unknown option ${arg} (known: --test-timeout=<ms>)`);
+    console.error(`unknown option ${arg} (known: --test-timeout=<ms>, --unit)`);
     process.exit(2);
   } else roots.push(arg);
 }
-const files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []));
+let files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []));
+if (unit) {
+  // A file named explicitly must be in the tier; a directory contributes its unit files.
+  for (const root of roots.filter((r) => !statSync(r).isDirectory() && !isUnitTest(r))) {
+    console.error(`${root} is not in the unit tier: it starts processes (${spawnPath(root).map((p) => relative(process.cwd(), p)).join(' -> ')} imports node:child_process)`);
+    process.exit(2);
+  }
+  files = files.filter((file) => isUnitTest(file));
+}
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-// Unpack the golden fixtures once before the test files start, rather than in two of them at once.
-const golden = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../test/support/golden-cache.ts', import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
-if (golden.status !== 0) {
-  console.error('could not materialize the golden fixtures (test/fixtures/README.md)');
-  process.exit(1);
+if (!unit) {
+  // Unpack the golden fixtures once before the test files start, rather than in two of them at once.
+  const golden = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../test/support/golden-cache.ts', import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (golden.status !== 0) {
+    console.error('could not materialize the golden fixtures (test/fixtures/README.md)');
+    process.exit(1);
+  }
 }
+const guard = unit ? ['--import', fileURLToPath(new URL('./no-spawn-guard.mjs', import.meta.url))] : [];
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${testTimeout}`, ...files],
+  ['--import', 'tsx', ...guard, '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${testTimeout}`, ...files],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
 );
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
