@@ -3,12 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP, isLayer } from '../../lambda/oci/media-types.ts';
+import { MemoryTarget } from '../../lambda/memory/memory-target.ts';
 import type { Descriptor, FetchOptions, Target } from '../../lambda/oci/target.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
-import { layoutCopier } from '../support/layouts.ts';
-import { goldenLayerInput, newLayout, pushImage } from './helpers.ts';
-
-const copy = await layoutCopier('concurrency');
+import { goldenLayerInput, pushImage } from './helpers.ts';
 
 /** Wraps `inner`, counting layer streams from fetch() until their end (or abandonment). */
 function countingTarget(inner: Target): { target: Target; maxOpen: () => number; streams: () => number } {
@@ -45,24 +43,25 @@ function countingTarget(inner: Target): { target: Target; maxOpen: () => number;
   return { target, maxOpen: () => max, streams: () => streams };
 }
 
-async function fourLayerImage() {
-  const { layout } = await copy(undefined, async (dir) => void (await newLayout(dir)));
-  const manifest = await pushImage(layout, [
+/** The image in memory: what is measured is the build's reading, not a backend. */
+async function fourLayerImage(): Promise<MemoryTarget> {
+  const target = new MemoryTarget('concurrency');
+  const manifest = await pushImage(target, [
     await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP),
     await goldenLayerInput('gotar-mini.tar.nodezlib6.gz', MEDIA_TYPE_OCI_LAYER_GZIP),
     await goldenLayerInput('gotar-mini.tar', MEDIA_TYPE_OCI_LAYER),
     await goldenLayerInput('tiny-gnu.tar', MEDIA_TYPE_OCI_LAYER),
   ]);
-  await layout.tag(manifest, 'app');
-  return layout;
+  await target.tag(manifest, 'app');
+  return target;
 }
 
 describe('layers read at once', () => {
   for (const concurrency of [1, 2]) {
     test(`--concurrency ${concurrency}: at most ${concurrency} layer streams open, and ${concurrency} reached`, async () => {
-      const layout = await fourLayerImage();
-      const counting = countingTarget(layout);
-      const result = await buildSociIndex(counting.target, 'app', { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 0, concurrency }, layout);
+      const image = await fourLayerImage();
+      const counting = countingTarget(image);
+      const result = await buildSociIndex(counting.target, 'app', { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 0, concurrency }, image);
       assert.equal(result.status, 'created', result.message);
       assert.equal(counting.streams(), 4, 'each layer read once');
       assert.equal(counting.maxOpen(), concurrency);
