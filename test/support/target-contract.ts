@@ -132,11 +132,24 @@ export function targetContract(name: string, backend: ContractBackend): void {
       await assert.rejects(target.fetchBytes(desc), isDigestMismatch);
     });
 
+    test('a descriptor with the right digest but the wrong size does not read back: its size is part of what is verified', async () => {
+      const target = await backend.open();
+      const { desc, bytes } = blob(14);
+      await target.push(desc, bytes);
+      for (const size of [desc.size - 1, desc.size + 1]) {
+        await assert.rejects(readAll(target, { ...desc, size }), `fetch with size ${size}`);
+        await assert.rejects(target.fetchBytes({ ...desc, size }), `fetchBytes with size ${size}`);
+      }
+      await assert.rejects(target.push({ ...desc, size: desc.size + 1 }, bytes));
+      assert.equal(await target.exists(desc), true);
+    });
+
     test('what does not exist is not found: fetch, fetchBytes, resolve of a tag or digest, tag; exists is false', async () => {
       const target = await backend.open();
       const { desc } = blob(7);
       assert.equal(await target.exists(desc), false);
       await assert.rejects(readAll(target, desc), isNotFound);
+      await assert.rejects(readAll(target, desc, 10), isNotFound);
       await assert.rejects(target.fetchBytes(desc), isNotFound);
       await assert.rejects(target.resolve('no-such-tag'), isNotFound);
       const manifest = descriptorFor(MEDIA_TYPE_OCI_MANIFEST, encoder.encode('{"schemaVersion":2}'));
