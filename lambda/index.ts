@@ -37,7 +37,7 @@ export {
   type LayoutReference,
   type RegistryReference,
 } from './oci/reference.ts';
-export { DigestMismatchError, InvalidReferenceError, LimitExceededError, NotFoundError, type TargetFailure } from './oci/errors.ts';
+export { DigestMismatchError, InvalidReferenceError, LimitExceededError, NotFoundError, SociIndexerError, errorKind, type ErrorKind, type TargetFailure } from './oci/errors.ts';
 
 // zTOCs
 export {

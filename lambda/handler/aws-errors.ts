@@ -1,5 +1,6 @@
 // Maps AWS SDK failures onto the core's transient/permanent split, which decides whether the handler
 // throws (Lambda retries) or returns (retrying cannot help).
+import { errorKind, statusKind } from '../oci/errors.ts';
 import { SociError } from '../soci/types.ts';
 
 interface SdkErrorShape {
@@ -24,9 +25,9 @@ export function isTransientAwsError(err: unknown): boolean {
   if (e.$retryable || (e.name !== undefined && THROTTLING.test(e.name))) return true;
   if (e.$fault === 'server') return true;
   const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined) return status === 429 || status >= 500;
-  // No HTTP answer at all (connection refused, reset, DNS, timeout): the service may be back later.
-  return e.$fault === undefined;
+  if (status !== undefined) return statusKind(status) === 'transient';
+  // No HTTP answer at all: a connection refused, reset or timed out is transient, anything unknown is not.
+  return errorKind(err) === 'transient';
 }
 
 /** Wraps an SDK failure as a SociError with a one-line message and the right kind. */

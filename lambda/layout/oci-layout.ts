@@ -19,7 +19,7 @@ import { type FileHandle, lstat, mkdir, open, readFile, realpath, rename, stat, 
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { digestHex, isDigest, verifyBytes, verifyStream } from '../oci/digest.ts';
-import { DigestMismatchError, InvalidReferenceError, LimitExceededError, NotFoundError } from '../oci/errors.ts';
+import { DigestMismatchError, InvalidReferenceError, LimitExceededError, NotFoundError, SociIndexerError } from '../oci/errors.ts';
 import { goMarshal, goString, goStruct, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
 import {
   ANNOTATION_REF_NAME,
@@ -47,8 +47,11 @@ const LOCK_WAIT_MS = 30_000;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** A directory that is not a usable OCI image layout, or an index.json that cannot answer the question. */
-export class LayoutError extends Error {
+export class LayoutError extends SociIndexerError {
   override readonly name = 'LayoutError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('permanent', message, options);
+  }
 }
 
 const layoutFileSchema = goStruct([{ json: 'imageLayoutVersion', type: goString }]);
@@ -132,7 +135,7 @@ export class OciLayoutTarget implements Target {
     try {
       return (await stat(this.blobPath(desc.digest))).isFile();
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (isMissingFile(err)) return false;
       throw err;
     }
   }
@@ -460,11 +463,11 @@ async function orNotFound<T>(work: Promise<T>, message: string): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    if (isNotFound(err)) throw new NotFoundError(message);
+    if (isMissingFile(err)) throw new NotFoundError(message);
     throw err;
   }
 }
 
-function isNotFound(err: unknown): boolean {
+function isMissingFile(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }

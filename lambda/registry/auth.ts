@@ -1,5 +1,6 @@
 // Registry authentication: WWW-Authenticate challenges (Basic, and Bearer via the token endpoint), one
 // Authenticator per registry that remembers the scheme, the basic header and a token per scope.
+import { errorKind } from '../oci/errors.ts';
 import { RegistryError, networkError } from './errors.ts';
 import { readLimited } from './http.ts';
 import { retryPolicy, RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
@@ -165,7 +166,7 @@ export class Authenticator {
         try {
           bytes = await readLimited(response, MAX_TOKEN_BODY_BYTES, what, 'max-token-body-bytes');
         } catch (err) {
-          if (err instanceof Error && err.name === 'LimitExceededError') throw err;
+          if (errorKind(err) === 'limit') throw err;
           if (signal?.aborted) throw err;
           throw new RetryableError(networkError(what, err));
         }

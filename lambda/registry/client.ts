@@ -4,7 +4,7 @@ import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } 
 import type { CredentialProvider } from './auth.ts';
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
-import { InvalidReferenceError } from '../oci/errors.ts';
+import { DigestMismatchError, InvalidReferenceError, SociIndexerError } from '../oci/errors.ts';
 import { isRegistryHost, isRepositoryName, isTag } from '../oci/reference.ts';
 import { dockerConfigCredentials } from './docker-config.ts';
 import { ecrCredentialProvider, parseEcrHost } from './ecr.ts';
@@ -285,7 +285,7 @@ export class RegistryTarget implements Target {
               data = data.subarray(skipped);
               if (data.length === 0) continue;
             }
-            if (position + data.length > desc.size) throw new RegistryError('size-mismatch', `${what}: more than the expected ${desc.size} bytes`);
+            if (position + data.length > desc.size) throw new DigestMismatchError(desc.digest, `more than ${desc.size} bytes`, `${what}: more than the expected ${desc.size} bytes`);
             position += data.length;
             hash?.update(data);
             onBytes?.(data.length);
@@ -294,14 +294,14 @@ export class RegistryTarget implements Target {
           if (position < desc.size) throw new Error(`connection closed after ${position} of ${desc.size} bytes`);
           current = undefined;
         } catch (err) {
-          if (err instanceof RegistryError || signal?.aborted) throw err;
+          if (err instanceof SociIndexerError || signal?.aborted) throw err;
           if (++drops >= this.http.retry.attempts) throw networkError(what, err);
           await sleep(backoffDelay(this.http.retry, drops - 1), signal);
           current = await this.openBlob(desc, position, signal);
         }
       }
       const actual = `sha256:${hash?.digest('hex')}`;
-      if (hash && actual !== desc.digest) throw new RegistryError('digest-mismatch', `${what}: content hashes to ${actual}, not ${desc.digest}`);
+      if (hash && actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual, `${what}: content hashes to ${actual}, not ${desc.digest}`);
     } finally {
       if (current && !current.response.bodyUsed) await current.response.body?.cancel();
     }

@@ -1,8 +1,7 @@
 // Errors the registry client reports: one line naming the registry, the operation and, when the registry
 // answered, its status and error code. Never carries credentials. (Malformed digests, tags and repository
 // names are the shared InvalidDigestError / InvalidReferenceError instead.)
-import type { TargetFailure } from '../oci/errors.ts';
-import { isRetryableStatus } from './retry.ts';
+import { DigestMismatchError, SociIndexerError, statusKind, type ErrorKind } from '../oci/errors.ts';
 import type { HttpResponse } from './transport.ts';
 
 export type RegistryErrorKind =
@@ -10,9 +9,6 @@ export type RegistryErrorKind =
   | 'unauthorized'
   | 'denied'
   | 'failed'
-  | 'digest-mismatch'
-  | 'size-mismatch'
-  | 'too-large'
   | 'invalid-input'
   | 'unsupported'
   /** The registry answered something no retry will change: malformed JSON, a missing header. */
@@ -21,7 +17,27 @@ export type RegistryErrorKind =
   | 'conflict'
   | 'network';
 
-export class RegistryError extends Error implements TargetFailure {
+/** This client's detail (`kind`, status, registry code) mapped onto the shared vocabulary in one place. */
+function registryErrorKind(kind: RegistryErrorKind, status: number | undefined): ErrorKind {
+  switch (kind) {
+    case 'not-found':
+      return 'notFound';
+    case 'unauthorized':
+    case 'denied':
+      return 'unauthorized';
+    // A dropped connection, or concurrent writers that kept changing the same thing.
+    case 'network':
+    case 'conflict':
+      return 'transient';
+    // A status that outlasted the client's own retries; a failure without one (a malformed answer) is deterministic.
+    case 'failed':
+      return status === undefined ? 'permanent' : statusKind(status);
+    default:
+      return 'permanent';
+  }
+}
+
+export class RegistryError extends SociIndexerError {
   override readonly name = 'RegistryError';
 
   constructor(
@@ -32,19 +48,7 @@ export class RegistryError extends Error implements TargetFailure {
     readonly code?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-  }
-
-  get notFound(): boolean {
-    return this.kind === 'not-found';
-  }
-
-  /**
-   * A dropped connection, a throttling or server-side status that outlasted the client's own retries, or
-   * a write conflict. A failure without a status (a malformed answer, a missing header) is deterministic.
-   */
-  get transient(): boolean {
-    return this.kind === 'network' || this.kind === 'conflict' || (this.kind === 'failed' && this.status !== undefined && isRetryableStatus(this.status));
+    super(registryErrorKind(kind, status), message, options);
   }
 }
 
@@ -66,8 +70,8 @@ export function responseError(registry: string, operation: string, status: numbe
 
 /** Throws unless `bytes` are exactly what `desc` describes; `what` names registry and operation. */
 export function checkContent(desc: { digest: string; size: number }, bytes: Uint8Array, actualDigest: string, what: string): void {
-  if (bytes.length !== desc.size) throw new RegistryError('size-mismatch', `${what}: ${bytes.length} bytes, descriptor says ${desc.size}`);
-  if (actualDigest !== desc.digest) throw new RegistryError('digest-mismatch', `${what}: content hashes to ${actualDigest}, not ${desc.digest}`);
+  if (bytes.length !== desc.size) throw new DigestMismatchError(desc.digest, actualDigest, `${what}: ${bytes.length} bytes, descriptor says ${desc.size}`);
+  if (actualDigest !== desc.digest) throw new DigestMismatchError(desc.digest, actualDigest, `${what}: content hashes to ${actualDigest}, not ${desc.digest}`);
 }
 
 /** containers/image reads at most this much of an error body; so do we (the status decides the outcome). */

@@ -2,7 +2,7 @@
 // redirects that never carry Authorization to another origin, and classification of the outcome into
 // success, a retryable failure, or a one-line RegistryError.
 import { Authenticator, type CredentialProvider } from './auth.ts';
-import { LimitExceededError } from '../oci/errors.ts';
+import { LimitExceededError, SociIndexerError } from '../oci/errors.ts';
 import { type ErrorBody, RegistryError, networkError, readErrorBody, responseError } from './errors.ts';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
 import { type HttpRequestBody, type HttpResponse, type HttpTransport, isDowngrade, isRedirectStatus } from './transport.ts';
@@ -82,7 +82,7 @@ export class RegistryHttp {
       try {
         return { response, bytes: await readLimited(response, limit, `registry ${this.registry}: ${spec.operation}`, limitName) };
       } catch (err) {
-        if (err instanceof RegistryError || err instanceof LimitExceededError || spec.signal?.aborted) throw err;
+        if (err instanceof SociIndexerError || spec.signal?.aborted) throw err;
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));
       }
     });

@@ -1,6 +1,7 @@
 // Retry policy for registry calls: exponential backoff with full jitter, bounded attempts and delay, and
 // the server's Retry-After honoured (capped by the same maximum so a Lambda never sleeps unboundedly);
 // never a wait past the caller's deadline, and every retry reported (throttling is counted by the Lambda).
+import { statusKind } from '../oci/errors.ts';
 
 export interface RetryOptions {
   /** Total attempts including the first (default 5). */
@@ -45,9 +46,9 @@ export function isThrottling(err: unknown): boolean {
   return status === 429 || (typeof code === 'string' && THROTTLING_CODE.test(code));
 }
 
-/** Statuses worth another try: throttling and server-side failures. */
+/** Statuses worth another try (oci/errors.ts statusKind says which). */
 export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
+  return statusKind(status) === 'transient';
 }
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unparsable. */

@@ -8,6 +8,7 @@
 // to hold what was sent, so a retry starts a new one.
 import { createHash, type Hash } from 'node:crypto';
 import type { Descriptor } from '../oci/target.ts';
+import { DigestMismatchError } from '../oci/errors.ts';
 import { RegistryError } from './errors.ts';
 import { concatBytes, type RegistryHttp } from './http.ts';
 import { withRetry } from './retry.ts';
@@ -65,7 +66,7 @@ class CheckedSource {
   async *read(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     try {
       for await (const piece of source) {
-        if (this.bytes + piece.length > this.desc.size) throw new RegistryError('size-mismatch', `${this.what}: content is more than the expected ${this.desc.size} bytes`);
+        if (this.bytes + piece.length > this.desc.size) throw new DigestMismatchError(this.desc.digest, `more than ${this.desc.size} bytes`, `${this.what}: content is more than the expected ${this.desc.size} bytes`);
         this.hash.update(piece);
         this.bytes += piece.length;
         if (piece.length > 0) yield piece;
@@ -83,7 +84,7 @@ class CheckedSource {
     if (!this.finished) throw new RegistryError('failed', `${this.what} failed (the registry answered before the whole blob was sent)`);
     const digest = `sha256:${this.hash.digest('hex')}`;
     if (digest !== this.desc.digest || this.bytes !== this.desc.size) {
-      throw new RegistryError('digest-mismatch', `${this.what}: content hashes to ${digest} (${this.bytes} bytes, expected ${this.desc.size})`);
+      throw new DigestMismatchError(this.desc.digest, digest, `${this.what}: content hashes to ${digest} (${this.bytes} bytes, expected ${this.desc.size})`);
     }
   }
 }

@@ -24,7 +24,8 @@ import {
 import type { Descriptor, Target } from '../oci/target.ts';
 import { parseZtoc } from '../ztoc/codec.ts';
 import { convertImage, type Binding } from './convert.ts';
-import { isNotFound } from './errors.ts';
+import { errorKind } from '../oci/errors.ts';
+import { isMissingOrBroken, isNotFound } from './errors.ts';
 import { artifactTypeOf, sociIndex, ztocDescriptor } from './index-manifest.ts';
 import { hasNoXattrs } from './layer-index.ts';
 import { findPrefetchSpans, prefetchArtifacts, type PrefetchSpan } from './prefetch.ts';
@@ -87,7 +88,7 @@ async function readZtocFacts(target: Target, desc: Descriptor, expect: Expectati
   try {
     ztoc = parseZtoc(await target.fetchBytes({ mediaType: desc.mediaType, digest: desc.digest, size: desc.size }));
   } catch (err) {
-    if (isNotFound(err) || ['ZtocError', 'DigestMismatchError'].includes((err as Error).name)) return undefined;
+    if (isMissingOrBroken(err) || errorKind(err) === 'limit') return undefined;
     throw err;
   }
   if (ztoc.buildToolIdentifier !== expect.buildToolId) return undefined;
@@ -138,7 +139,7 @@ async function readManifest(target: Target, desc: Descriptor): Promise<Manifest 
     return parseManifest(await target.fetchBytes(desc));
   } catch (err) {
     // Something else (or something broken) under our name: not our output, so build again.
-    if (isNotFound(err) || ['GoJsonError', 'DigestMismatchError'].includes((err as Error).name)) return undefined;
+    if (isMissingOrBroken(err)) return undefined;
     throw err;
   }
 }
@@ -162,7 +163,7 @@ export async function findV2Output(target: Target, tags: readonly string[], sour
   try {
     entries = parseIndex(await target.fetchBytes(output)).manifests ?? [];
   } catch (err) {
-    if ((err as Error).name === 'GoJsonError') return undefined;
+    if (errorKind(err) === 'corrupt') return undefined;
     throw err;
   }
   const sociDescriptors = entries.filter((d) => d.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2);

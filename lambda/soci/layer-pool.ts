@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
-import type { TargetFailure } from '../oci/errors.ts';
+import { SociIndexerError } from '../oci/errors.ts';
 import { startWorker } from '../ztoc/worker-options.ts';
 import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
@@ -19,9 +19,11 @@ const WORKER_URL = new URL('./layer-worker.mjs', import.meta.url);
  * A layer that made the engine fail outside its own input checks (a RangeError, a FlatBuffers size error)
  * or killed its worker (out of memory): the same layer does it again, so it is never retried.
  */
-export class LayerIndexError extends Error implements TargetFailure {
+export class LayerIndexError extends SociIndexerError {
   override readonly name = 'LayerIndexError';
-  readonly transient = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('permanent', message, options);
+  }
 }
 
 interface Job {

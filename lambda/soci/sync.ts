@@ -23,7 +23,7 @@ import { ANNOTATION_BUILD_TOOL_IDENTIFIER, ANNOTATION_IMAGE_MANIFEST_DIGEST, SOC
 import type { RegistryListing, TagRecord } from '../oci/registry.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { buildSociIndex, checkSociIndex } from './build.ts';
-import { isNotFound, toSociError } from './errors.ts';
+import { isMissingOrBroken, isNotFound, toSociError } from './errors.ts';
 import { DEFAULTS } from './defaults.ts';
 import { mapPool } from './pool.ts';
 import { SociError, type BuildOptions, type BuildResult } from './types.ts';
@@ -136,7 +136,7 @@ export async function isOwnOutput(target: Target, desc: Descriptor, buildToolId:
     const tool = manifest.annotations?.[ANNOTATION_BUILD_TOOL_IDENTIFIER];
     return manifest.config.mediaType === SOCI_INDEX_ARTIFACT_TYPE_V2 && (tool === buildToolId || (tool?.startsWith('soci-indexer ') ?? false));
   } catch (err) {
-    if (isNotFound(err) || ['GoJsonError', 'DigestMismatchError'].includes((err as Error).name)) return false;
+    if (isMissingOrBroken(err)) return false;
     throw err;
   }
 }

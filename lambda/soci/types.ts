@@ -1,4 +1,5 @@
 // The contract between the adapters (CLI, Lambda handler) and the soci core.
+import type { ErrorKind, TargetFailure } from '../oci/errors.ts';
 import type { Platform } from '../oci/target.ts';
 import type { ZtocCache } from './ztoc-cache.ts';
 
@@ -53,13 +54,37 @@ export type BuildEvent =
   | { type: 'tag'; tag: string; digest: string }
   | { type: 'log'; level: 'info' | 'warn'; message: string };
 
+/**
+ * Why a layer has no zTOC, as a stable code that the `--json` summary, the human summary, the Lambda's
+ * completion event and the `LayersSkipped` metric carry (README "Layers that get no zTOC"). The
+ * human-readable `reason` stays next to it.
+ */
+export const SKIP_CODE = {
+  /** A SOCI prefetch artifact listed among the layers. */
+  notALayer: 'not-a-layer',
+  /** Smaller than `minLayerSize`. */
+  belowMinimumSize: 'below-minimum-size',
+  /** zstd, or a layer media type SOCI does not index (encrypted, nondistributable, ...). */
+  unsupportedFormat: 'unsupported-format',
+  /** The engine refused its bytes (not gzip, a bad tar, ...); `code` says why. */
+  cannotBeIndexed: 'cannot-be-indexed',
+  /** Past a documented limit (README "Limits"); `code` is `limit-exceeded` too. */
+  limitExceeded: 'limit-exceeded',
+  /** An existing SOCI index (an idempotent run) has no zTOC for it. */
+  notIndexed: 'not-indexed',
+} as const;
+
+export type SkipCode = (typeof SKIP_CODE)[keyof typeof SKIP_CODE];
+
 export interface LayerResult {
   digest: string;
   mediaType: string;
   size: number;
   status: 'indexed' | 'skipped';
-  /** Why the layer was skipped (`below minimum layer size`, `zstd is not indexable`, an error line). */
+  /** Why the layer was skipped, for people (`below minimum layer size (…)`, `zstd layers cannot be indexed`, an error line). */
   reason?: string;
+  /** Why the layer was skipped, as a stable code (present exactly when `status` is `skipped`). */
+  skipCode?: SkipCode;
   /**
    * For a layer the engine could not index, its stable reason code: `limit-exceeded` (past a documented
    * limit of README "Limits"), `bad-gzip`, `bad-tar`, `truncated`, ... (ZtocError codes).
@@ -128,7 +153,12 @@ export interface CacheStats {
  * Failures of a build. `transient` ones (throttling, 5xx, network, deadline) may succeed when retried;
  * `permanent` ones (bad image, unsupported format, missing manifest) will not.
  */
-export class SociError extends Error {
+export class SociError extends Error implements TargetFailure {
+  /** The verdict in the shared vocabulary (oci/errors.ts): only `transient` is ever retried. */
+  get errorKind(): ErrorKind {
+    return this.kind;
+  }
+
   constructor(
     readonly kind: 'transient' | 'permanent',
     message: string,

@@ -9,6 +9,7 @@ import { descriptorFor, sha256Digest } from '../oci/digest.ts';
 import { marshalManifest, parseManifest } from '../oci/go-json.ts';
 import { EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
+import { isNotFound, isTransient } from '../oci/errors.ts';
 import { VERSION } from '../version.ts';
 import type { ZtocSummary } from '../ztoc/builder.ts';
 import { parseZtoc } from '../ztoc/codec.ts';
@@ -114,7 +115,7 @@ export class RepositoryZtocCache implements ZtocCache {
     try {
       manifestDesc = await this.target.resolve(tag);
     } catch (err) {
-      if ((err as { notFound?: boolean }).notFound === true) return { miss: 'absent' };
+      if (isNotFound(err)) return { miss: 'absent' };
       throw err;
     }
     if (manifestDesc.mediaType !== MEDIA_TYPE_OCI_MANIFEST) return invalid(`entry ${tag} is a ${manifestDesc.mediaType}, not an OCI manifest`);
@@ -141,7 +142,7 @@ export class RepositoryZtocCache implements ZtocCache {
       bytes = await this.target.fetchBytes({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }, signal ? { signal } : {});
     } catch (err) {
       if (signal?.aborted) throw err;
-      if ((err as { transient?: boolean }).transient === true) throw err;
+      if (isTransient(err)) throw err;
       return invalid(`entry ${tag}: zTOC blob ${blob.digest}: ${errorMessage(err)}`);
     }
     if (bytes.length !== blob.size || sha256Digest(bytes) !== blob.digest) return invalid(`entry ${tag}: zTOC blob does not match ${blob.digest}`);

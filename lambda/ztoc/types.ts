@@ -91,4 +91,13 @@ export class ZtocError extends Error {
     super(message);
     this.name = 'ZtocError';
   }
+
+  /**
+   * The kind in soci-indexer's error vocabulary (lambda/oci/errors.ts ErrorKind; the engine imports
+   * nothing, so it states the string): bytes that are not a valid layer or zTOC are `corrupt`.
+   */
+  get errorKind(): 'limit' | 'permanent' | 'corrupt' {
+    if (this.code === 'limit-exceeded') return 'limit';
+    return this.code === 'unsupported-compression' || this.code === 'unsupported-tar-entry' || this.code === 'empty' ? 'permanent' : 'corrupt';
+  }
 }

@@ -82,7 +82,7 @@ describe('RegistryTarget through a fault proxy', () => {
 
   test('content that does not match its digest is refused, not retried', async () => {
     proxy.corruptBlobs(1);
-    await assert.rejects(collect(await targetFor().fetch(layer)), { name: 'RegistryError', kind: 'digest-mismatch' });
+    await assert.rejects(collect(await targetFor().fetch(layer)), { name: 'DigestMismatchError', errorKind: 'corrupt' });
     assert.equal(layerGets().length, 1);
   });
 

@@ -3,7 +3,7 @@
 // transient/permanent split of backend errors.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DigestMismatchError, LimitExceededError, NotFoundError } from '../../lambda/oci/errors.ts';
+import { DigestMismatchError, type ErrorKind, LimitExceededError, NotFoundError, type TargetFailure } from '../../lambda/oci/errors.ts';
 import {
   MEDIA_TYPE_DOCKER_LAYER,
   MEDIA_TYPE_DOCKER_LAYER_GZIP,
@@ -74,13 +74,13 @@ describe('layer selection (upstream order of checks)', () => {
   });
 
   test('size is checked before compression; equal to the minimum is kept', () => {
-    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD, 999), 1000, 'img'), { action: 'skip', kind: 'size', reason: 'below minimum layer size (999 < 1000)' });
+    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD, 999), 1000, 'img'), { action: 'skip', code: 'below-minimum-size', reason: 'below minimum layer size (999 < 1000)' });
     assert.equal(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_GZIP, 1000), 1000, 'img').action, 'index');
   });
 
   test('zstd and unsupported variants are skipped with a reason; prefetch artifacts ignored', () => {
-    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD), 0, 'img'), { action: 'skip', kind: 'format', reason: 'zstd layers cannot be indexed' });
-    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_DOCKER_LAYER_ZSTD), 0, 'img'), { action: 'skip', kind: 'format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD), 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_DOCKER_LAYER_ZSTD), 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
     assert.equal(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE), 0, 'img').action, 'skip');
     assert.equal(selectLayer(layer(`${MEDIA_TYPE_OCI_LAYER}+encrypted`), 0, 'img').action, 'skip');
     assert.equal(selectLayer(layer(SOCI_PREFETCH_MEDIA_TYPE, 0), 1000, 'img').action, 'skip');
@@ -203,20 +203,19 @@ describe('error kinds', () => {
   });
 
   test('any backend can say "not found" or "retry me" through TargetFailure, without the core knowing its type', () => {
-    class ShelfError extends Error {
+    class ShelfError extends Error implements TargetFailure {
       constructor(
         message: string,
-        readonly notFound: boolean,
-        readonly transient: boolean,
+        readonly errorKind: ErrorKind,
       ) {
         super(message);
       }
     }
-    assert.equal(toSociError(new ShelfError('shelf busy', false, true)).kind, 'transient');
-    assert.equal(toSociError(new ShelfError('no such box', true, false)).kind, 'permanent');
-    assert.equal(toSociError(new ShelfError('shelf busy\ndetails', false, true)).message, 'shelf busy');
-    assert.ok(isNotFound(new ShelfError('no such box', true, false)));
-    assert.ok(!isNotFound(new ShelfError('shelf busy', false, true)));
+    assert.equal(toSociError(new ShelfError('shelf busy', 'transient')).kind, 'transient');
+    assert.equal(toSociError(new ShelfError('no such box', 'notFound')).kind, 'permanent');
+    assert.equal(toSociError(new ShelfError('shelf busy\ndetails', 'transient')).message, 'shelf busy');
+    assert.ok(isNotFound(new ShelfError('no such box', 'notFound')));
+    assert.ok(!isNotFound(new ShelfError('shelf busy', 'transient')));
     assert.ok(isNotFound(new NotFoundError('gone')));
     assert.ok(isNotFound(new RegistryError('not-found', 'x', 404)));
     assert.ok(!isNotFound(new RegistryError('denied', 'x', 403)));
