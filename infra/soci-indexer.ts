@@ -436,7 +436,7 @@ export class SociIndexer extends Construct {
     return this.metric(METRIC.layersIndexed, props);
   }
 
-  /** Per `reason` dimension: `below-minimum-size`, `unsupported-format` or `error`. */
+  /** Per `reason` dimension: a layer skip code (`below-minimum-size`, `unsupported-format`, `cannot-be-indexed`, ...; README). */
   metricLayersSkipped(reason: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.layersSkipped, { ...props, dimensionsMap: { reason, ...props?.dimensionsMap } });
   }

@@ -9,7 +9,7 @@ import { RegistryTarget } from '../registry/client.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
 import { DEFAULTS } from '../soci/defaults.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
-import type { BuildEvent, BuildOptions, BuildResult, TagPolicy } from '../soci/types.ts';
+import type { BuildEvent, BuildOptions, BuildResult, LayerResult, TagPolicy } from '../soci/types.ts';
 import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, shortDigest } from './common.ts';
 
 export const BUILD_USAGE = `Usage: soci-indexer build <image> [options]
@@ -155,7 +155,7 @@ class ProgressReporter {
         this.log(
           r.status === 'indexed'
             ? `[${e.platform}] layer ${shortDigest(r.digest)} ${r.ztoc === 'reused' ? 'zTOC reused from the cache' : 'indexed'}: zTOC ${shortDigest(r.ztocDigest ?? '')} (${r.spans} spans, ${r.entries} entries)`
-            : `[${e.platform}] layer ${shortDigest(r.digest)} skipped${r.code ? ` (${r.code})` : ''}: ${r.reason}`,
+            : `[${e.platform}] layer ${shortDigest(r.digest)} skipped (${skipCodes(r)}): ${r.reason}`,
         );
         break;
       }
@@ -192,6 +192,11 @@ class ProgressReporter {
   }
 }
 
+/** `below-minimum-size`, or `cannot-be-indexed, bad-gzip` when the engine named a reason code too. */
+function skipCodes(layer: LayerResult): string {
+  return [layer.skipCode, layer.code].filter((c, i, all) => c !== undefined && all.indexOf(c) === i).join(', ');
+}
+
 export function formatSummary(result: BuildResult): string {
   const lines = [`image      ${result.source.reference} (${result.source.digest})`];
   for (const p of result.platforms) {
@@ -200,7 +205,7 @@ export function formatSummary(result: BuildResult): string {
       lines.push(
         l.status === 'indexed'
           ? `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  zTOC ${l.ztocDigest}${l.spans !== undefined ? ` (${l.spans} spans, ${l.entries} entries)` : ''}${l.ztoc === 'reused' ? ' reused' : l.ztoc === 'built' ? ' built' : ''}`
-          : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped${l.code ? ` (${l.code})` : ''}: ${l.reason}`,
+          : `  layer    ${shortDigest(l.digest)} ${formatBytes(l.size).padStart(10)}  skipped (${skipCodes(l)}): ${l.reason}`,
       );
     }
     if (p.indexDigest) lines.push(`  SOCI index ${p.indexDigest}`);

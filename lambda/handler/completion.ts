@@ -1,7 +1,7 @@
 // The completion event pipelines wait for: which SOCI-enabled tag/digest to deploy for a pushed image,
 // or why there is none. Sent with EventBridge PutEvents to SOCI_EVENT_BUS.
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SociError, type BuildResult, type BuildStatus, type IndexVersion } from '../soci/types.ts';
+import { SociError, type BuildResult, type BuildStatus, type IndexVersion, type SkipCode } from '../soci/types.ts';
 import { awsError } from './aws-errors.ts';
 
 export const COMPLETION_SOURCE = 'soci-indexer';
@@ -16,8 +16,10 @@ export interface LayerOutcome {
   ztocDigest: string | null;
   /** How it got it: built from the layer, or reused from the zTOC cache (the layer was not read); null otherwise. */
   ztoc: 'built' | 'reused' | null;
-  /** Set when the layer was skipped. */
+  /** Set when the layer was skipped: for people. */
   skipReason: string | null;
+  /** Set when the layer was skipped: the stable code (README "Layers that get no zTOC"). */
+  skipCode: SkipCode | null;
 }
 
 /** The event's `detail`. Absent values are `null` so every event has the same shape. */
@@ -78,6 +80,7 @@ export function completionFromResult(source: SourceImage, result: BuildResult, d
           ztocDigest: l.ztocDigest ?? null,
           ztoc: l.ztoc ?? null,
           skipReason: l.status === 'skipped' ? (l.reason ?? 'skipped') : null,
+          skipCode: l.skipCode ?? null,
         })),
       ),
       durationMs: Math.round(durationMs),

@@ -6,9 +6,8 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import type { Target } from '../oci/target.ts';
-import { RegistryError } from '../registry/errors.ts';
 import { isThrottling, type RetryNotice } from '../registry/retry.ts';
-import { toSociError } from '../soci/errors.ts';
+import { isNotFound, toSociError } from '../soci/errors.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult } from '../soci/types.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import { isAwsThrottling } from './aws-errors.ts';
@@ -68,7 +67,7 @@ function logBuildEvent(logger: Logger, event: BuildEvent): void {
       const r = event.result;
       const fields = { platform: event.platform, layer: r.digest, size: r.size, mediaType: r.mediaType };
       if (r.status === 'indexed') logger.info(r.ztoc === 'reused' ? 'layer zTOC reused from the cache' : 'layer indexed', { ...fields, ztoc: r.ztoc, ztocDigest: r.ztocDigest, ztocSize: r.ztocSize, spans: r.spans, durationMs: r.durationMs });
-      else logger.info('layer skipped', { ...fields, reason: r.reason });
+      else logger.info('layer skipped', { ...fields, reason: r.reason, skipCode: r.skipCode, ...(r.code && { code: r.code }) });
       break;
     }
     case 'push':
@@ -127,8 +126,8 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       if (current.digest === push.digest) return undefined;
       return { status: 'superseded', reason: `tag ${push.tag} now points at ${current.digest}: that push is indexed by its own event` };
     } catch (err) {
-      if (err instanceof RegistryError && err.kind === 'not-found') {
-        return { status: 'deleted', reason: `tag ${push.tag} no longer exists (deleted, or its repository was): ${err.message}` };
+      if (isNotFound(err)) {
+        return { status: 'deleted', reason: `tag ${push.tag} no longer exists (deleted, or its repository was): ${(err as Error).message}` };
       }
       throw err;
     }

@@ -1,7 +1,7 @@
-// CloudWatch metrics (EMF through Powertools). Skip reasons become a `reason` dimension, so they are
-// reduced to a few stable codes: free text (an error line) as a dimension would explode cardinality.
+// CloudWatch metrics (EMF through Powertools). A skipped layer's `reason` dimension is its typed skip
+// code (soci/types.ts SKIP_CODE): never free text, which as a dimension would explode cardinality.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { BuildResult } from '../soci/types.ts';
+import { SKIP_CODE, type BuildResult } from '../soci/types.ts';
 import { DEFAULT_METRICS_NAMESPACE, METRIC } from './metric-names.ts';
 
 export { DEFAULT_METRICS_NAMESPACE, METRIC };
@@ -11,16 +11,6 @@ export function createMetrics(env: Readonly<Record<string, string | undefined>>)
     namespace: env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
     serviceName: env.POWERTOOLS_SERVICE_NAME || 'soci-indexer',
   });
-}
-
-/** A stable code for a layer's skip reason as the core words it (and its engine code, if any). */
-export function layerSkipCode(reason: string | undefined, code?: string): string {
-  if (code === 'limit-exceeded') return code;
-  const text = reason ?? '';
-  if (/minimum/i.test(text)) return 'below-minimum-size';
-  if (/prefetch|not a layer/i.test(text)) return 'not-a-layer';
-  if (/zstd|compression|cannot be indexed|not indexable|unsupported|media type/i.test(text)) return 'unsupported-format';
-  return 'error';
 }
 
 /** Records one invocation's numbers; `flush` writes them (call it once, also on failure). */
@@ -58,7 +48,7 @@ export class InvocationMetrics {
     const skipped = new Map<string, number>();
     for (const layer of layers) {
       if (layer.status !== 'skipped') continue;
-      const code = layerSkipCode(layer.reason, layer.code);
+      const code = layer.skipCode ?? SKIP_CODE.notIndexed;
       skipped.set(code, (skipped.get(code) ?? 0) + 1);
     }
     for (const [code, count] of skipped) this.countWithReason(METRIC.layersSkipped, code, count);

@@ -21,7 +21,7 @@ import { publish, type Content } from './publish.ts';
 import { selectLayer, type LayerDecision } from './select.ts';
 import { readSource, type PlatformImage, type SourceImage } from './source.ts';
 import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, sourceTagMoved, type OutputTags } from './tagging.ts';
-import { SociError, type BuildEvent, type BuildOptions, type BuildResult, type CacheStats, type LayerResult, type PlatformResult } from './types.ts';
+import { SKIP_CODE, SociError, type BuildEvent, type BuildOptions, type BuildResult, type CacheStats, type LayerResult, type PlatformResult, type SkipCode } from './types.ts';
 import type { ZtocCacheKey } from './ztoc-cache.ts';
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
@@ -74,22 +74,26 @@ interface ImagePlan {
   layers: { layer: Descriptor; decision: LayerDecision }[];
 }
 
-function skippedResult(layer: Descriptor, reason: string, durationMs?: number, code?: string): LayerResult {
+function skippedResult(layer: Descriptor, skipCode: SkipCode, reason: string, durationMs?: number, code?: string): LayerResult {
   return {
     digest: layer.digest,
     mediaType: layer.mediaType,
     size: layer.size,
     status: 'skipped',
     reason,
+    skipCode,
     ...(code !== undefined && { code }),
     ...(durationMs !== undefined && { durationMs }),
   };
 }
 
 function layerResult(layer: Descriptor, decision: LayerDecision, outcome: LayerOutcome | undefined): LayerResult {
-  if (decision.action === 'skip') return skippedResult(layer, decision.reason);
-  if (!outcome) return skippedResult(layer, 'not built');
-  if (!outcome.indexable) return skippedResult(layer, `cannot be indexed: ${outcome.reason}`, outcome.durationMs, outcome.code);
+  if (decision.action === 'skip') return skippedResult(layer, decision.code, decision.reason);
+  if (!outcome) return skippedResult(layer, SKIP_CODE.notIndexed, 'not built');
+  if (!outcome.indexable) {
+    const skipCode = outcome.code === 'limit-exceeded' ? SKIP_CODE.limitExceeded : SKIP_CODE.cannotBeIndexed;
+    return skippedResult(layer, skipCode, `cannot be indexed: ${outcome.reason}`, outcome.durationMs, outcome.code);
+  }
   const { summary } = outcome;
   return {
     digest: layer.digest,
@@ -111,7 +115,7 @@ function existingLayerResults(plan: ImagePlan, index: ExistingOutput['indexes'][
   const ztocs = new Map((index?.manifest.layers ?? []).map((d) => [key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]), d]));
   return plan.layers.map(({ layer, decision }) => {
     const ztoc = decision.action === 'index' ? ztocs.get(key(layer.digest, layer.mediaType)) : undefined;
-    if (!ztoc) return skippedResult(layer, decision.action === 'skip' ? decision.reason : 'not indexed');
+    if (!ztoc) return decision.action === 'skip' ? skippedResult(layer, decision.code, decision.reason) : skippedResult(layer, SKIP_CODE.notIndexed, 'not indexed');
     return { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, status: 'indexed', ztocDigest: ztoc.digest, ztocSize: ztoc.size };
   });
 }
@@ -236,8 +240,8 @@ class Build {
   private noEligibleLayers(source: SourceImage, plans: ImagePlan[]): BuildResult {
     const platforms = plans.map((p) => this.platformResult(p, p.layers.map(({ layer, decision }) => layerResult(layer, decision, undefined))));
     for (const p of platforms) for (const layer of p.layers) this.emit({ type: 'layer-done', platform: p.platform, result: layer });
-    const anyLargeEnough = plans.some((p) => p.layers.some((l) => l.decision.action === 'skip' && l.decision.kind === 'format'));
-    const reasons = [...new Set(plans.flatMap((p) => p.layers.flatMap((l) => (l.decision.action === 'skip' && l.decision.kind === 'format' ? [l.decision.reason] : []))))];
+    const anyLargeEnough = plans.some((p) => p.layers.some((l) => l.decision.action === 'skip' && l.decision.code === SKIP_CODE.unsupportedFormat));
+    const reasons = [...new Set(plans.flatMap((p) => p.layers.flatMap((l) => (l.decision.action === 'skip' && l.decision.code === SKIP_CODE.unsupportedFormat ? [l.decision.reason] : []))))];
     return this.result({
       status: 'no-eligible-layers',
       message: anyLargeEnough ? `no indexable layer at or above the minimum size (${reasons.join('; ')})` : NO_ELIGIBLE_LAYERS,
@@ -426,7 +430,7 @@ class Build {
     const ztocBytes = ztocs.reduce((sum, o) => sum + o.summary.size, 0);
 
     if (indexes.every((i) => i === undefined)) {
-      const reasons = [...new Set(layerResults.flat().flatMap((l) => (l.status === 'skipped' && l.reason?.startsWith('cannot be indexed') ? [l.reason] : [])))];
+      const reasons = [...new Set(layerResults.flat().flatMap((l) => ((l.skipCode === SKIP_CODE.cannotBeIndexed || l.skipCode === SKIP_CODE.limitExceeded) && l.reason ? [l.reason] : [])))];
       return this.result({
         status: 'no-eligible-layers',
         message: `no layer could be indexed (${reasons.join('; ')})`,

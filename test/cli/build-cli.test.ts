@@ -34,6 +34,8 @@ describe('build on an OCI layout', () => {
     assert.equal(result.platforms[0].indexDigest, 'sha256:fc62f8fca2e6fd9c5c7d92b5fe87ac699d27575d1a5ba7e1c3f12ba32b3967d2');
     const skipped = result.platforms[0].layers.filter((l: { status: string }) => l.status === 'skipped').map((l: { reason: string }) => l.reason);
     assert.equal(skipped.length, 2, 'the tiny layer and the zstd layer');
+    const codes = result.platforms[0].layers.filter((l: { status: string }) => l.status === 'skipped').map((l: { skipCode: string }) => l.skipCode);
+    assert.deepEqual(codes.sort(), ['below-minimum-size', 'unsupported-format']);
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
     assert.ok(index.manifests.some((m: { digest: string }) => m.digest === result.output.digest));
 
@@ -48,8 +50,8 @@ describe('build on an OCI layout', () => {
     const r = await run(['build', `oci:${layout}`, '--min-layer-size', '1048576', '--output-tag', 'v1-soci']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^platform\s+linux\/amd64/m);
-    assert.match(r.stdout, /skipped: below minimum layer size \(125 < 1048576\)/);
-    assert.match(r.stdout, /skipped: .*zstd/);
+    assert.match(r.stdout, /skipped \(below-minimum-size\): below minimum layer size \(125 < 1048576\)/);
+    assert.match(r.stdout, /skipped \(unsupported-format\): .*zstd/);
     assert.match(r.stdout, /tagged v1-soci/);
     assert.match(r.stderr, /indexing layer|indexed: zTOC/, 'progress lines on stderr when not a TTY');
   });

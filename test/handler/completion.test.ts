@@ -22,7 +22,7 @@ const created: BuildResult = {
       indexDigest: `sha256:${'3'.repeat(64)}`,
       layers: [
         { digest: `sha256:${'4'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 20_000_000, status: 'indexed', ztocDigest: `sha256:${'5'.repeat(64)}`, ztoc: 'reused' },
-        { digest: `sha256:${'6'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 1000, status: 'skipped', reason: 'below minimum layer size' },
+        { digest: `sha256:${'6'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 1000, status: 'skipped', reason: 'below minimum layer size', skipCode: 'below-minimum-size' },
       ],
     },
   ],
@@ -46,8 +46,8 @@ describe('completion events', () => {
       indexVersion: 'v2',
       platforms: ['linux/amd64'],
       layers: [
-        { platform: 'linux/amd64', digest: `sha256:${'4'.repeat(64)}`, size: 20_000_000, ztocDigest: `sha256:${'5'.repeat(64)}`, ztoc: 'reused', skipReason: null },
-        { platform: 'linux/amd64', digest: `sha256:${'6'.repeat(64)}`, size: 1000, ztocDigest: null, ztoc: null, skipReason: 'below minimum layer size' },
+        { platform: 'linux/amd64', digest: `sha256:${'4'.repeat(64)}`, size: 20_000_000, ztocDigest: `sha256:${'5'.repeat(64)}`, ztoc: 'reused', skipReason: null, skipCode: null },
+        { platform: 'linux/amd64', digest: `sha256:${'6'.repeat(64)}`, size: 1000, ztocDigest: null, ztoc: null, skipReason: 'below minimum layer size', skipCode: 'below-minimum-size' },
       ],
       durationMs: 1234,
       reason: null,

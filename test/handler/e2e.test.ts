@@ -148,6 +148,7 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.equal(indexed.length, 2, 'the two layers above SOCI_MIN_LAYER_SIZE');
     assert.deepEqual(indexed.map((l) => l.ztocDigest).sort(), [...ztocs].sort());
     assert.match(layers[2]!.skipReason ?? '', /minimum/);
+    assert.equal((layers[2] as { skipCode?: unknown }).skipCode, 'below-minimum-size');
     // Per-layer lines add platform and layer to the image context every line carries.
     const layerLines = run.logs.filter((l) => l.message === 'layer indexed' || l.message === 'layer skipped');
     assert.equal(layerLines.length, 3);

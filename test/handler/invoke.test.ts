@@ -63,7 +63,7 @@ function result(status: BuildResult['status'], options: BuildOptions): BuildResu
         manifestDigest: digest,
         layers: [
           { digest: image.images[0]!.layers[0]!.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 100, status: 'indexed', ztocDigest: `sha256:${'f'.repeat(64)}` },
-          { digest: `sha256:${'0'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', size: 100, status: 'skipped', reason: 'zstd is not indexable' },
+          { digest: `sha256:${'0'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', size: 100, status: 'skipped', reason: 'zstd is not indexable', skipCode: 'unsupported-format' },
         ],
       },
     ],

@@ -1,22 +1,61 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { layerSkipCode } from '../../lambda/handler/metrics.ts';
+import { InvocationMetrics, createMetrics } from '../../lambda/handler/metrics.ts';
+import type { BuildResult, LayerResult } from '../../lambda/soci/types.ts';
+import { capture, metricValues } from './helpers.ts';
 
-describe('layerSkipCode', () => {
-  test('reduces reasons to a few dimension values', () => {
-    // The core's wording (lambda/soci/select.ts) and the zTOC engine's failures.
-    assert.equal(layerSkipCode('below minimum layer size (100 < 10485760)'), 'below-minimum-size');
-    assert.equal(layerSkipCode('zstd layers cannot be indexed'), 'unsupported-format');
-    assert.equal(layerSkipCode('layers of media type application/vnd.oci.image.layer.nondistributable.v1.tar cannot be indexed'), 'unsupported-format');
-    assert.equal(layerSkipCode('a SOCI prefetch artifact, not a layer'), 'not-a-layer');
-    assert.equal(layerSkipCode('unsupported compression: application/vnd.oci.image.layer.v1.tar+encrypted'), 'unsupported-format');
-    assert.equal(layerSkipCode('bad gzip header at offset 0'), 'error');
-    assert.equal(layerSkipCode(undefined), 'error');
-  });
+const skipped = (reason: string, skipCode: LayerResult['skipCode'], code?: string): LayerResult => ({
+  digest: `sha256:${'0'.repeat(64)}`,
+  mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  size: 1,
+  status: 'skipped',
+  reason,
+  ...(skipCode && { skipCode }),
+  ...(code && { code }),
+});
 
-  test('a layer past an engine limit has its own dimension value', () => {
-    const reason = 'cannot be indexed: PAX header at offset 0 has more than 10000 records (limit paxRecordsPerEntry)';
-    assert.equal(layerSkipCode(reason, 'limit-exceeded'), 'limit-exceeded');
-    assert.equal(layerSkipCode('cannot be indexed: gzip CRC mismatch', 'bad-gzip'), 'unsupported-format');
+describe('LayersSkipped', () => {
+  test('the reason dimension is the layer skip code, whatever the reason text says', async () => {
+    const result: BuildResult = {
+      status: 'created',
+      message: 'x',
+      source: { reference: 'r', digest: `sha256:${'1'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+      indexVersion: 'v2',
+      platforms: [
+        {
+          platform: 'linux/amd64',
+          manifestDigest: `sha256:${'1'.repeat(64)}`,
+          layers: [
+            skipped('below minimum layer size (100 < 10485760)', 'below-minimum-size'),
+            skipped('a layer well below any minimum', 'below-minimum-size'),
+            // Wording that the earlier regex mapped to `unsupported-format`: the code decides now.
+            skipped('cannot be indexed: gzip CRC mismatch', 'cannot-be-indexed', 'bad-gzip'),
+            skipped('cannot be indexed: PAX header has more than 10000 records', 'limit-exceeded', 'limit-exceeded'),
+            skipped('zstd layers cannot be indexed', 'unsupported-format'),
+            skipped('a SOCI prefetch artifact, not a layer', 'not-a-layer'),
+          ],
+        },
+      ],
+      bytesRead: 0,
+      ztocBytes: 0,
+      durationMs: 1,
+      dryRun: false,
+    };
+    const run = await capture(async () => {
+      const metrics = new InvocationMetrics(createMetrics({ POWERTOOLS_METRICS_NAMESPACE: 'SociTest' }));
+      metrics.build(result);
+      metrics.flush();
+    });
+    const layersSkipped = metricValues(run.emf)
+      .filter((m) => m.name === 'LayersSkipped')
+      .map((m) => [m.reason, m.value])
+      .sort();
+    assert.deepEqual(layersSkipped, [
+      ['below-minimum-size', 2],
+      ['cannot-be-indexed', 1],
+      ['limit-exceeded', 1],
+      ['not-a-layer', 1],
+      ['unsupported-format', 1],
+    ]);
   });
 });
