@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvocationMetrics, createMetrics } from '../../lambda/handler/metrics.ts';
 import type { BuildResult, LayerResult } from '../../lambda/soci/types.ts';
-import { capture, metricValues } from './helpers.ts';
+import { capture, enablePowertoolsCapture, metricValues } from './helpers.ts';
+
+enablePowertoolsCapture();
 
 const skipped = (reason: string, skipCode: LayerResult['skipCode'], code?: string): LayerResult => ({
   digest: `sha256:${'0'.repeat(64)}`,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
-import { DigestMismatchError } from '../../lambda/oci/errors.ts';
+import { DigestMismatchError, errorKind } from '../../lambda/oci/errors.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
 import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST, SOCI_INDEX_ARTIFACT_TYPE_V2 } from '../../lambda/oci/media-types.ts';
 import type { Descriptor, Target } from '../../lambda/oci/target.ts';
@@ -21,14 +21,9 @@ export interface ContractBackend {
   corrupt(target: Target, desc: Descriptor, reads: number): Promise<void>;
 }
 
-/**
- * The digest-mismatch error a backend raises for content that does not hash to its descriptor. The layout
- * (and memory) raise DigestMismatchError, the registry a RegistryError of kind 'digest-mismatch'; both are
- * accepted until the two share one error (issue 12, item 1).
- */
+/** Every backend raises the one DigestMismatchError (kind `corrupt`) for content that does not hash to its descriptor. */
 export function isDigestMismatch(err: unknown): boolean {
-  if (err instanceof DigestMismatchError) return true;
-  return (err as { name?: unknown; kind?: unknown } | undefined)?.name === 'RegistryError' && (err as { kind?: unknown }).kind === 'digest-mismatch';
+  return err instanceof DigestMismatchError && errorKind(err) === 'corrupt';
 }
 
 const encoder = new TextEncoder();

@@ -159,7 +159,7 @@ describe('the compression table', () => {
     const tar = sampleTar();
     const layer = xorLayer(tar);
     assert.equal(detectFormat(layer), 'tar-or-unknown');
-    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), { action: 'skip', kind: 'format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
 
     const unregister = registerCompression(testXor);
     try {
@@ -206,7 +206,7 @@ describe('the compression table', () => {
       unregister();
     }
     assert.equal(detectFormat(layer), 'tar-or-unknown');
-    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), { action: 'skip', kind: 'format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
     assert.equal(compressions().length, 2);
   });
 });
