@@ -118,7 +118,7 @@ export class OciLayoutTarget implements Target {
     const checked = await this.openBlob(desc.digest, path, desc.size);
     await checked.handle.close();
     const what = `${this.description}: blob ${desc.digest}`;
-    const chunks = readChunks(() => openRegular(checked.path, what, desc.size), offset, desc.size, options);
+    const chunks = readChunks(() => openRegular(checked.path, what, desc), offset, desc.size, options);
     // A ranged read cannot be verified; a whole read is checked against the digest as it streams.
     return offset === 0 ? verifyStream(chunks, desc) : chunks;
   }
@@ -275,7 +275,7 @@ export class OciLayoutTarget implements Target {
       if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) throw new LayoutError(`${what} is a symlink leading out of the layout; refused`);
       target = resolved;
     }
-    return { handle: await orNotFound(openRegular(target, what, size), `${what} not found`), path: target };
+    return { handle: await orNotFound(openRegular(target, what, size === undefined ? undefined : { digest, size }), `${what} not found`), path: target };
   }
 
   private async readBlob(digest: string, path: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -371,10 +371,10 @@ function sniffMediaType(bytes: Uint8Array, what: string): string {
 }
 
 /**
- * Opens a file that must be a regular file (of `size` bytes when given): O_NOFOLLOW and O_NONBLOCK, so
+ * Opens a file that must be a regular file (of `blob.size` bytes when given): O_NOFOLLOW and O_NONBLOCK, so
  * neither a symlink nor a FIFO swapped in is followed or waited on.
  */
-async function openRegular(path: string, what: string, size?: number): Promise<FileHandle> {
+async function openRegular(path: string, what: string, blob?: { digest: string; size: number }): Promise<FileHandle> {
   let handle: FileHandle;
   try {
     handle = await open(path, OPEN_FLAGS);
@@ -388,9 +388,10 @@ async function openRegular(path: string, what: string, size?: number): Promise<F
     const kind = info.isFIFO() ? 'a FIFO' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : info.isSocket() ? 'a socket' : info.isDirectory() ? 'a directory' : 'not a regular file';
     throw new LayoutError(`${what} is ${kind}, not a regular file; refused`);
   }
-  if (size !== undefined && info.size !== size) {
+  if (blob !== undefined && info.size !== blob.size) {
     await handle.close();
-    throw new LayoutError(`${what} is ${info.size} bytes, its descriptor says ${size}`);
+    // The bytes are not what the descriptor names, as with a wrong digest (the other backends say the same).
+    throw new DigestMismatchError(blob.digest, `${info.size} bytes`, `${what} is ${info.size} bytes, its descriptor says ${blob.size}`);
   }
   return handle;
 }

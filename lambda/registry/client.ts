@@ -277,7 +277,9 @@ export class RegistryTarget implements Target {
     try {
       while (current) {
         try {
+          let received = 0;
           for await (const chunk of (current.response.body ?? []) as AsyncIterable<Uint8Array>) {
+            received += chunk.length;
             let data = chunk;
             if (current.skip > 0) {
               const skipped = Math.min(current.skip, data.length);
@@ -291,7 +293,15 @@ export class RegistryTarget implements Target {
             onBytes?.(data.length);
             yield data;
           }
-          if (position < desc.size) throw new Error(`connection closed after ${position} of ${desc.size} bytes`);
+          if (position < desc.size) {
+            // A body that ended after all the bytes its Content-Length announced is the whole blob: it is
+            // shorter than the descriptor says, which no retry changes. Otherwise the connection broke.
+            const length = current.response.headers.get('content-length');
+            if (length !== null && Number(length) === received) {
+              throw new DigestMismatchError(desc.digest, `${position} bytes`, `${what}: the registry's blob ends after ${position} bytes, its descriptor says ${desc.size}`);
+            }
+            throw new Error(`connection closed after ${position} of ${desc.size} bytes`);
+          }
           current = undefined;
         } catch (err) {
           if (err instanceof SociIndexerError || signal?.aborted) throw err;

@@ -220,7 +220,7 @@ describe('fetch', () => {
     const path = blobFile(dir, TINY_LAYER.digest);
     await writeFile(path, (await readFile(path)).subarray(0, 100));
     const layout = await OciLayoutTarget.open(dir);
-    await assert.rejects(layout.fetch(TINY_LAYER), (err: unknown) => err instanceof LayoutError && /is 100 bytes, its descriptor says 125/.test(err.message));
+    await assert.rejects(layout.fetch(TINY_LAYER), (err: unknown) => err instanceof DigestMismatchError && /is 100 bytes, its descriptor says 125/.test(err.message));
     await assert.rejects(layout.fetch(TINY_LAYER, { offset: 10 }), /is 100 bytes, its descriptor says 125/);
     await assert.rejects(layout.fetchBytes(TINY_LAYER), /is 100 bytes, its descriptor says 125/);
   });
