@@ -23,9 +23,19 @@ export { RepositoryZtocCache, cacheTag, type CacheLookup, type CachedZtoc, type 
 // Targets: the interface and its implementations
 export type { Descriptor, FetchOptions, Platform, Target } from './oci/target.ts';
 export { RegistryTarget, type RegistryTargetOptions } from './registry/client.ts';
-export type { CredentialProvider, Credentials } from './registry/auth.ts';
-export { dockerConfigCredentials } from './registry/docker-config.ts';
-export { ecrCredentialProvider, parseEcrHost, type EcrCredentialOptions } from './registry/ecr.ts';
+export type { Credentials } from './registry/auth.ts';
+export {
+  anonymous,
+  chainCredentials,
+  defaultCredentialSource,
+  explicitCredentials,
+  standardCredentialChain,
+  type CredentialFunc,
+  type CredentialFunc as CredentialProvider,
+  type CredentialSource,
+} from './registry/credentials.ts';
+export { dockerConfigCredentials, dockerConfigSource } from './registry/docker-config.ts';
+export { EcrTokens, ecrCredentialSource, parseEcrHost, type EcrCredentialOptions, type EcrToken } from './registry/ecr-credentials.ts';
 export { RegistryError, type RegistryErrorKind } from './registry/errors.ts';
 export { LayoutError, OciLayoutTarget, type OpenLayoutOptions } from './layout/oci-layout.ts';
 export { MemoryTarget } from './memory/memory-target.ts';

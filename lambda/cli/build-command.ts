@@ -6,6 +6,7 @@ import { type ImageReference, parseReference, registryReferenceTarget } from '..
 import type { Target } from '../oci/target.ts';
 import type { Credentials } from '../registry/auth.ts';
 import { RegistryTarget } from '../registry/client.ts';
+import { chainCredentials, defaultCredentialSource, explicitCredentials } from '../registry/credentials.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
 import { DEFAULTS } from '../soci/defaults.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
@@ -14,8 +15,9 @@ import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, s
 
 export const BUILD_USAGE = `Usage: soci-indexer build <image> [options]
 
-<image> is a registry reference (host[:port]/repo[:tag|@digest]; ECR hosts use ecr:GetAuthorizationToken,
-others the Docker config file or --username) or a local OCI image layout (oci:<dir>[:<ref-name>]).
+<image> is a registry reference (host[:port]/repo[:tag|@digest]; credentials from --username, else the
+Docker config file and its helpers, else ecr:GetAuthorizationToken for ECR hosts) or a local OCI image
+layout (oci:<dir>[:<ref-name>]).
 
 Options:
   --span-size N            uncompressed bytes between checkpoints (default ${DEFAULTS.spanSize})
@@ -80,7 +82,8 @@ async function openTarget(ref: ImageReference, values: Values, credentials: Cred
     registry: ref.registry,
     repository: ref.repository,
     plainHttp: values['plain-http'] === true,
-    ...(credentials ? { credentials: async () => credentials } : {}),
+    // --username credentials go first for this host; the standard chain serves the rest.
+    ...(credentials ? { credentials: chainCredentials(explicitCredentials(credentials, ref.registry), defaultCredentialSource()) } : {}),
   });
   return { target, reference: registryReferenceTarget(ref) };
 }

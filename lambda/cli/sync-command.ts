@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { FilterSyntaxError, parseFilters } from '../oci/filters.ts';
 import type { RegistryListing } from '../oci/registry.ts';
-import { parseEcrHost } from '../registry/ecr.ts';
+import { chainCredentials, defaultCredentialSource, explicitCredentials } from '../registry/credentials.ts';
+import { parseEcrHost } from '../registry/ecr-credentials.ts';
 import { EcrApiListing } from '../registry/ecr-listing.ts';
 import { OciRegistryListing } from '../registry/listing.ts';
 import { SYNC_ACTIONS, planSync, runSync, summarize, type PlanItem, type SyncEvent, type SyncOptions, type SyncResult } from '../soci/sync.ts';
@@ -136,7 +137,7 @@ export async function syncCommand(args: string[]): Promise<number> {
   if (values.username && !values['password-stdin']) throw new UsageError('--username needs --password-stdin');
   const credentials = values.username ? { username: values.username, password: await readStdin() } : undefined;
 
-  const access = { registry, plainHttp: values['plain-http'] === true, ...(credentials && { credentials: async () => credentials }) };
+  const access = { registry, plainHttp: values['plain-http'] === true, ...(credentials && { credentials: chainCredentials(explicitCredentials(credentials, registry), defaultCredentialSource()) }) };
   const listing: RegistryListing = parseEcrHost(registry) ? new EcrApiListing(access) : new OciRegistryListing(access);
 
   const cacheText = values['ztoc-cache'];

@@ -1,11 +1,13 @@
-// ECR data-plane access for the Lambda: one ecr:GetAuthorizationToken call gives both the basic
-// credentials and the registry address (`proxyEndpoint`), and its answer is kept across warm invocations
-// until shortly before it expires. Taking the address from proxyEndpoint (rather than building
+// ECR data-plane access for the Lambda, over the shared token cache (registry/ecr-credentials.ts): one
+// ecr:GetAuthorizationToken answer gives both the basic credentials and the registry address
+// (`proxyEndpoint`), kept across warm invocations under the one refresh rule, with the invocation's
+// deadline as the time the token must outlive. Taking the address from proxyEndpoint (rather than building
 // `<account>.dkr.ecr.<region>.amazonaws.com`) is what lets tests point the whole handler at a loopback
 // registry through AWS_ENDPOINT_URL_ECR. proxyEndpoint is the function's own account's registry, the only
 // one it indexes (pushes of other accounts are refused by the guards).
-import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { Credentials } from '../registry/auth.ts';
+import { EcrTokenError, EcrTokens } from '../registry/ecr-credentials.ts';
 import { SociError } from '../soci/types.ts';
 import { awsError } from './aws-errors.ts';
 
@@ -17,53 +19,25 @@ export interface RegistryAccess {
   expiresAt: number;
 }
 
-/** Tokens are replaced this long before they expire, besides outliving the current invocation. */
-const EXPIRY_MARGIN_MS = 5 * 60_000;
-
 export class EcrAuth {
-  private cached?: { access: Promise<RegistryAccess>; expiresAt: number };
+  private readonly tokens: EcrTokens;
 
-  constructor(
-    private readonly client: () => ECRClient,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(client: () => ECRClient, now: () => number = Date.now) {
+    // The function's own region (AWS_REGION, read by the SDK client).
+    this.tokens = new EcrTokens({ clientFor: () => client(), now });
+  }
 
   /** Credentials and address valid at least until `validUntil` (epoch ms), from cache when possible. */
   async access(validUntil: number): Promise<RegistryAccess> {
-    let entry = this.cached;
-    if (!entry || entry.expiresAt - EXPIRY_MARGIN_MS <= Math.max(validUntil, this.now())) {
-      // In flight the entry never looks expired, so concurrent callers share one request.
-      const fresh = { access: this.fetch(), expiresAt: Infinity };
-      this.cached = entry = fresh;
-      fresh.access.then(
-        (a) => (fresh.expiresAt = a.expiresAt),
-        () => this.cached === fresh && (this.cached = undefined), // a failure is forgotten: next call asks again
-      );
-    }
-    return entry.access;
-  }
-
-  private async fetch(): Promise<RegistryAccess> {
-    let data;
+    let token;
     try {
-      data = (await this.client().send(new GetAuthorizationTokenCommand({}))).authorizationData?.[0];
+      token = await this.tokens.token(undefined, validUntil);
     } catch (err) {
-      throw awsError('ecr:GetAuthorizationToken', err);
+      // The SDK's failure says whether a retry can help (throttling, 5xx, network) or not.
+      if (err instanceof EcrTokenError && err.cause !== undefined) throw awsError('ecr:GetAuthorizationToken', err.cause);
+      throw new SociError('permanent', (err as Error).message, { cause: err });
     }
-    const decoded = data?.authorizationToken ? Buffer.from(data.authorizationToken, 'base64').toString('utf8') : '';
-    const colon = decoded.indexOf(':');
-    if (colon <= 0) throw new SociError('permanent', 'ecr:GetAuthorizationToken returned no usable token');
-    let endpoint: URL;
-    try {
-      endpoint = new URL(data?.proxyEndpoint ?? '');
-    } catch {
-      throw new SociError('permanent', `ecr:GetAuthorizationToken returned no usable proxyEndpoint (${JSON.stringify(data?.proxyEndpoint ?? null)})`);
-    }
-    return {
-      endpoint,
-      credentials: { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) },
-      // ECR tokens last 12 hours; assume that when the answer carries no expiry.
-      expiresAt: data?.expiresAt?.getTime() ?? this.now() + 12 * 3600_000,
-    };
+    if (!token.endpoint) throw new SociError('permanent', 'ecr:GetAuthorizationToken returned no usable proxyEndpoint');
+    return { endpoint: token.endpoint, credentials: token.credentials, expiresAt: token.expiresAt };
   }
 }

@@ -5,6 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { RegistryTarget } from '../registry/client.ts';
+import { explicitCredentials } from '../registry/credentials.ts';
 import { ConfigError, parseConfig, type HandlerConfig } from './config.ts';
 import { EcrAuth, type RegistryAccess } from './ecr-auth.ts';
 import { createHandler, type BuildFn, type HandlerDeps, type TargetHooks } from './invoke.ts';
@@ -32,7 +33,7 @@ export function openRegistryTarget(access: RegistryAccess, repository: string, h
     ...(hooks && { retry: { deadline: hooks.deadline, onRetry: hooks.onRetry } }),
     registry: access.endpoint.host,
     repository,
-    credentials: async () => access.credentials,
+    credentials: explicitCredentials(access.credentials),
     // proxyEndpoint is https for ECR; a test points it at a plain-http loopback registry.
     plainHttp: access.endpoint.protocol === 'http:',
     userAgent: 'soci-indexer-lambda',

@@ -4,15 +4,13 @@ import { errorKind } from '../oci/errors.ts';
 import { RegistryError, networkError } from './errors.ts';
 import { readLimited } from './http.ts';
 import { retryPolicy, RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
+import type { CredentialSource } from './credentials.ts';
 import type { HttpResponse, HttpTransport } from './transport.ts';
 
 export interface Credentials {
   username: string;
   password: string;
 }
-
-/** Looks up credentials for a registry host (`host[:port]`); undefined means anonymous. */
-export type CredentialProvider = (registry: string) => Promise<Credentials | undefined>;
 
 export interface Challenge {
   /** Lower-cased scheme: `basic`, `bearer`, … */
@@ -59,7 +57,7 @@ interface CachedToken {
 
 export interface AuthenticatorOptions {
   registry: string;
-  credentials?: CredentialProvider;
+  credentials?: CredentialSource;
   transport: HttpTransport;
   userAgent: string;
   retry?: RetryPolicy;
@@ -112,7 +110,7 @@ export class Authenticator {
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
       this.bearer = undefined;
-      const credentials = await this.options.credentials?.(this.options.registry);
+      const credentials = await this.options.credentials?.resolve(this.options.registry);
       if (!credentials) return false;
       this.basic = basicAuthorization(credentials);
       return sent !== this.basic;
@@ -148,7 +146,7 @@ export class Authenticator {
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
     for (const s of scopes) url.searchParams.append('scope', s);
-    const credentials = await this.options.credentials?.(this.options.registry);
+    const credentials = await this.options.credentials?.resolve(this.options.registry);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: 'application/json' };
     if (credentials) headers.authorization = basicAuthorization(credentials);
     const what = `registry ${this.options.registry}: token for ${scopes.join(' ')}`;

@@ -1,13 +1,11 @@
 // A Target backed by an OCI Distribution registry (ECR, docker-registry, …): resolve/fetch/push/tag and
 // referrers over HTTP, with auth, retries, resumable verified blob reads and streamed uploads.
 import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
-import type { CredentialProvider } from './auth.ts';
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
 import { DigestMismatchError, InvalidReferenceError, SociIndexerError } from '../oci/errors.ts';
 import { isRegistryHost, isRepositoryName, isTag } from '../oci/reference.ts';
-import { dockerConfigCredentials } from './docker-config.ts';
-import { ecrCredentialProvider, parseEcrHost } from './ecr.ts';
+import { type CredentialFunc, type CredentialSource, defaultCredentialSource, toCredentialSource } from './credentials.ts';
 import { RegistryError, checkContent, networkError } from './errors.ts';
 import { RegistryHttp, concatBytes } from './http.ts';
 import { MANIFEST_ACCEPT, isManifestMediaType } from './media-types.ts';
@@ -21,8 +19,8 @@ export interface RegistryTargetOptions {
   /** `host[:port]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `127.0.0.1:5000`. */
   registry: string;
   repository: string;
-  /** Default: ECR GetAuthorizationToken for ECR hosts, else the Docker config file. */
-  credentials?: CredentialProvider;
+  /** Where credentials come from (default: the standard chain, defaultCredentialSource). */
+  credentials?: CredentialSource | CredentialFunc;
   /** Use http:// even for a non-loopback host (loopback hosts always use it). */
   plainHttp?: boolean;
   userAgent?: string;
@@ -40,15 +38,6 @@ export interface RegistryTargetOptions {
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_CACHE_ENTRIES = 128;
-
-/** One ECR provider for all targets, so a Lambda's source and destination share the cached token. */
-let sharedEcrCredentials: CredentialProvider | undefined;
-
-export function defaultCredentials(registry: string): CredentialProvider {
-  if (!parseEcrHost(registry)) return dockerConfigCredentials();
-  sharedEcrCredentials ??= ecrCredentialProvider();
-  return sharedEcrCredentials;
-}
 
 export class RegistryTarget implements Target {
   readonly description: string;
@@ -68,7 +57,7 @@ export class RegistryTarget implements Target {
     this.http = new RegistryHttp({
       registry: options.registry,
       repository: options.repository,
-      credentials: options.credentials ?? defaultCredentials(options.registry),
+      credentials: toCredentialSource(options.credentials ?? defaultCredentialSource()),
       plainHttp: options.plainHttp,
       userAgent: options.userAgent ?? 'soci-indexer',
       retry: retryPolicy(options.retry),

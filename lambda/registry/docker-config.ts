@@ -9,7 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LimitExceededError } from '../oci/errors.ts';
-import type { CredentialProvider, Credentials } from './auth.ts';
+import type { Credentials } from './auth.ts';
+import type { CredentialFunc, CredentialSource } from './credentials.ts';
 import { RegistryError } from './errors.ts';
 
 interface DockerConfigFile {
@@ -113,9 +114,11 @@ async function readConfig(path: string): Promise<DockerConfigFile | undefined> {
  * Reads the config file on each lookup (it is small, and `docker login` may rewrite it meanwhile); a
  * helper's answer is kept for the process's lifetime (helpers can be slow, or prompt).
  */
-export function dockerConfigCredentials(path: string = dockerConfigPath()): CredentialProvider {
+export function dockerConfigCredentials(configPath?: string): CredentialFunc {
   const fromHelpers = new Map<string, Promise<Credentials | undefined>>();
   return async (registry) => {
+    // Without a path, $DOCKER_CONFIG is read at each lookup, as the docker CLI reads it at each run.
+    const path = configPath ?? dockerConfigPath();
     const config = await readConfig(path);
     if (!config) return undefined;
     const host = keyHost(registry);
@@ -133,4 +136,9 @@ export function dockerConfigCredentials(path: string = dockerConfigPath()): Cred
     }
     return answer;
   };
+}
+
+/** The Docker config file (and the helpers it names) as a source of the credential chain. */
+export function dockerConfigSource(configPath?: string): CredentialSource {
+  return { name: 'docker-config', resolve: dockerConfigCredentials(configPath) };
 }

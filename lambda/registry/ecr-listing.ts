@@ -7,7 +7,7 @@ import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { RegistryListing, TagRecord } from '../oci/registry.ts';
 import type { Target } from '../oci/target.ts';
 import { RegistryTarget } from './client.ts';
-import { parseEcrHost } from './ecr.ts';
+import { parseEcrHost } from './ecr-credentials.ts';
 import { RegistryError, type RegistryErrorKind } from './errors.ts';
 import type { RegistryListingOptions } from './listing.ts';
 

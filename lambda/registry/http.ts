@@ -1,7 +1,8 @@
 // The transport under RegistryTarget: one exchange = auth (answering 401 challenges once), manual
 // redirects that never carry Authorization to another origin, and classification of the outcome into
 // success, a retryable failure, or a one-line RegistryError.
-import { Authenticator, type CredentialProvider } from './auth.ts';
+import { Authenticator } from './auth.ts';
+import type { CredentialSource } from './credentials.ts';
 import { LimitExceededError, SociIndexerError } from '../oci/errors.ts';
 import { type ErrorBody, RegistryError, networkError, readErrorBody, responseError } from './errors.ts';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
@@ -28,7 +29,7 @@ export interface RequestSpec {
 export interface RegistryHttpOptions {
   registry: string;
   repository: string;
-  credentials?: CredentialProvider;
+  credentials?: CredentialSource;
   plainHttp?: boolean;
   userAgent: string;
   retry: RetryPolicy;

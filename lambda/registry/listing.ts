@@ -5,8 +5,8 @@
 import { digestHex } from '../oci/digest.ts';
 import { isRepositoryName, isTag } from '../oci/reference.ts';
 import type { RegistryListing, TagRecord } from '../oci/registry.ts';
-import type { CredentialProvider } from './auth.ts';
-import { RegistryTarget, defaultCredentials, type RegistryTargetOptions } from './client.ts';
+import { RegistryTarget, type RegistryTargetOptions } from './client.ts';
+import { type CredentialSource, defaultCredentialSource, toCredentialSource } from './credentials.ts';
 import { RegistryError } from './errors.ts';
 import { RegistryHttp } from './http.ts';
 import { retryPolicy } from './retry.ts';
@@ -39,7 +39,7 @@ export class OciRegistryListing implements RegistryListing {
   readonly calls: Record<string, number> = {};
   private readonly https = new Map<string, RegistryHttp>();
   private readonly targets = new Map<string, RegistryTarget>();
-  private readonly credentials: CredentialProvider | undefined;
+  private readonly credentials: CredentialSource | undefined;
   private readonly pageSize: number;
 
   readonly deletion = {
@@ -61,7 +61,7 @@ export class OciRegistryListing implements RegistryListing {
 
   constructor(private readonly options: RegistryListingOptions) {
     this.description = options.registry;
-    this.credentials = options.credentials;
+    this.credentials = options.credentials && toCredentialSource(options.credentials);
     this.pageSize = Math.max(1, Math.min(PAGE_SIZE, options.pageSize ?? PAGE_SIZE));
   }
 
@@ -99,7 +99,7 @@ export class OciRegistryListing implements RegistryListing {
       http = new RegistryHttp({
         registry: this.options.registry,
         repository,
-        credentials: this.credentials ?? defaultCredentials(this.options.registry),
+        credentials: this.credentials ?? defaultCredentialSource(),
         plainHttp: this.options.plainHttp,
         userAgent: this.options.userAgent ?? 'soci-indexer',
         retry: retryPolicy(this.options.retry),

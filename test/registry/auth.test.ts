@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { ecrCredentialProvider } from '../../lambda/registry/ecr.ts';
+import { ECR_TOKEN_REFRESH_MARGIN_MS, EcrTokens, ecrCredentialSource } from '../../lambda/registry/ecr-credentials.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
 import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
@@ -217,7 +217,7 @@ describe('ECR credentials (real SDK, fake control plane via AWS_ENDPOINT_URL_ECR
   });
 
   test('the token is fetched once, signed for the given region, and shared by targets', async () => {
-    const credentials = ecrCredentialProvider('eu-west-1');
+    const credentials = ecrCredentialSource({ region: 'eu-west-1' });
     const before = tokenCalls().length;
     const a = new RegistryTarget({ registry: registry.host, repository: 'test/app', credentials });
     const b = new RegistryTarget({ registry: registry.host, repository: 'test/other', credentials });
@@ -238,27 +238,35 @@ describe('ECR credentials (real SDK, fake control plane via AWS_ENDPOINT_URL_ECR
     assert.match(String(tokenCalls().at(-1)!.headers.authorization), /\/us-west-2\/ecr\/aws4_request/);
   });
 
-  test('a token inside the expiry margin is refreshed; a fresh one is reused', async () => {
+  test('one refresh rule: a token is reused until the margin before its expiry, then refreshed before it expires', async () => {
+    let clock = Date.now();
+    const tokens = new EcrTokens({ now: () => clock });
+    const source = ecrCredentialSource({ region: 'us-east-1', tokens });
     const before = tokenCalls().length;
-    const expiring = ecrCredentialProvider('us-east-1', { expiryMarginMs: 13 * 3600_000 });
-    await expiring(registry.host);
-    await expiring(registry.host);
+    assert.deepEqual(await source.resolve(registry.host), { username: 'AWS', password });
+    const { expiresAt } = await tokens.token('us-east-1');
+    assert.equal(tokenCalls().length - before, 1);
+    clock = expiresAt - ECR_TOKEN_REFRESH_MARGIN_MS - 1; // just outside the margin: still reused
+    await source.resolve(registry.host);
+    assert.equal(tokenCalls().length - before, 1);
+    clock = expiresAt - ECR_TOKEN_REFRESH_MARGIN_MS; // inside it, the token still valid: refreshed now
+    await source.resolve(registry.host);
     assert.equal(tokenCalls().length - before, 2);
-    const fresh = ecrCredentialProvider('us-east-1');
-    assert.deepEqual(await fresh(registry.host), { username: 'AWS', password });
-    await fresh(registry.host);
+    // A caller that needs the token until later (a Lambda deadline) gets a fresh one sooner.
+    const later = (await tokens.token('us-east-1')).expiresAt;
+    await tokens.token('us-east-1', later - ECR_TOKEN_REFRESH_MARGIN_MS);
     assert.equal(tokenCalls().length - before, 3);
   });
 
   test('an ECR refusal is reported, and not cached', async () => {
-    const provider = ecrCredentialProvider('us-east-1');
+    const provider = ecrCredentialSource({ region: 'us-east-1' });
     ecr.fail('GetAuthorizationToken', { status: 400, type: 'AccessDeniedException', message: 'not allowed' });
-    await assert.rejects(provider(registry.host), (err: unknown) => {
+    await assert.rejects(provider.resolve(registry.host), (err: unknown) => {
       assert.ok(err instanceof RegistryError);
       assert.equal(err.kind, 'unauthorized');
       assert.match(err.message, /ECR GetAuthorizationToken failed \(AccessDeniedException: not allowed\)/);
       return true;
     });
-    assert.deepEqual(await provider(registry.host), { username: 'AWS', password });
+    assert.deepEqual(await provider.resolve(registry.host), { username: 'AWS', password });
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseChallenges } from '../../lambda/registry/auth.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { parseEcrHost } from '../../lambda/registry/ecr.ts';
+import { parseEcrHost } from '../../lambda/registry/ecr-credentials.ts';
 import { isLoopbackHost } from '../../lambda/registry/http.ts';
 import { referrersTag } from '../../lambda/registry/referrers.ts';
 import { backoffDelay, isRetryableStatus, parseRetryAfter, retryPolicy } from '../../lambda/registry/retry.ts';
