@@ -321,10 +321,14 @@ class Build {
     if (!outcome.indexable) return outcome;
     if (!this.options.dryRun) {
       // Into the cache first, even past the deadline: a retry after the deadline then starts from here.
-      await this.storeInCache(job, outcome);
+      const stored = await this.storeInCache(job, outcome);
       checkDeadline(this.options.deadline, PUSH_MARGIN_MS, 'pushing'); // never write once time is up
       const descriptor = { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: outcome.summary.digest, size: outcome.summary.size };
-      await this.output.push(descriptor, outcome.bytes, this.options.signal ? { signal: this.options.signal } : {});
+      const signal = this.options.signal ? { signal: this.options.signal } : {};
+      // Once in the cache, the blob is mounted from there where the registry can (one request instead of
+      // a second upload of the same bytes); else, or when the mount is refused, uploaded.
+      if (stored) await this.options.ztocCache!.place({ descriptor, bytes: outcome.bytes }, this.output, this.options.signal);
+      else await this.output.push(descriptor, outcome.bytes, signal);
       this.emit({ type: 'push', what: 'ztoc', digest: descriptor.digest });
     }
     return { ...outcome, bytes: RELEASED };
@@ -341,15 +345,18 @@ class Build {
     this.emit({ type: 'log', level: 'warn', message: `zTOC cache ${this.options.ztocCache!.description}: ${what} for layer ${job.layer.digest} failed, going on without it: ${err instanceof Error ? err.message : String(err)}` });
   }
 
-  private async storeInCache(job: LayerJob, outcome: LayerOutcome & { indexable: true }): Promise<void> {
+  /** True when the zTOC is now in the cache. */
+  private async storeInCache(job: LayerJob, outcome: LayerOutcome & { indexable: true }): Promise<boolean> {
     const cache = this.options.ztocCache;
-    if (!cache) return;
+    if (!cache) return false;
     try {
       await cache.store(this.cacheKey(job), outcome.bytes, outcome.summary, this.options.signal);
       this.cacheStats!.stored++;
       this.emit({ type: 'push', what: 'ztoc-cache', digest: outcome.summary.digest });
+      return true;
     } catch (err) {
       this.cacheFailure('storing the zTOC', job, err, this.options.signal);
+      return false;
     }
   }
 
@@ -362,9 +369,12 @@ class Build {
     const cache = this.options.ztocCache!;
     const stats = this.cacheStats!;
     const started = Date.now();
+    const xattr = this.options.optimizations?.includes('xattr') ?? false;
+    const paths = (this.options.prefetchFiles ?? []).map(cleanPrefetchPath);
     let lookup;
     try {
-      lookup = await cache.lookup(this.cacheKey(job), job.layer.size, signal);
+      // The TOC entries are decoded only for what reads them: the xattr verdict and prefetch files.
+      lookup = await cache.lookup(this.cacheKey(job), job.layer.size, signal, { toc: xattr || paths.length > 0 });
     } catch (err) {
       this.cacheFailure('the lookup', job, err, signal);
       return undefined;
@@ -384,15 +394,15 @@ class Build {
       this.emit({ type: 'push', what: `ztoc (${how === 'copied' ? 'copied' : how === 'mounted' ? 'mounted' : 'already present'} from the cache)`, digest: hit.descriptor.digest });
     }
     const { ztoc } = hit;
-    const paths = (this.options.prefetchFiles ?? []).map(cleanPrefetchPath);
     stats.reused++;
     stats.bytesSaved += job.layer.size;
     return {
       indexable: true,
       bytes: RELEASED,
       summary: hit.summary,
-      noXattrs: hasNoXattrs(ztoc.toc.length, (i) => ztoc.toc[i]!),
-      prefetch: findPrefetchSpans(ztoc, paths),
+      // Without the xattr optimisation the verdict is never read (imageIndex), nor are prefetch spans without paths.
+      noXattrs: xattr && ztoc !== undefined && hasNoXattrs(ztoc.toc.length, (i) => ztoc.toc[i]!),
+      prefetch: ztoc !== undefined ? findPrefetchSpans(ztoc, paths) : new Map(),
       durationMs: Date.now() - started,
       reused: true,
     };

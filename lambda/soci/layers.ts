@@ -78,20 +78,35 @@ async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptio
   return { ...outcome, durationMs: Date.now() - started };
 }
 
+/** Cache lookups in flight at once, at least: each is a few small requests and one zTOC download. */
+const MIN_LOOKUP_CONCURRENCY = 4;
+
 /** Builds every job's zTOC; the result is keyed by `layerKey`. I/O failures abort the whole run. */
 export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options: BuildLayersOptions): Promise<Map<string, LayerOutcome>> {
-  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, jobs.length)), (reason) => options.emit({ type: 'log', level: 'warn', message: reason }));
+  // Every cache lookup first, several at once: a hit then takes no turn of the (CPU-bound) layer builds,
+  // and the layers to build are known before the first one starts.
+  const { reuse } = options;
+  const reused = reuse
+    ? await mapPool(
+        jobs,
+        Math.max(options.concurrency, MIN_LOOKUP_CONCURRENCY),
+        async (job, _i, signal) => {
+          const outcome = await reuse(job, signal);
+          if (outcome) options.onDone(job, outcome);
+          return outcome;
+        },
+        options.signal,
+      )
+    : [];
+  const toBuild = jobs.filter((_, i) => !reused[i]);
+  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, toBuild.length)), (reason) => options.emit({ type: 'log', level: 'warn', message: reason }));
   let outcomes: LayerOutcome[];
   try {
     outcomes = await mapPool(
       jobs,
       options.concurrency,
-      async (job, _i, signal) => {
-        const reused = await options.reuse?.(job, signal);
-        if (reused) {
-          options.onDone(job, reused);
-          return reused;
-        }
+      async (job, i, signal) => {
+        if (reused[i]) return reused[i];
         const built = await buildOne(source, job, options, pool, signal);
         const outcome = options.keep ? await options.keep(job, built) : built;
         options.onDone(job, outcome);

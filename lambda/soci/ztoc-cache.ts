@@ -5,14 +5,14 @@
 // key. Nothing here trusts the entry: a hit is used only when the manifest, the blob and the zTOC's own
 // header agree with the key, so a bad entry costs a rebuild, never a wrong index.
 import { createHash } from 'node:crypto';
-import { descriptorFor, sha256Digest } from '../oci/digest.ts';
+import { descriptorFor } from '../oci/digest.ts';
 import { marshalManifest, parseManifest } from '../oci/go-json.ts';
 import { EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { isNotFound, isTransient } from '../oci/errors.ts';
 import { VERSION } from '../version.ts';
 import type { ZtocSummary } from '../ztoc/builder.ts';
-import { parseZtoc } from '../ztoc/codec.ts';
+import { parseZtoc, parseZtocHeader, type ZtocHeader } from '../ztoc/codec.ts';
 import { compressionNamed } from '../ztoc/compression/table.ts';
 import { type CompressionAlgorithm, ZTOC_VERSION, type Ztoc } from '../ztoc/types.ts';
 import { EMPTY_CONFIG_BYTES } from './index-manifest.ts';
@@ -63,13 +63,17 @@ export function cacheTag(key: ZtocCacheKey): string {
   return `${algorithm}-${hex}.${config}`;
 }
 
-/** A cache entry that checked out: the zTOC bytes, their summary and the parsed model. */
+/** A cache entry that checked out: the zTOC bytes, their summary and, when asked for, the parsed model. */
 export interface CachedZtoc {
   descriptor: Descriptor;
   bytes: Uint8Array;
   summary: ZtocSummary;
-  ztoc: Ztoc;
+  /** The whole zTOC, TOC entries decoded: only when the lookup was asked for it (`{ toc: true }`). */
+  ztoc?: Ztoc;
 }
+
+/** What `place` needs: a zTOC blob and its bytes (a hit, or a zTOC just built and stored). */
+export type ZtocBlob = Pick<CachedZtoc, 'descriptor' | 'bytes'>;
 
 /** A lookup's answer: a verified hit, or a miss with why (`absent` is the normal miss). */
 export type CacheLookup = { hit: CachedZtoc } | { miss: 'absent' | 'invalid'; reason?: string };
@@ -77,15 +81,18 @@ export type CacheLookup = { hit: CachedZtoc } | { miss: 'absent' | 'invalid'; re
 /** What the soci core needs from a cache; backend-neutral (see RepositoryZtocCache). */
 export interface ZtocCache {
   readonly description: string;
-  /** A verified entry for `key`; throws only on I/O failures (the caller treats those as misses too). */
-  lookup(key: ZtocCacheKey, layerSize: number, signal?: AbortSignal): Promise<CacheLookup>;
+  /**
+   * A verified entry for `key`; throws only on I/O failures (the caller treats those as misses too).
+   * `toc: true` also decodes the TOC entries (`hit.ztoc`), which only the xattr verdict and prefetch need.
+   */
+  lookup(key: ZtocCacheKey, layerSize: number, signal?: AbortSignal, options?: { toc?: boolean }): Promise<CacheLookup>;
   /** Stores a freshly built zTOC under `key`. */
   store(key: ZtocCacheKey, bytes: Uint8Array, summary: ZtocSummary, signal?: AbortSignal): Promise<void>;
   /**
    * Puts the zTOC blob of a hit into `output`: mounted from the cache's repository when the backend can,
    * else written from the bytes already read. Returns how.
    */
-  place(hit: CachedZtoc, output: Target, signal?: AbortSignal): Promise<'mounted' | 'copied' | 'present'>;
+  place(blob: ZtocBlob, output: Target, signal?: AbortSignal): Promise<'mounted' | 'copied' | 'present'>;
 }
 
 function invalid(reason: string): CacheLookup {
@@ -97,19 +104,25 @@ function errorMessage(err: unknown): string {
 }
 
 /** The span size recorded in the zTOC's own checkpoint data. */
-function ztocSpanSize(ztoc: Ztoc): number {
+function ztocSpanSize(ztoc: ZtocHeader | Ztoc): number {
   return compressionNamed(ztoc.compressionAlgorithm).spanSize(ztoc.checkpoints);
 }
 
 /** The cache in a repository reached through a Target (a registry repository or an OCI layout). */
 export class RepositoryZtocCache implements ZtocCache {
   readonly description: string;
+  /**
+   * The entries' shared config blob, pushed once per cache object however many zTOCs are stored at once.
+   * Concurrent uploads of one blob make docker-registry (filesystem storage) rewrite its link file in place,
+   * and a manifest PUT that reads the file meanwhile fails (400 DIGEST_INVALID): an entry lost to a race.
+   */
+  private configPushed: Promise<void> | undefined;
 
   constructor(readonly target: Target) {
     this.description = target.description;
   }
 
-  async lookup(key: ZtocCacheKey, layerSize: number, signal?: AbortSignal): Promise<CacheLookup> {
+  async lookup(key: ZtocCacheKey, layerSize: number, signal?: AbortSignal, options: { toc?: boolean } = {}): Promise<CacheLookup> {
     const tag = cacheTag(key);
     let manifestDesc: Descriptor;
     try {
@@ -145,11 +158,13 @@ export class RepositoryZtocCache implements ZtocCache {
       if (isTransient(err)) throw err;
       return invalid(`entry ${tag}: zTOC blob ${blob.digest}: ${errorMessage(err)}`);
     }
-    if (bytes.length !== blob.size || sha256Digest(bytes) !== blob.digest) return invalid(`entry ${tag}: zTOC blob does not match ${blob.digest}`);
-    let ztoc: Ztoc;
+    // fetchBytes verified the digest (the Target contract); the length is checked again for the parse below.
+    if (bytes.length !== blob.size) return invalid(`entry ${tag}: zTOC blob does not match ${blob.digest}`);
+    let ztoc: ZtocHeader | Ztoc;
     let spanSize: number;
     try {
-      ztoc = parseZtoc(bytes);
+      // The TOC entries (most of the bytes) are decoded only when the caller needs them.
+      ztoc = options.toc ? parseZtoc(bytes) : parseZtocHeader(bytes);
       spanSize = ztocSpanSize(ztoc);
     } catch (err) {
       return invalid(`entry ${tag}: ${errorMessage(err)}`);
@@ -169,13 +184,13 @@ export class RepositoryZtocCache implements ZtocCache {
       size: blob.size,
       compression: ztoc.compressionAlgorithm,
       spanSize,
-      entries: ztoc.toc.length,
+      entries: 'toc' in ztoc ? ztoc.toc.length : ztoc.tocEntries,
       spans: ztoc.maxSpanId + 1,
       compressedSize: ztoc.compressedArchiveSize,
       uncompressedSize: ztoc.uncompressedArchiveSize,
       buildToolId: ztoc.buildToolIdentifier,
     };
-    return { hit: { descriptor: { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: blob.digest, size: blob.size }, bytes, summary, ztoc } };
+    return { hit: { descriptor: { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: blob.digest, size: blob.size }, bytes, summary, ...('toc' in ztoc && { ztoc }) } };
   }
 
   async store(key: ZtocCacheKey, bytes: Uint8Array, summary: ZtocSummary, signal?: AbortSignal): Promise<void> {
@@ -183,7 +198,7 @@ export class RepositoryZtocCache implements ZtocCache {
     const blob: Descriptor = { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: summary.digest, size: summary.size };
     await this.target.push(blob, bytes, options);
     const config: Descriptor = { mediaType: ZTOC_CACHE_ARTIFACT_TYPE, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size };
-    await this.target.push({ ...config, mediaType: MEDIA_TYPE_OCI_EMPTY }, EMPTY_CONFIG_BYTES, options);
+    await this.pushConfig(signal);
     const manifestBytes = marshalManifest({
       schemaVersion: 2,
       mediaType: MEDIA_TYPE_OCI_MANIFEST,
@@ -196,7 +211,16 @@ export class RepositoryZtocCache implements ZtocCache {
     await this.target.tag(manifest, cacheTag(key));
   }
 
-  async place(hit: CachedZtoc, output: Target, signal?: AbortSignal): Promise<'mounted' | 'copied' | 'present'> {
+  private pushConfig(signal?: AbortSignal): Promise<void> {
+    const descriptor: Descriptor = { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size };
+    this.configPushed ??= this.target.push(descriptor, EMPTY_CONFIG_BYTES, signal ? { signal } : {}).catch((err: unknown) => {
+      this.configPushed = undefined; // the next store tries again
+      throw err;
+    });
+    return this.configPushed;
+  }
+
+  async place(hit: ZtocBlob, output: Target, signal?: AbortSignal): Promise<'mounted' | 'copied' | 'present'> {
     if (output === this.target) return 'present';
     if (output.mountFrom) {
       try {

@@ -310,6 +310,15 @@ class CheckedReader {
     return Array.from({ length }, (_, i) => at + 4 + 4 * i);
   }
 
+  /** The element count of a vector of tables or strings, its offsets bounds-checked but not followed. */
+  vectorLength(t: TablePos, slot: number, name: string): number {
+    const at = this.indirect(t, slot, name);
+    if (at === 0) return 0;
+    const length = this.bb.readUint32(at);
+    this.need(at + 4, length * 4, `${t.what}.${name}`);
+    return length;
+  }
+
   tableVector(t: TablePos, slot: number, name: string, what: string): TablePos[] {
     return this.offsetElements(t, slot, name).map((el, i) => this.table(el + this.bb.readUint32(el), `${what}[${i}]`));
   }
@@ -365,30 +374,48 @@ function readFileMetadata(r: CheckedReader, t: TablePos): FileMetadata {
   };
 }
 
+/** A zTOC without its TOC entries decoded: `tocEntries` is how many there are. */
+export type ZtocHeader = Omit<Ztoc, 'toc'> & { tocEntries: number };
+
 /** Parses a zTOC FlatBuffer; any malformed input gives ZtocError('bad-ztoc'). */
 export function parseZtoc(bytes: Uint8Array): Ztoc {
-  return guarded('zTOC', () => {
-    const r = new CheckedReader(bytes, 'zTOC');
-    const root = r.root('Ztoc');
-    const toc = r.childTable(root, 4, 'toc');
-    if (!toc) bad('zTOC is malformed: it has no toc table');
-    const info = r.childTable(root, 5, 'compression_info');
-    if (!info) bad('zTOC is malformed: it has no compression_info table');
-    const code = r.int(info, 0, 'compression_algorithm', 1, true, SCHEMA_DEFAULT_ALGORITHM);
-    const algorithm = compressionForFbsCode(code)?.name;
-    if (!algorithm) bad(`zTOC is malformed: unexpected compression algorithm ${code}`);
-    return {
-      version: r.text(root, 0, 'version'),
-      buildToolIdentifier: r.text(root, 1, 'build_tool_identifier'),
-      compressedArchiveSize: r.int64(root, 2, 'compressed_archive_size'),
-      uncompressedArchiveSize: r.int64(root, 3, 'uncompressed_archive_size'),
-      toc: r.tableVector(toc, 0, 'metadata', 'metadata').map((m) => readFileMetadata(r, m)),
-      compressionAlgorithm: algorithm,
-      maxSpanId: r.int(info, 1, 'max_span_id', 4, true, 0),
-      spanDigests: r.textVector(info, 2, 'span_digests'),
-      checkpoints: r.byteVector(info, 3, 'checkpoints'),
-    };
-  });
+  return guarded('zTOC', () => readZtoc(bytes, true));
+}
+
+/**
+ * Everything of a zTOC but its TOC entries (only counted), for callers that need the sizes, settings and
+ * checkpoints: decoding tens of thousands of entries is most of the cost of parseZtoc.
+ */
+export function parseZtocHeader(bytes: Uint8Array): ZtocHeader {
+  return guarded('zTOC', () => readZtoc(bytes, false));
+}
+
+function readZtoc(bytes: Uint8Array, entries: true): Ztoc;
+function readZtoc(bytes: Uint8Array, entries: false): ZtocHeader;
+function readZtoc(bytes: Uint8Array, entries: boolean): Ztoc | ZtocHeader {
+  const r = new CheckedReader(bytes, 'zTOC');
+  const root = r.root('Ztoc');
+  const toc = r.childTable(root, 4, 'toc');
+  if (!toc) bad('zTOC is malformed: it has no toc table');
+  const info = r.childTable(root, 5, 'compression_info');
+  if (!info) bad('zTOC is malformed: it has no compression_info table');
+  const code = r.int(info, 0, 'compression_algorithm', 1, true, SCHEMA_DEFAULT_ALGORITHM);
+  const algorithm = compressionForFbsCode(code)?.name;
+  if (!algorithm) bad(`zTOC is malformed: unexpected compression algorithm ${code}`);
+  const header = {
+    version: r.text(root, 0, 'version'),
+    buildToolIdentifier: r.text(root, 1, 'build_tool_identifier'),
+    compressedArchiveSize: r.int64(root, 2, 'compressed_archive_size'),
+    uncompressedArchiveSize: r.int64(root, 3, 'uncompressed_archive_size'),
+  };
+  const rest = {
+    compressionAlgorithm: algorithm,
+    maxSpanId: r.int(info, 1, 'max_span_id', 4, true, 0),
+    spanDigests: r.textVector(info, 2, 'span_digests'),
+    checkpoints: r.byteVector(info, 3, 'checkpoints'),
+  };
+  if (!entries) return { ...header, ...rest, tocEntries: r.vectorLength(toc, 0, 'metadata') };
+  return { ...header, toc: r.tableVector(toc, 0, 'metadata', 'metadata').map((m) => readFileMetadata(r, m)), ...rest };
 }
 
 /** The gzip checkpoint blob ("v2": every checkpoint serialized), docs/format.md §3.3. */

@@ -4,8 +4,12 @@
 // build of the same image without the cache. (Bad entries, failures, resume: ztoc-cache-faults.test.ts.)
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { sha256Digest } from '../../lambda/oci/digest.ts';
+import { EMPTY_JSON_CONFIG } from '../../lambda/oci/media-types.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
 import type { BuildEvent, BuildOptions } from '../../lambda/soci/types.ts';
+import { cacheTag, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
+import type { ZtocSummary } from '../../lambda/ztoc/builder.ts';
 import { type FaultProxy } from '../support/fault-proxy.ts';
 import { type BuiltLayout } from '../support/images.ts';
 import { type RunningRegistry } from '../support/registry.ts';
@@ -21,6 +25,8 @@ describe('zTOC cache against docker-registry', () => {
   before(() => {
     ({ registry, proxy, one, two } = world);
   });
+  /** The build's warnings, as an assertion message: a cache miss or failure then says why. */
+  const warningsOf = (events: BuildEvent[]) => events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : [])).join('\n') || '(no warnings)';
 
   test('within a repository: the second image reads only its own layer, same output as from scratch', async () => {
     await push(one, 'within/app:v1');
@@ -49,19 +55,22 @@ describe('zTOC cache against docker-registry', () => {
   test('across repositories: shared zTOCs are mounted from the cache repository, not read or uploaded', async () => {
     await push(one, 'across/one:v1');
     await push(two, 'across/two:v2');
-    const first = await buildSociIndex(target('across/one'), 'v1', { ...options, ztocCache: cache('cache/across') });
-    assert.equal(first.cache?.stored, 4);
+    const firstEvents: BuildEvent[] = [];
+    const first = await buildSociIndex(target('across/one'), 'v1', { ...options, ztocCache: cache('cache/across'), onEvent: (e) => firstEvents.push(e) });
+    assert.equal(first.cache?.stored, 4, warningsOf(firstEvents));
     const mark = proxy.requests.length;
-    const second = await buildSociIndex(target('across/two'), 'v2', { ...options, ztocCache: cache('cache/across') });
-    assert.deepEqual(ztocModes(second), ['reused', 'reused', 'reused', 'built']);
+    const events: BuildEvent[] = [];
+    const second = await buildSociIndex(target('across/two'), 'v2', { ...options, ztocCache: cache('cache/across'), onEvent: (e) => events.push(e) });
+    assert.deepEqual(ztocModes(second), ['reused', 'reused', 'reused', 'built'], warningsOf(events));
     assert.equal(second.bytesRead, layersOf(two)[3]!.size);
     const requests = proxy.requests.slice(mark);
     const mounts = requests.filter((r) => r.method === 'POST' && r.path === '/v2/across/two/blobs/uploads/' && r.search.includes('mount='));
-    assert.equal(mounts.length, 3);
+    // The three reused zTOCs, and the new one once it is in the cache: each mounted, none uploaded to across/two.
+    const ztocDigests = second.platforms[0]!.layers.map((l) => l.ztocDigest!);
+    assert.deepEqual(mounts.map((r) => ztocDigests.findIndex((d) => r.search.includes(encodeURIComponent(d)))).sort(), [0, 1, 2, 3]);
     assert.ok(mounts.every((r) => r.status === 201 && r.search.includes('from=cache%2Facross')), JSON.stringify(mounts));
-    // The only upload sessions in across/two are the new zTOC, the SOCI index config... never a reused zTOC.
-    const uploadsOfReused = requests.filter((r) => r.method === 'PUT' && r.path.startsWith('/v2/across/two/blobs/uploads/') && second.platforms[0]!.layers.slice(0, 3).some((l) => r.search.includes(encodeURIComponent(l.ztocDigest!))));
-    assert.deepEqual(uploadsOfReused, []);
+    const ztocUploads = requests.filter((r) => r.method === 'PUT' && r.path.startsWith('/v2/across/two/blobs/uploads/') && ztocDigests.some((d) => r.search.includes(encodeURIComponent(d))));
+    assert.deepEqual(ztocUploads, []);
     await assertSameAsScratch('across/two', second, two);
   });
 
@@ -85,4 +94,24 @@ describe('zTOC cache against docker-registry', () => {
     await assertSameAsScratch('config/c', indexOptions, one, extra);
   });
 
+  test('zTOCs stored at once push the entries\' shared config blob once, so no store races another', async () => {
+    // Two uploads of one blob make docker-registry rewrite its link file in place; a manifest PUT reading
+    // it meanwhile fails (400 DIGEST_INVALID) and that entry is lost. One push per cache object avoids it.
+    const shared = cache('cache/concurrent');
+    const entries = Array.from({ length: 6 }, (_, i) => {
+      const bytes = new TextEncoder().encode(`not really a zTOC ${i}`);
+      const key: ZtocCacheKey = { layerDigest: sha256Digest(new TextEncoder().encode(`layer ${i}`)), compression: 'gzip', spanSize: 65536, buildToolId: 'test' };
+      return { key, bytes, summary: { digest: sha256Digest(bytes), size: bytes.length } as ZtocSummary };
+    });
+    const mark = proxy.requests.length;
+    await Promise.all(entries.map((e) => shared.store(e.key, e.bytes, e.summary)));
+    const configRequests = proxy.requests.slice(mark).filter((r) => r.path === `/v2/cache/concurrent/blobs/${EMPTY_JSON_CONFIG.digest}` || r.search.includes(encodeURIComponent(EMPTY_JSON_CONFIG.digest)));
+    assert.deepEqual(configRequests.map((r) => r.method), ['HEAD', 'PUT'], 'one existence check and one upload of the config');
+    const reader = target('cache/concurrent');
+    for (const e of entries) assert.equal((await reader.resolve(cacheTag(e.key))).mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    // A later store into the same cache object does not ask again.
+    const later = proxy.requests.length;
+    await shared.store(entries[0]!.key, entries[0]!.bytes, entries[0]!.summary);
+    assert.equal(proxy.requests.slice(later).filter((r) => r.path.endsWith(EMPTY_JSON_CONFIG.digest) || r.search.includes(encodeURIComponent(EMPTY_JSON_CONFIG.digest))).length, 0);
+  });
 });
