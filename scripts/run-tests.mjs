@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts file (or the paths given) with Node's own test runner through tsx,
 // streams the spec report, and ends with the plain `N passed, N failed, N skipped` line CI reads.
-// A time limit (`--test-timeout=<ms>`, default 300 s) makes a hung abort path fail instead of hanging the
-// suite: Node 20 applies it to each test file (the runner's per-file test; the files themselves do not
-// read the flag). SIGINT/SIGTERM are passed on so a stopped run stops its test files.
+// A time limit per test (`--test-timeout=<ms>`, default 120 s) makes a hung abort path fail by the test's
+// name instead of hanging the suite: test/support/test-timeout.mjs gives every test and hook that default
+// timeout, on Node 20 (where Node's own --test-timeout bounds each test FILE) as on Node 22+ (where it
+// bounds each test). Node's flag is still passed, at 300 s or the per-test bound if larger, as the backstop
+// for a file that hangs outside any test; --test-force-exit ends a file whose timed-out test left a handle
+// open. SIGINT/SIGTERM are passed on so a stopped run stops its test files.
 // `--unit` runs only the unit tier (scripts/test-tiers.mjs: no registry, no external binary), each file
 // under scripts/no-spawn-guard.mjs, and without unpacking the golden fixtures (which need gzip/pigz/zstd).
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,7 +24,8 @@ function collect(path, out) {
   return out;
 }
 
-const DEFAULT_TEST_TIMEOUT_MS = 300_000;
+const DEFAULT_TEST_TIMEOUT_MS = 120_000;
+const FILE_TIMEOUT_MS = 300_000;
 let testTimeout = DEFAULT_TEST_TIMEOUT_MS;
 let unit = false;
 const roots = [];
@@ -58,8 +62,20 @@ if (!unit) {
 const guard = unit ? ['--import', fileURLToPath(new URL('./no-spawn-guard.mjs', import.meta.url))] : [];
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', ...guard, '--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${testTimeout}`, ...files],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+  [
+    '--import',
+    'tsx',
+    '--import',
+    fileURLToPath(new URL('../test/support/test-timeout.mjs', import.meta.url)),
+    ...guard,
+    '--test',
+    '--test-force-exit',
+    '--test-reporter=spec',
+    '--test-concurrency=2',
+    `--test-timeout=${Math.max(FILE_TIMEOUT_MS, testTimeout)}`,
+    ...files,
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', SOCI_TEST_TIMEOUT_MS: String(testTimeout) } },
 );
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
