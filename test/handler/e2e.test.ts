@@ -34,7 +34,6 @@ let events: FakeEventBridge;
 let single: BuiltLayout;
 let multi: BuiltLayout;
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<{ outcome: string; reason?: string; outputDigest?: string; outputTag?: string }>;
-let repo: RegistryTarget;
 let multiRepo: RegistryTarget;
 
 before(async () => {
@@ -62,9 +61,7 @@ before(async () => {
   ];
   single = await buildLayout({ layers, tag: 'v1' });
   multi = await buildLayout({ layers: layers.slice(0, 2), tag: 'v2', platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }] });
-  await pushLayout(single, `${registry.host}/team/app:v1`, { creds });
   await pushLayout(multi, `${registry.host}/team/multi:v2`, { creds });
-  repo = new RegistryTarget({ registry: registry.host, repository: 'team/app', credentials: async () => creds });
   multiRepo = new RegistryTarget({ registry: registry.host, repository: 'team/multi', credentials: async () => creds });
   // Imported only now: like Lambda, the module reads its configuration from the environment on load.
   handler = (await import('../../lambda/handler.ts')).handler;
@@ -84,6 +81,20 @@ const pushOf = (repository: string, image: BuiltLayout, detail: Record<string, u
     'image-tag': image.tag,
     ...detail,
   });
+
+/** Pushes the single-platform image to its own repository (a test's private state); returns its target. */
+async function pushSingle(repository: string): Promise<RegistryTarget> {
+  await pushLayout(single, `${registry.host}/${repository}:v1`, { creds });
+  return new RegistryTarget({ registry: registry.host, repository, credentials: async () => creds });
+}
+
+/** pushSingle, then one handler run that must create `v1-soci`; returns the target and that output. */
+async function indexedSingle(repository: string): Promise<{ repo: RegistryTarget; output: Descriptor }> {
+  const repo = await pushSingle(repository);
+  const run = await capture(() => handler(pushOf(repository, single), lambdaContext()));
+  assert.equal(run.value?.outcome, 'created', JSON.stringify(run.logs.slice(-3)));
+  return { repo, output: await repo.resolve('v1-soci') };
+}
 
 const writes = () => proxy.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').length;
 
@@ -120,6 +131,7 @@ async function checkOutputIndex(target: RegistryTarget, index: Descriptor, sourc
 
 describe('ECR push → SOCI index, end to end', () => {
   test('a push produces the -soci image index and a Created event whose digests match the registry', async () => {
+    const repo = await pushSingle('team/app');
     const sent = events.events.length;
     const run = await capture(() => handler(pushOf('team/app', single), lambdaContext()));
     assert.equal(run.error, undefined, String(run.error));
@@ -162,8 +174,9 @@ describe('ECR push → SOCI index, end to end', () => {
   });
 
   test('a second delivery of the same event reports already indexed and pushes nothing', async () => {
-    const before = { writes: writes(), tag: (await repo.resolve('v1-soci')).digest, sent: events.events.length };
-    const run = await capture(() => handler(pushOf('team/app', single), lambdaContext()));
+    const { repo, output } = await indexedSingle('team/redelivered');
+    const before = { writes: writes(), tag: output.digest, sent: events.events.length };
+    const run = await capture(() => handler(pushOf('team/redelivered', single), lambdaContext()));
     assert.equal(run.error, undefined, String(run.error));
     assert.equal(run.value?.outcome, 'skipped');
     assert.equal(run.value?.reason, 'already-indexed');
@@ -195,12 +208,12 @@ describe('ECR push → SOCI index, end to end', () => {
 
   test('our own output, pushes outside the filters and untagged manifests do nothing but log', async () => {
     await pushLayout(single, `${registry.host}/other/app:v1`, { creds });
-    const output = await repo.resolve('v1-soci');
+    const { output } = await indexedSingle('team/own-output');
     const before = { writes: writes(), sent: events.events.length, ecr: ecr.calls.length };
     const cases = [
       [pushOf('other/app', single), 'filtered-out'],
-      [fixture('ecr-push-soci-output', { 'repository-name': 'team/app', 'image-digest': output.digest, 'image-tag': 'v1-soci' }), 'own-output'],
-      [fixture('ecr-push-untagged-child', { 'repository-name': 'team/app', 'image-digest': single.root.digest }), 'untagged'],
+      [fixture('ecr-push-soci-output', { 'repository-name': 'team/own-output', 'image-digest': output.digest, 'image-tag': 'v1-soci' }), 'own-output'],
+      [fixture('ecr-push-untagged-child', { 'repository-name': 'team/own-output', 'image-digest': single.root.digest }), 'untagged'],
     ] as const;
     for (const [event, reason] of cases) {
       const run = await capture(() => handler(event, lambdaContext()));
@@ -216,10 +229,10 @@ describe('ECR push → SOCI index, end to end', () => {
 
   test('the SOCI-enabled index pushed in place of a tag is recognised as our own output', async () => {
     // What ECR reports after an in-place run: the source tag now names our output index.
-    const output = await repo.resolve('v1-soci');
+    const { repo, output } = await indexedSingle('team/in-place-output');
     await repo.tag(output, 'v1-inplace');
     const before = writes();
-    const run = await capture(() => handler(fixture('ecr-push-index', { 'repository-name': 'team/app', 'image-digest': output.digest, 'image-tag': 'v1-inplace' }), lambdaContext()));
+    const run = await capture(() => handler(fixture('ecr-push-index', { 'repository-name': 'team/in-place-output', 'image-digest': output.digest, 'image-tag': 'v1-inplace' }), lambdaContext()));
     assert.equal(run.error, undefined, String(run.error));
     assert.equal(run.value?.outcome, 'skipped');
     assert.equal(run.value?.reason, 'already-indexed', run.value?.reason);
@@ -227,13 +240,14 @@ describe('ECR push → SOCI index, end to end', () => {
   });
 
   test('bad events get a log line and a documented outcome; none throws', async () => {
+    await pushSingle('team/bad-events');
     const cases: [unknown, string, string][] = [
-      [pushOf('team/app', single, { 'image-digest': undefined }), 'ignored', 'invalid-event'],
-      [pushOf('team/app', single, { 'image-tag': 7 }), 'ignored', 'invalid-event'],
+      [pushOf('team/bad-events', single, { 'image-digest': undefined }), 'ignored', 'invalid-event'],
+      [pushOf('team/bad-events', single, { 'image-tag': 7 }), 'ignored', 'invalid-event'],
       // A digest the registry does not have, under a tag that names another image.
-      [pushOf('team/app', single, { 'image-digest': `sha256:${'d'.repeat(64)}` }), 'skipped', 'superseded'],
+      [pushOf('team/bad-events', single, { 'image-digest': `sha256:${'d'.repeat(64)}` }), 'skipped', 'superseded'],
       // A tag and digest that do not exist.
-      [pushOf('team/app', single, { 'image-digest': `sha256:${'d'.repeat(64)}`, 'image-tag': 'never-pushed' }), 'skipped', 'deleted'],
+      [pushOf('team/bad-events', single, { 'image-digest': `sha256:${'d'.repeat(64)}`, 'image-tag': 'never-pushed' }), 'skipped', 'deleted'],
       // A repository that was deleted (docker-registry answers MANIFEST_UNKNOWN, ECR NAME_UNKNOWN).
       [pushOf('team/deleted', single), 'skipped', 'deleted'],
     ];

@@ -4,7 +4,7 @@
 // registry, and fans out through a fake of Lambda's Invoke; the invocations it sends are then handed to
 // the real indexer handler, which must index them as the push events they claim to be.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { syncHandlerFromEnvironment } from '../../lambda/handler/sync-wiring.ts';
 import type { SyncSummary } from '../../lambda/handler/sync.ts';
@@ -59,6 +59,10 @@ after(async () => {
   await registry?.stop();
 });
 
+// Each test lists only its own repositories: the fake ECR API starts every test with an empty listing, so
+// no sync sees (or counts) what an earlier test pushed. Repository names are never shared between tests.
+beforeEach(() => listed.clear());
+
 /** Pushes to the registry and records the tag in the fake ECR listing. */
 async function push(image: BuiltLayout, repository: string, tag: string): Promise<void> {
   await pushLayout(image, `${registry.host}/${repository}:${tag}`, { creds });
@@ -100,13 +104,15 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     await push(images[2]!, 'team/web', 'v1');
     await push(images[0]!, 'other/svc', 'v1');
 
+    const from = { invocations: lambda.invocations.length, events: events.events.length };
     const first = await runSync();
     assert.equal(first.error, undefined, String(first.error));
     const summary = first.value as SyncSummary;
     assert.equal(summary.repositories, 2);
     assert.deepEqual({ create: summary.counts.create, invoked: summary.invoked, failures: summary.failures }, { create: 3, invoked: 3, failures: [] });
-    assert.equal(lambda.invocations.length, 3);
-    for (const invocation of lambda.invocations) {
+    const invocations = lambda.invocations.slice(from.invocations);
+    assert.equal(invocations.length, 3);
+    for (const invocation of invocations) {
       assert.equal(invocation.functionName, 'soci-indexer-fn');
       assert.equal(invocation.invocationType, 'Event');
       const event = invocation.payload as { source: string; 'detail-type': string; account: string; detail: Record<string, string> };
@@ -115,17 +121,20 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
       assert.equal(event.account, '123456789012');
       assert.match(event.detail['repository-name']!, /^team\//);
     }
-    const sent = lambda.invocations.map((i) => (i.payload as { detail: Record<string, string> }).detail).map((d) => `${d['repository-name']}:${d['image-tag']}@${d['image-digest']}`).sort();
+    const sent = invocations.map((i) => (i.payload as { detail: Record<string, string> }).detail).map((d) => `${d['repository-name']}:${d['image-tag']}@${d['image-digest']}`).sort();
     assert.deepEqual(sent, [`team/app:v1@${images[0]!.root.digest}`, `team/app:v2@${images[1]!.root.digest}`, `team/web:v1@${images[2]!.root.digest}`]);
-    assert.deepEqual(await deliverInvocations(0), ['created', 'created', 'created'], 'the indexer indexes what the sync sent');
+    assert.deepEqual(await deliverInvocations(from.invocations), ['created', 'created', 'created'], 'the indexer indexes what the sync sent');
 
-    const completion = events.events.find((e) => e.DetailType === 'SOCI Sync Completed');
+    const completion = events.events.slice(from.events).find((e) => e.DetailType === 'SOCI Sync Completed');
     assert.ok(completion);
     assert.equal(completion.Source, 'soci-indexer');
     assert.equal(completion.EventBusName, 'pipelines');
     assert.equal((completion.detail.counts as Record<string, number>).create, 3);
-    const items = metricValues(first.emf).filter((m) => m.name === 'SyncItems');
-    assert.ok(items.length > 0);
+    // One SyncItems value per action (dimension `action`), the same numbers as the summary; invocations sent.
+    const items = Object.fromEntries(first.emf.filter((blob) => 'SyncItems' in blob).map((blob) => [blob.action, blob.SyncItems]));
+    assert.deepEqual(items, { ...summary.counts });
+    assert.equal(items.create, 3);
+    assert.deepEqual(metricValues(first.emf).filter((m) => m.name === 'SyncInvocations').map((m) => m.value), [3]);
 
     const before = lambda.invocations.length;
     const rerun = await runSync();
@@ -136,8 +145,9 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
 
   test('throttled DescribeImages and Invoke calls are retried with backoff; a moved tag is repaired', async () => {
     await push(images[0]!, 'team/throttle', 'v1');
+    const from = lambda.invocations.length;
     await runSync();
-    await deliverInvocations(lambda.invocations.length - 1);
+    assert.deepEqual(await deliverInvocations(from), ['created']);
     await push(images[1]!, 'team/throttle', 'v1'); // the tag moves
 
     ecr.fail('DescribeImages', { status: 400, type: 'ThrottlingException', message: 'Rate exceeded' }, 2);

@@ -139,9 +139,11 @@ for (const auth of [false, true]) {
     });
 
     test('a second run reports already indexed and writes nothing', async () => {
-      const first = await target('team/app').resolve('v1-soci');
+      await push(single, 'team/rerun:v1');
+      await buildV2('team/rerun', 'v1');
+      const first = await target('team/rerun').resolve('v1-soci');
       const before = writes();
-      const again = await buildSociIndex(target('team/app'), 'v1', options);
+      const again = await buildSociIndex(target('team/rerun'), 'v1', options);
       assert.equal(again.status, 'already-indexed');
       assert.equal(again.message, 'already indexed');
       assert.equal(again.output?.digest, first.digest);
