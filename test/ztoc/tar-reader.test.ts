@@ -554,7 +554,7 @@ describe('GoTarReader unsupported entries', () => {
   test('a PAX global header is rejected with its offset', () => {
     const error = tarError(concat(entry({ name: 'a' }, 'x'), pax([['comment', 'git archive']], 'g'), entry({ name: 'b' }), END));
     assert.equal(error.code, 'unsupported-tar-entry');
-    assert.match(error.message, /'g' \(PAX global header\) at offset 1024/);
+    assert.equal(error.message, "unsupported tar entry type 'g' (PAX global header) at offset 1024");
   });
 
   for (const [type, label] of [
@@ -593,7 +593,7 @@ describe('GoTarReader unsupported entries', () => {
     for (const records of sparseRecords) {
       const error = tarError(concat(pax(records), entry({ name: 'f' }, 'abc'), END));
       assert.equal(error.code, 'unsupported-tar-entry');
-      assert.match(error.message, /sparse/);
+      assert.match(error.message, /^unsupported GNU sparse file "f" \(tar header at offset \d+\)$/);
     }
     const plain = only(readTar(concat(pax([['GNU.sparse.major', '2'], ['GNU.sparse.minor', '0']]), entry({ name: 'f' }, 'abc'), END)));
     assert.equal(plain.type, 'reg');
@@ -610,7 +610,8 @@ describe('GoTarReader unsupported entries', () => {
       const archive = execFileSync('tar', ['-C', dir, '-S', format, '-cf', '-', 'sparse.bin']);
       const error = tarError(new Uint8Array(archive));
       assert.equal(error.code, 'unsupported-tar-entry', `${format}: ${error.message}`);
-      assert.match(error.message, /sparse/);
+      // The reason, not the file's name (which says "sparse" too).
+      assert.match(error.message, /^unsupported GNU sparse file "[^"]*" \(tar header at offset \d+\)$/);
     }
   });
 });
@@ -647,7 +648,7 @@ describe('GoTarReader end of archive', () => {
   test('EOF inside the data is truncation', () => {
     const error = tarError(file.subarray(0, 512 + 3));
     assert.equal(error.code, 'truncated');
-    assert.match(error.message, /"a"/);
+    assert.equal(error.message, 'tar stream ends inside the data of "a" (offset 512, 2 of 5 bytes missing)');
   });
 
   test('EOF inside a header block, after a zero block, or inside a special body is truncation', () => {
@@ -659,7 +660,7 @@ describe('GoTarReader end of archive', () => {
   test('a zero block followed by a non-zero block is bad tar', () => {
     const error = tarError(concat(file, new Uint8Array(512), file, END));
     assert.equal(error.code, 'bad-tar');
-    assert.match(error.message, /zero block/);
+    assert.equal(error.message, 'a zero block is followed by a non-zero block at offset 1536');
   });
 
   test('a bad checksum, a corrupt numeric field or non-tar bytes are bad tar', () => {
