@@ -47,7 +47,7 @@ describe('pushFrom into an OCI layout', () => {
   test('content that does not match the digest is refused and leaves no file', async () => {
     const layout = await OciLayoutTarget.open(dir, { create: true });
     const other: Descriptor = { ...desc, digest: `sha256:${'1'.repeat(64)}` };
-    await assert.rejects(layout.pushFrom(other, source().open), { name: 'DigestMismatchError', message: new RegExp(`: blob ${other.digest} arrived as ${desc.digest} \\(${desc.size} bytes, expected ${desc.size}\\)$`) });
+    await assert.rejects(layout.pushFrom(other, source().open), { name: 'DigestMismatchError', errorKind: 'corrupt', message: new RegExp(`: blob ${other.digest} arrived as ${desc.digest} \\(${desc.size} bytes, expected ${desc.size}\\)$`) });
     const names = await readdir(join(dir, 'blobs', 'sha256'));
     assert.ok(!names.includes('1'.repeat(64)));
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp-')), []);
@@ -74,7 +74,7 @@ describe('pushFrom into docker-registry', () => {
     const target = new RegistryTarget({ registry: registry.host, repository: 'stream/bad', monolithicLimit: 64 * 1024, retry: { attempts: 1 } });
     const wrong = Buffer.from(blob);
     wrong[1000]! ^= 1;
-    await assert.rejects(target.pushFrom(desc, source(wrong).open), { name: 'RegistryError', kind: 'digest-mismatch', message: new RegExp(`: content hashes to sha256:[0-9a-f]{64} \\(${wrong.length} bytes, expected ${desc.size}\\)$`) });
+    await assert.rejects(target.pushFrom(desc, source(wrong).open), { name: 'DigestMismatchError', errorKind: 'corrupt', message: new RegExp(`: content hashes to sha256:[0-9a-f]{64} \\(${wrong.length} bytes, expected ${desc.size}\\)$`) });
     assert.equal(await target.exists(desc), false);
   });
 });
