@@ -11,22 +11,23 @@ import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
-import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import type { FakeAwsServer, FakeEventBridge } from '../support/fake-aws.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
+import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import type { RunningRegistry } from '../support/registry.ts';
 import type { BuildOptions } from '../../lambda/soci/types.ts';
-import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
+import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 import { readFile } from 'node:fs/promises';
 import { goldenPath, sha256Hex } from '../support/golden.ts';
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
 
 const copyLayout = await layoutCopier('e2e-golden');
 
-enablePowertoolsCapture();
 const password = 'e2e-ecr-password-5c4b3a';
 const creds = { username: 'AWS', password };
 
+let world: HandlerWorld;
 let registry: RunningRegistry;
 let proxy: FaultProxy;
 let ecr: FakeAwsServer;
@@ -37,17 +38,11 @@ let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Prom
 let multiRepo: RegistryTarget;
 
 before(async () => {
-  registry = await startRegistry({ auth: creds });
-  proxy = await startFaultProxy({ upstream: registry.host, referrers: true });
+  world = await startHandlerWorld({ password, proxy: { referrers: true } });
+  ({ registry, ecr, events } = world);
+  proxy = world.proxy!;
   proxy.redirectBlobs(true);
-  ecr = await startFakeEcr({ proxyEndpoint: proxy.url, password });
-  events = await startFakeEventBridge();
   Object.assign(process.env, {
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'secret',
-    AWS_ENDPOINT_URL_ECR: ecr.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
     SOCI_REPOSITORY_FILTERS: 'team/*',
     SOCI_MIN_LAYER_SIZE: '100000',
     SOCI_SPAN_SIZE: '65536',
@@ -67,12 +62,7 @@ before(async () => {
   handler = (await import('../../lambda/handler.ts')).handler;
 });
 
-after(async () => {
-  await events?.close();
-  await ecr?.close();
-  await proxy?.stop();
-  await registry?.stop();
-});
+after(() => world?.stop());
 
 const pushOf = (repository: string, image: BuiltLayout, detail: Record<string, unknown> = {}) =>
   fixture(image.root.mediaType.includes('index') ? 'ecr-push-index' : 'ecr-push-image', {

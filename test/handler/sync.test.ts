@@ -9,15 +9,16 @@ import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { syncHandlerFromEnvironment } from '../../lambda/handler/sync-wiring.ts';
 import type { SyncSummary } from '../../lambda/handler/sync.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
-import { startFakeEcr, startFakeEventBridge, startFakeLambda, type FakeAwsServer, type FakeEventBridge, type FakeLambda } from '../support/fake-aws.ts';
+import type { FakeAwsServer, FakeEventBridge, FakeLambda } from '../support/fake-aws.ts';
+import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { capture, enablePowertoolsCapture, lambdaContext, metricValues } from './helpers.ts';
+import type { RunningRegistry } from '../support/registry.ts';
+import { capture, lambdaContext, metricValues } from './helpers.ts';
 
-enablePowertoolsCapture();
 const password = 'sync-ecr-password-9f8e7d';
 const creds = { username: 'AWS', password };
 
+let world: HandlerWorld;
 let registry: RunningRegistry;
 let ecr: FakeAwsServer;
 let events: FakeEventBridge;
@@ -35,29 +36,15 @@ const ENV = {
 };
 
 before(async () => {
-  registry = await startRegistry({ auth: creds });
-  ecr = await startFakeEcr({ proxyEndpoint: registry.url, password, repositories: listed });
-  events = await startFakeEventBridge();
-  lambda = await startFakeLambda();
-  Object.assign(process.env, {
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'secret',
-    AWS_ENDPOINT_URL_ECR: ecr.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-    AWS_ENDPOINT_URL_LAMBDA: lambda.url,
-  });
+  world = await startHandlerWorld({ password, repositories: listed, lambda: true });
+  ({ registry, ecr, events } = world);
+  lambda = world.lambda!;
   for (let i = 0; i < 3; i++) {
     images.push(await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'bin/app', size: 120_000, seed: `sync image ${i}` }] }], tag: 'latest' }));
   }
 });
 
-after(async () => {
-  await lambda?.close();
-  await events?.close();
-  await ecr?.close();
-  await registry?.stop();
-});
+after(() => world?.stop());
 
 // Each test lists only its own repositories: the fake ECR API starts every test with an empty listing, so
 // no sync sees (or counts) what an earlier test pushed. Repository names are never shared between tests.

@@ -8,16 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
-import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import type { FakeAwsServer, FakeEventBridge } from '../support/fake-aws.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
+import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
+import type { RunningRegistry } from '../support/registry.ts';
+import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
-enablePowertoolsCapture();
 const password = 'race-ecr-password-1a2b3c';
 const creds = { username: 'AWS', password };
 
+let world: HandlerWorld;
 let registry: RunningRegistry;
 let proxy: FaultProxy;
 let ecr: FakeAwsServer;
@@ -26,28 +27,15 @@ let d1: BuiltLayout;
 let d2: BuiltLayout;
 
 before(async () => {
-  registry = await startRegistry({ auth: creds });
-  proxy = await startFaultProxy({ upstream: registry.host });
-  ecr = await startFakeEcr({ proxyEndpoint: proxy.url, password });
-  events = await startFakeEventBridge();
-  Object.assign(process.env, {
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'secret',
-    AWS_ENDPOINT_URL_ECR: ecr.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-  });
+  world = await startHandlerWorld({ password, proxy: {} });
+  ({ registry, ecr, events } = world);
+  proxy = world.proxy!;
   const image = (seed: string) => buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 200_000, seed }] }], tag: 'v1' });
   d1 = await image('first push');
   d2 = await image('second push');
 });
 
-after(async () => {
-  await events?.close();
-  await ecr?.close();
-  await proxy?.stop();
-  await registry?.stop();
-});
+after(() => world?.stop());
 
 const env = (extra: Record<string, string> = {}) => ({
   SOCI_REPOSITORY_FILTERS: 'race/*',

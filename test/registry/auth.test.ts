@@ -8,7 +8,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { ECR_TOKEN_REFRESH_MARGIN_MS, EcrTokens, ecrCredentialSource } from '../../lambda/registry/ecr-credentials.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
@@ -16,9 +15,9 @@ import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { descriptorOf } from '../support/bytes.ts';
 
 const layers = [{ compression: 'gzip' as const, files: [{ name: 'f.bin', size: 30_000 }] }];
-const blobOf = (bytes: Uint8Array) => ({ mediaType: 'application/octet-stream', digest: sha256Digest(bytes), size: bytes.length });
 
 /** A token server in the style of Docker's: `/token` hands out scoped tokens for basic credentials; every
  *  other request needs a token whose scope covers its repository and action, else 401 with a challenge. */
@@ -80,8 +79,8 @@ describe('bearer token auth', () => {
     const layer = layout.images[0]!.layers[0]!;
     assert.deepEqual(await target.fetchBytes(layer), layout.blobs.get(layer.digest));
     const content = deterministicBytes('bearer-push', 1000);
-    await target.push(blobOf(content), content);
-    assert.equal(await target.exists(blobOf(content)), true);
+    await target.push(descriptorOf(content), content);
+    assert.equal(await target.exists(descriptorOf(content)), true);
     const fetched = tokens.tokenRequests.length;
     await target.resolve('v1');
     await target.exists(layer);
@@ -223,7 +222,7 @@ describe('ECR credentials (real SDK, fake control plane via AWS_ENDPOINT_URL_ECR
     const b = new RegistryTarget({ registry: registry.host, repository: 'test/other', credentials });
     assert.equal((await a.resolve('v1')).digest, layout.root.digest);
     const content = deterministicBytes('ecr-push', 500);
-    await b.push(blobOf(content), content);
+    await b.push(descriptorOf(content), content);
     assert.equal(tokenCalls().length - before, 1);
     assert.match(String(tokenCalls().at(-1)!.headers.authorization), /\/eu-west-1\/ecr\/aws4_request/);
   });

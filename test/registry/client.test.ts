@@ -10,9 +10,9 @@ import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { collect } from '../support/run.ts';
+import { descriptorOf } from '../support/bytes.ts';
 
 const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes));
-const blobOf = (bytes: Uint8Array, mediaType = 'application/octet-stream'): Descriptor => ({ mediaType, digest: sha256(bytes), size: bytes.length });
 
 
 const layers = [
@@ -99,13 +99,13 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
     test('exists tells present from absent blobs and manifests', async () => {
       assert.equal(await target.exists(oci.images[0]!.layers[0]!), true);
       assert.equal(await target.exists(oci.root), true);
-      assert.equal(await target.exists(blobOf(deterministicBytes('absent', 10))), false);
+      assert.equal(await target.exists(descriptorOf(deterministicBytes('absent', 10))), false);
       assert.equal(await target.exists({ ...oci.root, digest: sha256(deterministicBytes('absent', 10)) }), false);
     });
 
     test('pushes a small blob', async () => {
       const content = deterministicBytes('small-blob', 5000);
-      const desc = blobOf(content);
+      const desc = descriptorOf(content);
       const pushTarget = targetFor('test/push-small');
       assert.equal(await pushTarget.exists(desc), false);
       await pushTarget.push(desc, content);
@@ -114,18 +114,18 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
 
     test('refuses to push content that does not match its descriptor', async () => {
       const content = deterministicBytes('mismatch', 100);
-      await assert.rejects(target.push({ ...blobOf(content), digest: sha256(deterministicBytes('other', 100)) }, content), { name: 'DigestMismatchError', errorKind: 'corrupt' });
-      await assert.rejects(target.push({ ...blobOf(content), size: 99 }, content), { name: 'DigestMismatchError', errorKind: 'corrupt' });
+      await assert.rejects(target.push({ ...descriptorOf(content), digest: sha256(deterministicBytes('other', 100)) }, content), { name: 'DigestMismatchError', errorKind: 'corrupt' });
+      await assert.rejects(target.push({ ...descriptorOf(content), size: 99 }, content), { name: 'DigestMismatchError', errorKind: 'corrupt' });
     });
 
     test('pushes a manifest by digest, tags it, and resolves the tag to it', async () => {
       const pushTarget = targetFor('test/pushed');
       const config = new TextEncoder().encode(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-      const configDesc = blobOf(config, 'application/vnd.oci.image.config.v1+json');
+      const configDesc = descriptorOf(config, 'application/vnd.oci.image.config.v1+json');
       const layer = deterministicBytes('pushed-layer', 3000);
-      const layerDesc = blobOf(layer, 'application/vnd.oci.image.layer.v1.tar');
+      const layerDesc = descriptorOf(layer, 'application/vnd.oci.image.layer.v1.tar');
       const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: configDesc, layers: [layerDesc] }));
-      const manifestDesc = blobOf(manifest, MEDIA_TYPE_OCI_MANIFEST);
+      const manifestDesc = descriptorOf(manifest, MEDIA_TYPE_OCI_MANIFEST);
       await pushTarget.push(configDesc, config);
       await pushTarget.push(layerDesc, layer);
       await pushTarget.push(manifestDesc, manifest);
@@ -175,7 +175,7 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
 
       test('a blob above the monolithic limit streams up in one PATCH, then the closing PUT follows its Location', async () => {
         const content = deterministicBytes('chunked', 250_000);
-        const desc = blobOf(content);
+        const desc = descriptorOf(content);
         const streamed = new RegistryTarget({ registry: proxy.host, repository: 'test/chunked', credentials: async () => auth, monolithicLimit: 64 * 1024 });
         const start = proxy.requests.length;
         await streamed.push(desc, content);
@@ -194,8 +194,8 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
           await action();
           return proxy.requests.slice(start).filter((r) => r.status !== 401).map((r) => r.method);
         };
-        assert.deepEqual(await methodsDuring(() => pushTarget.push(blobOf(content), content)), ['HEAD', 'POST', 'PUT']);
-        assert.deepEqual(await methodsDuring(() => pushTarget.push(blobOf(content), content)), ['HEAD']);
+        assert.deepEqual(await methodsDuring(() => pushTarget.push(descriptorOf(content), content)), ['HEAD', 'POST', 'PUT']);
+        assert.deepEqual(await methodsDuring(() => pushTarget.push(descriptorOf(content), content)), ['HEAD']);
       });
     });
   });

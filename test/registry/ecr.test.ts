@@ -14,10 +14,11 @@ import { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, requestedChunkSize } from '../../lamb
 import { startEcrFront, type EcrFront, type EcrFrontOptions } from '../support/ecr-front.ts';
 import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { descriptorOf } from '../support/bytes.ts';
 
 const creds = { username: 'AWS', password: 'ecr-front-pw' };
 const MiB = 1024 * 1024;
-const blobOf = (bytes: Uint8Array): Descriptor => ({ mediaType: 'application/vnd.amazon.soci.ztoc.v1+json', digest: sha256Digest(bytes), size: bytes.length });
+const blobOf = (bytes: Uint8Array): Descriptor => descriptorOf(bytes, 'application/vnd.amazon.soci.ztoc.v1+json');
 const ALL_TYPES = [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST];
 
 describe('RegistryTarget through an ECR-like front', () => {

@@ -6,6 +6,7 @@ import { OciRegistryListing, nextLink } from '../../lambda/registry/listing.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { arrayOf } from '../support/bytes.ts';
 
 let registry: RunningRegistry;
 let proxy: FaultProxy;
@@ -23,17 +24,11 @@ after(async () => {
   await registry?.stop();
 });
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
-
 describe('OciRegistryListing', () => {
   test('pages through the catalog and a tags list with n and Link', async () => {
     const listing = new OciRegistryListing({ registry: proxy.host, pageSize: 2 });
-    assert.deepEqual(await collect(listing.repositories()), ['list/a', 'list/b', 'list/c']);
-    assert.deepEqual((await collect(listing.tags('list/a'))).map((t) => t.tag).sort(), ['v1', 'v2', 'v3']);
+    assert.deepEqual(await arrayOf(listing.repositories()), ['list/a', 'list/b', 'list/c']);
+    assert.deepEqual((await arrayOf(listing.tags('list/a'))).map((t) => t.tag).sort(), ['v1', 'v2', 'v3']);
     const catalog = proxy.requests.filter((r) => r.path === '/v2/_catalog');
     assert.equal(catalog.length, 2, 'two pages of two');
     assert.match(catalog[0]!.search, /n=2/);
@@ -45,7 +40,7 @@ describe('OciRegistryListing', () => {
   test('deletes by digest', async () => {
     const listing = new OciRegistryListing({ registry: registry.host });
     await listing.deletion.deleteTag('list/c', 'v1', image.root.digest);
-    assert.deepEqual(await collect(listing.tags('list/c')), []);
+    assert.deepEqual(await arrayOf(listing.tags('list/c')), []);
   });
 
   test('Link headers: quoted or bare rel, relative or absolute, several links', () => {

@@ -10,21 +10,21 @@ import { referrersTag } from '../../lambda/registry/referrers.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { deterministicBytes } from '../support/images.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { descriptorOf } from '../support/bytes.ts';
 
 const SBOM_TYPE = 'application/vnd.example.sbom.v1+json';
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-const descOf = (mediaType: string, bytes: Uint8Array): Descriptor => ({ mediaType, digest: sha256Digest(bytes), size: bytes.length });
 
 /** Pushes a one-layer image and two referrers of it: a SOCI-like artifact (artifactType) and an "SBOM" (config type). */
 async function pushSubjectAndReferrers(target: RegistryTarget) {
   const layer = deterministicBytes(`layer-${target.description}`, 2000);
-  const layerDesc = descOf('application/vnd.oci.image.layer.v1.tar', layer);
+  const layerDesc = descriptorOf(layer, 'application/vnd.oci.image.layer.v1.tar');
   const empty = new TextEncoder().encode(EMPTY_JSON_CONFIG.content);
   const emptyDesc = { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size };
   await target.push(layerDesc, layer);
   await target.push(emptyDesc, empty);
   const subjectBytes = encode({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: emptyDesc, layers: [layerDesc] });
-  const subject = descOf(MEDIA_TYPE_OCI_MANIFEST, subjectBytes);
+  const subject = descriptorOf(subjectBytes, MEDIA_TYPE_OCI_MANIFEST);
   await target.push(subject, subjectBytes);
 
   const sociBytes = encode({
@@ -37,11 +37,11 @@ async function pushSubjectAndReferrers(target: RegistryTarget) {
     annotations: { 'com.amazon.soci.build-tool-identifier': 'test' },
   });
   const sbomConfig = encode({ sbom: true });
-  const sbomConfigDesc = descOf(SBOM_TYPE, sbomConfig);
+  const sbomConfigDesc = descriptorOf(sbomConfig, SBOM_TYPE);
   await target.push(sbomConfigDesc, sbomConfig);
   const sbomBytes = encode({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: sbomConfigDesc, layers: [layerDesc], subject });
-  const soci = descOf(MEDIA_TYPE_OCI_MANIFEST, sociBytes);
-  const sbom = descOf(MEDIA_TYPE_OCI_MANIFEST, sbomBytes);
+  const soci = descriptorOf(sociBytes, MEDIA_TYPE_OCI_MANIFEST);
+  const sbom = descriptorOf(sbomBytes, MEDIA_TYPE_OCI_MANIFEST);
   await target.push(soci, sociBytes);
   await target.push(sbom, sbomBytes);
   return {

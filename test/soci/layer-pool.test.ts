@@ -8,15 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { LayerIndexError, LayerPool } from '../../lambda/soci/layer-pool.ts';
 import { toSociError } from '../../lambda/soci/errors.ts';
 import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
+import { chunked } from '../support/bytes.ts';
 
 const options = { spanSize: 65536, compression: 'gzip' as const, buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: ['etc/hostname'], sizeHint: 0 };
-
-async function* pieces(bytes: Uint8Array, size: number, failAt?: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < bytes.length; at += size) {
-    if (failAt !== undefined && at >= failAt) throw new Error('connection reset by peer');
-    yield bytes.subarray(at, Math.min(bytes.length, at + size));
-  }
-}
 
 describe('LayerPool', () => {
   const pool = new LayerPool(2);
@@ -26,7 +20,7 @@ describe('LayerPool', () => {
   test('runs on worker threads and gives the golden zTOC, twice in parallel', async () => {
     assert.equal(pool.fallbackReason, undefined, 'workers are available');
     const expected = sha256Hex(readFileSync(goldenPath('ztoc', 'gotar.tar.pigz6.gz.span64k.ztoc')));
-    const results = await Promise.all([pool.index(pieces(layer, 65536), options), pool.index(pieces(layer, 100_003), options)]);
+    const results = await Promise.all([pool.index(chunked(layer, 65536), options), pool.index(chunked(layer, 100_003), options)]);
     for (const r of results) {
       assert.ok(r.indexable);
       assert.equal(sha256Hex(r.bytes), expected);
@@ -35,8 +29,8 @@ describe('LayerPool', () => {
   });
 
   test('a source that fails mid-way rejects with its error, and the pool keeps working', async () => {
-    await assert.rejects(pool.index(pieces(layer, 65536, 2_000_000), options), /connection reset/);
-    const r = await pool.index(pieces(layer, 65536), options);
+    await assert.rejects(pool.index(chunked(layer, 65536, 2_000_000), options), /connection reset/);
+    const r = await pool.index(chunked(layer, 65536), options);
     assert.ok(r.indexable);
   });
 
@@ -74,7 +68,7 @@ describe('LayerPool', () => {
     // the whole process (a fatal OOM, not a worker error). 4-8 MB fail as wanted on Node 20 and 24; 16 does not.
     const starved = new LayerPool(1, undefined, { maxOldGenerationSizeMb: 6, maxYoungGenerationSizeMb: 1 });
     try {
-      await assert.rejects(starved.index(pieces(layer, 65536), options), (err: unknown) => {
+      await assert.rejects(starved.index(chunked(layer, 65536), options), (err: unknown) => {
         assert.ok(err instanceof LayerIndexError, String(err));
         assert.equal(err.transient, false);
         assert.match(err.message, /^layer worker ran out of memory/);

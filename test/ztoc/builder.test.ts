@@ -10,12 +10,9 @@ import { buildZtoc, detectFormat } from '../../lambda/ztoc/builder.ts';
 import { UPSTREAM_BUILD_TOOL_ID } from '../../lambda/ztoc/types.ts';
 import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 import { globalHeaderTar, tarEntry, tarHeaderBlock } from '../support/tar-fixtures.ts';
+import { chunked } from '../support/bytes.ts';
 
 const SPANS: Record<string, number> = { span64k: 65536, span4m: 4194304 };
-
-async function* chunked(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, Math.min(bytes.length, at + size));
-}
 
 function goldenCases() {
   return goldenFiles('ztoc', '.ztoc')

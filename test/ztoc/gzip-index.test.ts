@@ -11,6 +11,7 @@ import zlib from 'node:zlib';
 import { type GzipIndexOptions, indexGzip } from '../../lambda/ztoc/gzip-index.ts';
 import { ZtocError } from '../../lambda/ztoc/types.ts';
 import { referenceCheckpoints } from '../support/zran-reference.ts';
+import { chunked } from '../support/bytes.ts';
 
 /** Deterministic mixed content: text-like runs and incompressible runs. */
 function content(seed: string, size: number): Buffer {
@@ -24,10 +25,6 @@ function content(seed: string, size: number): Buffer {
     at += run;
   }
   return out;
-}
-
-async function* chunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, Math.min(bytes.length, at + size));
 }
 
 /** A gzip member written through a zlib stream with a flush of `kind` after every write. */
@@ -77,7 +74,7 @@ function havePigz(): boolean {
 
 async function ourCheckpoints(file: Buffer, span: number, options: Partial<GzipIndexOptions> = {}, chunk = 65536) {
   let out = 0;
-  const r = await indexGzip(chunks(file, chunk), (c) => void (out += c.length), { spanSize: span, ...options });
+  const r = await indexGzip(chunked(file, chunk), (c) => void (out += c.length), { spanSize: span, ...options });
   assert.equal(r.uncompressedSize, out);
   return r;
 }
@@ -199,7 +196,7 @@ describe('gzip checkpoints match the zlib reference', () => {
 
 describe('gzip framing errors', () => {
   const good = zlib.gzipSync(content('err', 200_000));
-  const run = (file: Buffer) => indexGzip(chunks(file, 4096), () => {}, { spanSize: 65536 });
+  const run = (file: Buffer) => indexGzip(chunked(file, 4096), () => {}, { spanSize: 65536 });
   const rejects = (file: Buffer, code: ZtocError['code'], pattern: RegExp) =>
     assert.rejects(run(file), (err: unknown) => err instanceof ZtocError && err.code === code && pattern.test(err.message) && !err.message.includes('\n'));
 

@@ -14,10 +14,7 @@ import { ZtocError } from '../../lambda/ztoc/types.ts';
 import { emptyMembersLayer, giantBlockLayer, paxRecordsTar, smallTar } from '../support/hostile-layers.ts';
 import { tarEntry, tarHeaderBlock } from '../support/tar-fixtures.ts';
 import { referenceCheckpoints } from '../support/zran-reference.ts';
-
-async function* chunked(bytes: Uint8Array, size = 65536): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, Math.min(bytes.length, at + size));
-}
+import { chunked } from '../support/bytes.ts';
 
 async function refused(bytes: Uint8Array, pattern: RegExp, options: BuildZtocOptions = {}): Promise<void> {
   const outcome = await buildZtoc(chunked(bytes), options);

@@ -8,6 +8,7 @@ import type { VerifyReport } from '../../lambda/ztoc/verify/index.ts';
 import { WINDOW_SIZE } from '../../lambda/ztoc/types.ts';
 import type { Ztoc } from '../../lambda/ztoc/types.ts';
 import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
+import { chunked } from '../support/bytes.ts';
 
 const utf8 = new TextDecoder();
 
@@ -22,9 +23,7 @@ function fileSource(path: string, chunkSize = 64 * 1024): () => AsyncIterable<Ui
 }
 
 function bytesSource(bytes: Uint8Array, chunkSize = 64 * 1024): () => AsyncIterable<Uint8Array> {
-  return async function* () {
-    for (let at = 0; at < bytes.length; at += chunkSize) yield bytes.subarray(at, at + chunkSize);
-  };
+  return () => chunked(bytes, chunkSize);
 }
 
 function layerFor(ztocName: string): string {
