@@ -9,6 +9,7 @@ import { EcrApiListing } from '../registry/ecr-listing.ts';
 import { OciRegistryListing } from '../registry/listing.ts';
 import { SYNC_ACTIONS, planSync, runSync, summarize, type PlanItem, type SyncEvent, type SyncOptions, type SyncResult } from '../soci/sync.ts';
 import { parseReference } from '../oci/reference.ts';
+import { tagPolicyEntry } from '../soci/tag-policy.ts';
 import { BUILD_OPTIONS, buildOptionsFrom, openZtocCache, readStdin } from './build-command.ts';
 import { StatusLine, UsageError } from './common.ts';
 
@@ -130,7 +131,7 @@ export async function syncCommand(args: string[]): Promise<number> {
     throw err;
   }
   const build = { ...buildOptionsFrom(values), dryRun: false };
-  if (values.prune && (build.indexVersion !== 'v2' || build.tagPolicy.mode !== 'suffix')) {
+  if (values.prune && (build.indexVersion !== 'v2' || !tagPolicyEntry(build.tagPolicy).prunable)) {
     throw new UsageError('--prune applies to v2 output under a tag suffix (in place and v1 leave no separate tag to prune)');
   }
   if (values['password-stdin'] && !values.username) throw new UsageError('--password-stdin needs --username');

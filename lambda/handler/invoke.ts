@@ -8,6 +8,7 @@ import type { Context } from 'aws-lambda';
 import type { Target } from '../oci/target.ts';
 import { isThrottling, type RetryNotice } from '../registry/retry.ts';
 import { isNotFound, toSociError } from '../soci/errors.ts';
+import { configuredTagPolicy } from '../soci/tag-policy.ts';
 import { SociError, type BuildEvent, type BuildOptions, type BuildResult } from '../soci/types.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import { isAwsThrottling } from './aws-errors.ts';
@@ -102,7 +103,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       platforms: config.platforms,
       buildToolId: config.buildToolId,
       concurrency: config.concurrency,
-      tagPolicy: config.inPlace ? { mode: 'in-place' } : { mode: 'suffix', suffix: config.tagSuffix },
+      tagPolicy: configuredTagPolicy(config),
       deadline,
       signal,
       onEvent: (event) => logBuildEvent(logger, event),

@@ -14,6 +14,7 @@ import { EcrApiListing, withBackoff } from '../registry/ecr-listing.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../soci/build.ts';
 import { mapPool } from '../soci/pool.ts';
 import { countActions, planSync, pruneItem, type PlanItem, type SyncAction } from '../soci/sync.ts';
+import { configuredTagPolicy } from '../soci/tag-policy.ts';
 import type { BuildOptions } from '../soci/types.ts';
 import { awsError } from './aws-errors.ts';
 import { COMPLETION_SOURCE } from './completion.ts';
@@ -100,7 +101,7 @@ function buildOptions(config: HandlerConfig): BuildOptions {
     platforms: config.platforms,
     buildToolId: config.buildToolId,
     concurrency: config.concurrency,
-    tagPolicy: config.inPlace ? { mode: 'in-place' } : { mode: 'suffix', suffix: config.tagSuffix },
+    tagPolicy: configuredTagPolicy(config),
   };
 }
 

@@ -19,6 +19,7 @@ import { buildLayerZtocs, layerKey, type LayerJob, type LayerOutcome } from './l
 import { cleanPrefetchPath, findPrefetchSpans, prefetchArtifacts } from './prefetch.ts';
 import { publish, type Content } from './publish.ts';
 import { selectLayer, type LayerDecision } from './select.ts';
+import { tagPolicyEntry } from './tag-policy.ts';
 import { readSource, type PlatformImage, type SourceImage } from './source.ts';
 import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, sourceTagMoved, type OutputTags } from './tagging.ts';
 import { SKIP_CODE, SociError, type BuildEvent, type BuildOptions, type BuildResult, type CacheStats, type LayerResult, type PlatformResult, type SkipCode } from './types.ts';
@@ -216,7 +217,7 @@ class Build {
     const inspected = await this.inspect();
     if (!('plans' in inspected)) return inspected;
     const { source, plans, tags } = inspected;
-    if (options.tagPolicy.mode === 'in-place' && options.indexVersion === 'v2' && tags.tags.length > 0) {
+    if (tagPolicyEntry(options.tagPolicy).replacesSource && options.indexVersion === 'v2' && tags.tags.length > 0) {
       this.emit({ type: 'log', level: 'warn', message: `in place: tag ${tags.tags[0]} will name the SOCI-enabled index instead of the image ${source.root.digest}` });
     }
     options.signal?.throwIfAborted();

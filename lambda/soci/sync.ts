@@ -26,6 +26,7 @@ import { buildSociIndex, checkSociIndex } from './build.ts';
 import { isMissingOrBroken, isNotFound, toSociError } from './errors.ts';
 import { DEFAULTS } from './defaults.ts';
 import { mapPool } from './pool.ts';
+import { tagPolicyEntry } from './tag-policy.ts';
 import { SociError, type BuildOptions, type BuildResult } from './types.ts';
 
 export type SyncAction = 'up-to-date' | 'create' | 'repair' | 'prune' | 'skip' | 'error';
@@ -101,12 +102,13 @@ export interface SyncResult {
 
 /** The suffix that marks our output tags under these options. */
 function suffixOf(options: SyncOptions): string {
-  return options.build.tagPolicy.mode === 'suffix' ? options.build.tagPolicy.suffix : (options.tagSuffix ?? DEFAULTS.tagSuffix);
+  const { tagPolicy } = options.build;
+  return tagPolicyEntry(tagPolicy).suffix(tagPolicy) ?? options.tagSuffix ?? DEFAULTS.tagSuffix;
 }
 
 function validate(options: SyncOptions): void {
-  const { tagPolicy } = options.build;
-  if (tagPolicy.mode === 'tags') throw new SociError('permanent', 'sync derives output tags from each source tag: use a tag suffix or in-place, not explicit output tags');
+  const { sync } = tagPolicyEntry(options.build.tagPolicy);
+  if ('unsupported' in sync) throw new SociError('permanent', sync.unsupported);
   if (suffixOf(options) === '') throw new SociError('permanent', 'the output tag suffix is empty');
   if (options.filters.length === 0) throw new SociError('permanent', 'no repository pattern given');
 }
@@ -153,8 +155,9 @@ async function planTag(target: Target, repository: string, record: TagRecord, op
   try {
     const check = await checkSociIndex(target, record.digest ? `${tag}@${record.digest}` : tag, { ...build, onEvent: undefined });
     const digest = check.source.digest;
-    const inPlace = build.tagPolicy.mode === 'in-place';
-    const outputTag = build.indexVersion === 'v2' ? (inPlace ? tag : `${tag}${suffixOf(options)}`) : undefined;
+    const policy = tagPolicyEntry(build.tagPolicy);
+    const inPlace = policy.replacesSource;
+    const outputTag = build.indexVersion === 'v2' && 'outputTag' in policy.sync ? policy.sync.outputTag(build.tagPolicy, tag, suffixOf(options)) : undefined;
     const common = { ...base, digest, ...(outputTag !== undefined && { outputTag }) };
     switch (check.status) {
       case 'indexed':
@@ -267,7 +270,7 @@ export async function planSync(listing: RegistryListing, options: SyncOptions): 
       return item;
     }, options.signal);
     items.push(...planned);
-    const prunable = options.prune === true && options.build.indexVersion === 'v2' && options.build.tagPolicy.mode === 'suffix';
+    const prunable = options.prune === true && options.build.indexVersion === 'v2' && tagPolicyEntry(options.build.tagPolicy).prunable;
     if (prunable) {
       const pruned = await planPrune(listing, target, repository, records, options);
       for (const item of pruned) emit({ type: 'planned', item });

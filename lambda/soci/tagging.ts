@@ -1,42 +1,21 @@
-// Output tags by policy, the deadline guard that keeps a build from starting to push or tag when it can
+// Output tags by policy (tag-policy.ts), the deadline guard that keeps a build from starting to push or tag when it can
 // no longer finish (a Lambda about to time out must leave nothing half-tagged), and the last look at the
 // source tag before any tag is written (a build that a newer push overtook must not move a tag).
-import { isTag } from '../oci/reference.ts';
 import type { Target } from '../oci/target.ts';
 import { isNotFound } from './errors.ts';
-import { SociError, type TagPolicy } from './types.ts';
+import { type OutputTags, type TagPolicy, tagPolicyEntry } from './tag-policy.ts';
+import { SociError } from './types.ts';
 
 /** Time kept back for the pushes themselves: they start only with at least this much left. */
 export const PUSH_MARGIN_MS = 2_000;
 /** Time kept back for the tag writes (one manifest PUT each). */
 export const TAG_MARGIN_MS = 500;
 
-export interface OutputTags {
-  tags: string[];
-  /** Why there is no tag although the policy asks for one (the source was named by digest alone). */
-  untagged?: string;
-}
+export type { OutputTags } from './tag-policy.ts';
 
-function checkTag(tag: string, what: string): string {
-  // Registry tag grammar; layouts accept a superset of what matters here.
-  if (!isTag(tag)) throw new SociError('permanent', `invalid output tag ${JSON.stringify(tag.slice(0, 140))} (${what})`);
-  return tag;
-}
-
-/** The tags the v2 output gets: `<tag><suffix>`, the explicit tags, or the source tag itself (in place). */
+/** The tags the v2 output gets for `sourceTag`, as the policy's entry says. */
 export function outputTags(policy: TagPolicy, sourceTag: string | undefined): OutputTags {
-  const untagged = 'the source was given by digest without a tag, so the output is not tagged (name output tags explicitly)';
-  switch (policy.mode) {
-    case 'suffix':
-      if (policy.suffix === '') throw new SociError('permanent', 'the output tag suffix is empty: it would replace the source tag (ask for in-place explicitly)');
-      if (sourceTag === undefined) return { tags: [], untagged };
-      return { tags: [checkTag(`${sourceTag}${policy.suffix}`, `source tag ${sourceTag} + suffix ${policy.suffix}`)] };
-    case 'tags':
-      if (policy.tags.length === 0) throw new SociError('permanent', 'no output tag given');
-      return { tags: [...new Set(policy.tags.map((t) => checkTag(t, 'explicit output tag')))] };
-    case 'in-place':
-      return sourceTag === undefined ? { tags: [], untagged } : { tags: [sourceTag] };
-  }
+  return tagPolicyEntry(policy).outputTags(policy, sourceTag);
 }
 
 /** Fails transiently (nothing done yet, a retry with more time can succeed) when past `deadline − margin`. */

@@ -5,11 +5,8 @@ import type { ZtocCache } from './ztoc-cache.ts';
 
 export type IndexVersion = 'v1' | 'v2';
 
-/** How the output is tagged (v2). v1 indexes are found through the referrers API and get no tag. */
-export type TagPolicy =
-  | { mode: 'suffix'; suffix: string } // `<source tag><suffix>`, the default (`-soci`)
-  | { mode: 'tags'; tags: string[] } // explicit output tags
-  | { mode: 'in-place' }; // replace the source tag (asked for explicitly)
+import type { TagPolicy } from './tag-policy.ts';
+export type { TagPolicy } from './tag-policy.ts';
 
 export interface BuildOptions {
   /** @default 4194304 */

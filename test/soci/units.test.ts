@@ -21,6 +21,7 @@ import { formatPlatform, normalizePlatform, parsePlatform, parseSpecifier, platf
 import { mapPool } from '../../lambda/soci/pool.ts';
 import { cleanPrefetchPath, mergeSpans, prefetchArtifact } from '../../lambda/soci/prefetch.ts';
 import { selectLayer } from '../../lambda/soci/select.ts';
+import { TAG_POLICIES, type TagPolicy, configuredTagPolicy, tagPolicyEntry } from '../../lambda/soci/tag-policy.ts';
 import { checkDeadline, outputTags } from '../../lambda/soci/tagging.ts';
 import { SociError } from '../../lambda/soci/types.ts';
 
@@ -163,6 +164,24 @@ describe('output tags and deadline', () => {
     assert.throws(() => outputTags({ mode: 'tags', tags: ['bad tag'] }, 'v1'), { name: 'SociError', kind: 'permanent' });
     assert.throws(() => outputTags({ mode: 'tags', tags: [] }, 'v1'), { name: 'SociError', kind: 'permanent' });
     assert.throws(() => outputTags({ mode: 'suffix', suffix: '' }, 'v1'), { name: 'SociError', kind: 'permanent' });
+  });
+
+  test('each tag policy answers the core from its one entry', () => {
+    const sample: Record<TagPolicy['mode'], TagPolicy> = { suffix: { mode: 'suffix', suffix: '-x' }, tags: { mode: 'tags', tags: ['out'] }, 'in-place': { mode: 'in-place' } };
+    assert.deepEqual(Object.keys(TAG_POLICIES).sort(), Object.keys(sample).sort());
+    const answers = Object.values(sample).map((policy) => {
+      const entry = tagPolicyEntry(policy);
+      assert.equal(entry, TAG_POLICIES[policy.mode]);
+      const sync = 'unsupported' in entry.sync ? entry.sync.unsupported.slice(0, 19) : entry.sync.outputTag(policy, 'v1', '-m');
+      return [policy.mode, outputTags(policy, 'v1').tags, entry.replacesSource, entry.suffix(policy), sync, entry.prunable];
+    });
+    assert.deepEqual(answers, [
+      ['suffix', ['v1-x'], false, '-x', 'v1-m', true],
+      ['tags', ['out'], false, undefined, 'sync derives output', false],
+      ['in-place', ['v1'], true, undefined, 'v1', false],
+    ]);
+    assert.deepEqual(configuredTagPolicy({ inPlace: true, tagSuffix: '-s' }), { mode: 'in-place' });
+    assert.deepEqual(configuredTagPolicy({ inPlace: false, tagSuffix: '-s' }), { mode: 'suffix', suffix: '-s' });
   });
 
   test('the deadline guard fails transiently only within the margin', () => {
