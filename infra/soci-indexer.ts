@@ -49,80 +49,191 @@ export class SociIndexerConfigError extends Error {
 
 export interface SociIndexerProps {
   /**
-   * The allow-list: pushes to these repositories are indexed. Each entry is `repository[:tag]` where `*`
-   * matches any run of characters (including `/`): an exact name (`ml/trainer`), a prefix (`team-*`), any
-   * wildcard (`*-service`), or `*` for every repository. Without `:tag` every tag is accepted; with it
-   * only matching tags (`app:release-*`). The same list goes to the handler, which re-checks it.
+   * The allow-list: pushes to these repositories are indexed.
+   *
+   * Each entry is `repository[:tag]` where `*` matches any run of characters (including `/`): an exact
+   * name (`ml/trainer`), a prefix (`team-*`), any wildcard (`*-service`), or `*` for every repository.
+   * Without `:tag` every tag is accepted; with it only matching tags (`app:release-*`). The same list goes
+   * to the handler, which re-checks it.
    */
   readonly repositories: string[];
-  /** Layers smaller than this (bytes) get no zTOC. @default 10485760 (10 MiB) */
-  readonly minLayerSize?: number;
-  /** Bytes of uncompressed data between two checkpoints. @default 4194304 (4 MiB) */
-  readonly spanSize?: number;
-  /** SOCI index manifest version. @default 'v2' */
-  readonly indexVersion?: 'v1' | 'v2';
+
   /**
-   * The SOCI-enabled image is tagged `<source tag><tagSuffix>`. Pushes of tags ending with it are our own
-   * output and never reach the function. @default '-soci'
+   * Layers whose blob is smaller than this (bytes) get no zTOC.
+   *
+   * @default 10485760 (10 MiB, as soci-snapshotter)
+   */
+  readonly minLayerSize?: number;
+
+  /**
+   * Uncompressed bytes between two checkpoints of a zTOC.
+   *
+   * @default 4194304 (4 MiB, as soci-snapshotter)
+   */
+  readonly spanSize?: number;
+
+  /**
+   * The SOCI index manifest version.
+   *
+   * @default 'v2'
+   */
+  readonly indexVersion?: 'v1' | 'v2';
+
+  /**
+   * The SOCI-enabled image is tagged `<source tag><tagSuffix>`.
+   *
+   * Pushes of tags ending with it are the indexer's own output and never reach the function.
+   *
+   * @default '-soci'
    */
   readonly tagSuffix?: string;
-  /** Replace the source tag with the SOCI-enabled image instead of adding a suffixed tag. @default false */
-  readonly inPlace?: boolean;
-  /** `'all'` or platforms such as `linux/amd64`, `linux/arm64/v8`. @default 'all' */
-  readonly platforms?: 'all' | string[];
-  /** Lambda memory (MB); Lambda allots one vCPU per 1769 MB, so 3538 MB gives 2 vCPUs. @default 3538 */
-  readonly memorySize?: number;
-  /** @default Duration.minutes(15) */
-  readonly timeout?: Duration;
-  /** The bus that receives a completion event per image. @default - the account's default bus */
-  readonly eventBus?: events.IEventBus;
-  /** Set to false to publish no completion events (and grant no events:PutEvents). @default true */
-  readonly completionEvents?: boolean;
-  /** Alarm and OK notifications go here. @default - alarms without actions */
-  readonly alarmTopic?: sns.ITopic;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
-  /** Caps concurrent builds (and registry load). @default - unreserved */
-  readonly reservedConcurrency?: number;
-  /** Written into zTOCs and the index annotation. @default - the handler's default, `soci-indexer <version>` */
-  readonly buildToolId?: string;
-  /** Customer managed keys of encrypted repositories; the function may decrypt with them. @default - none */
-  readonly kmsKeys?: kms.IKey[];
-  /** Powertools log level. @default 'INFO' */
-  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
   /**
-   * Powertools service name: the `service` dimension of every metric and the `service` log field.
+   * Replace the source tag with the SOCI-enabled image instead of adding a suffixed tag.
+   *
+   * @default false
+   */
+  readonly inPlace?: boolean;
+
+  /**
+   * The platforms to index: `'all'`, or platforms such as `linux/amd64`, `linux/arm64/v8`.
+   *
+   * @default 'all'
+   */
+  readonly platforms?: 'all' | string[];
+
+  /**
+   * The function's memory (MB).
+   *
+   * Lambda allots one vCPU per 1769 MB, so 3538 MB gives the layer workers 2 vCPUs.
+   *
+   * @default 3538
+   */
+  readonly memorySize?: number;
+
+  /**
+   * The indexer function's timeout.
+   *
+   * @default Duration.minutes(15)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * The bus that receives a completion event per image.
+   *
+   * @default - the account's default bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * Whether to publish completion events; `false` also grants no `events:PutEvents`.
+   *
+   * @default true
+   */
+  readonly completionEvents?: boolean;
+
+  /**
+   * The topic that receives the alarms' ALARM and OK notifications.
+   *
+   * @default - alarms without actions
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * How long the functions' log groups keep their logs.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The reserved concurrency of the indexer function, which caps concurrent builds (and registry load).
+   *
+   * @default - unreserved
+   */
+  readonly reservedConcurrency?: number;
+
+  /**
+   * The build tool written into zTOCs and the index annotation.
+   *
+   * @default - `soci-indexer <version>`
+   */
+  readonly buildToolId?: string;
+
+  /**
+   * Customer managed keys of encrypted repositories; the functions may decrypt with them.
+   *
+   * @default - none
+   */
+  readonly kmsKeys?: kms.IKey[];
+
+  /**
+   * The Powertools log level.
+   *
+   * @default 'INFO'
+   */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+  /**
+   * The Powertools service name: the `service` dimension of every metric and the `service` log field.
+   *
    * @default - unique per construct instance, so two installations in one account keep separate metrics
    */
   readonly serviceName?: string;
-  /** How long EventBridge and Lambda keep retrying an event before it goes to the DLQ. @default Duration.hours(6) */
-  readonly maxEventAge?: Duration;
+
   /**
-   * The zTOC cache (`SOCI_ZTOC_CACHE`): a repository where every zTOC built is kept, so a layer shared by
-   * many images is read once per registry and a build stopped at its deadline resumes on retry. `false`
-   * turns it off; an existing repository (in the account and region of the pushes) is used as it is.
+   * How long EventBridge and Lambda keep retrying an event before it goes to the dead-letter queue.
+   *
+   * @default Duration.hours(6)
+   */
+  readonly maxEventAge?: Duration;
+
+  /**
+   * The zTOC cache (`SOCI_ZTOC_CACHE`): a repository where every zTOC built is kept.
+   *
+   * A layer shared by many images is then read once per registry, and a build stopped at its deadline
+   * resumes on retry. `false` turns it off; an existing repository (in the account and region of the
+   * pushes) is used as it is.
+   *
    * @default - a new repository, AES-256 encrypted (like ECR's default, so zTOCs can be mounted into
    * repositories with default encryption), entries expiring `ztocCacheExpiry` after they were pushed
    */
   readonly ztocCache?: ecr.IRepository | false;
+
   /**
-   * How long a cache entry lives after it was pushed, in the repository the construct creates (a lifecycle
-   * rule; an expired entry only costs one rebuild of its zTOC). @default Duration.days(30)
+   * How long a cache entry lives after it was pushed, in the repository the construct creates.
+   *
+   * A lifecycle rule, in whole days; an expired entry only costs one rebuild of its zTOC.
+   *
+   * @default Duration.days(30)
    */
   readonly ztocCacheExpiry?: Duration;
+
   /**
-   * When the sync function reconciles the allow-listed repositories (README "Backfill existing images"):
-   * it lists them through the ECR API and invokes the indexer for every image without an up-to-date SOCI
+   * When the sync function reconciles the allow-listed repositories (README "Backfill existing images").
+   *
+   * It lists them through the ECR API and invokes the indexer for every image without an up-to-date SOCI
    * index, as if it had just been pushed. `'off'`: no schedule (the function is still there to run on
-   * demand). @default events.Schedule.rate(Duration.days(1))
+   * demand).
+   *
+   * @default events.Schedule.rate(Duration.days(1))
    */
   readonly syncSchedule?: events.Schedule | 'off';
+
   /**
-   * The sync also deletes `<tag><suffix>` tags made by soci-indexer whose source tag is gone; only then
-   * does it get `ecr:BatchDeleteImage`, on the allow-listed repositories. @default false
+   * Whether the sync also deletes `<tag><suffix>` tags made by soci-indexer whose source tag is gone.
+   *
+   * Only then does the sync function get `ecr:BatchDeleteImage`, on the allow-listed repositories.
+   *
+   * @default false
    */
   readonly syncPrune?: boolean;
-  /** Indexer invocations per sync run at most; the rest waits for the next run. @default 10000 */
+
+  /**
+   * The most indexer invocations per sync run; the rest waits for the next run.
+   *
+   * @default 10000
+   */
   readonly syncMaxInvocations?: number;
 }
 
@@ -226,25 +337,47 @@ function unique<T>(values: readonly T[]): T[] {
   return [...new Set(values)];
 }
 
+/**
+ * The defaults of the props that only the construct has (the build's own defaults are DEFAULTS, imported
+ * from the core); the `@default` tags of SociIndexerProps say the same.
+ */
+const CONSTRUCT_DEFAULTS = {
+  memorySize: 3538,
+  timeout: Duration.minutes(15),
+  maxEventAge: Duration.hours(6),
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  logLevel: 'INFO',
+  ztocCacheExpiry: Duration.days(30),
+  syncSchedule: events.Schedule.rate(Duration.days(1)),
+  syncMaxInvocations: 10_000,
+} as const;
+
+/**
+ * Builds SOCI indexes for the images pushed to the allow-listed ECR repositories: the indexer function
+ * behind an EventBridge rule, a scheduled sync function for images pushed before (or missed), a zTOC
+ * cache repository, an encrypted dead-letter queue and alarms.
+ */
 export class SociIndexer extends Construct {
   /** The indexer function. */
-  readonly function: lambda.Function;
-  /** The rule that sends allow-listed ECR pushes to the function. */
-  readonly rule: events.Rule;
-  /** Events that failed every retry, from EventBridge delivery or from the function itself. */
-  readonly deadLetterQueue: sqs.Queue;
-  readonly logGroup: logs.LogGroup;
+  readonly function: lambda.IFunction;
+  /** The rule that sends allow-listed ECR pushes to the indexer function. */
+  readonly rule: events.IRule;
+  /** Events that failed every retry, from EventBridge delivery or from either function itself. */
+  readonly deadLetterQueue: sqs.IQueue;
+  /** The indexer function's log group. */
+  readonly logGroup: logs.ILogGroup;
   /** Function errors, throttles, dead letters, and images the handler reported as failed. */
-  readonly alarms: cloudwatch.Alarm[];
+  readonly alarms: cloudwatch.IAlarm[];
   /** The `service` dimension of the handler's metrics. */
   readonly serviceName: string;
+  /** The allow-list as parsed from `repositories`. */
   readonly repositoryFilters: RepositoryFilterEntry[];
   /** The zTOC cache repository (created or given), or undefined when the cache is off. */
   readonly ztocCache?: ecr.IRepository;
   /** The sync function: plans over the allow-list and invokes the indexer for what is missing or stale. */
-  readonly syncFunction: lambda.Function;
+  readonly syncFunction: lambda.IFunction;
   /** The schedule that runs the sync; undefined with `syncSchedule: 'off'`. */
-  readonly syncRule?: events.Rule;
+  readonly syncRule?: events.IRule;
 
   constructor(scope: Construct, id: string, props: SociIndexerProps) {
     super(scope, id);
@@ -256,18 +389,19 @@ export class SociIndexer extends Construct {
     const tagSuffix = props.tagSuffix ?? DEFAULTS.tagSuffix;
     this.checkTagPatterns(tagSuffix);
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+    const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    Validations.of(this.deadLetterQueue).acknowledge({
+    this.deadLetterQueue = deadLetterQueue;
+    Validations.of(deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is itself the dead-letter queue of the rule target and the function; a DLQ of a DLQ would only move the same messages.',
     });
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: props.logRetention ?? CONSTRUCT_DEFAULTS.logRetention,
       // Retention already bounds what is kept; a retained group would outlive `cdk destroy` as an orphan.
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -278,7 +412,7 @@ export class SociIndexer extends Construct {
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     this.logGroup.grantWrite(role);
 
-    const maxEventAge = props.maxEventAge ?? Duration.hours(6);
+    const maxEventAge = props.maxEventAge ?? CONSTRUCT_DEFAULTS.maxEventAge;
     const completionBus = props.completionEvents === false
       ? undefined
       : (props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default'));
@@ -288,8 +422,8 @@ export class SociIndexer extends Construct {
       handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 3538,
-      timeout: props.timeout ?? Duration.minutes(15),
+      memorySize: props.memorySize ?? CONSTRUCT_DEFAULTS.memorySize,
+      timeout: props.timeout ?? CONSTRUCT_DEFAULTS.timeout,
       role,
       logGroup: this.logGroup,
       reservedConcurrentExecutions: props.reservedConcurrency,
@@ -316,11 +450,12 @@ export class SociIndexer extends Construct {
       detailType: ['ECR Image Action'],
       detail: pushDetailPattern(this.repositoryFilters, tagSuffix),
     };
-    this.rule = new events.Rule(this, 'PushRule', {
+    const rule = new events.Rule(this, 'PushRule', {
       description: 'ECR pushes to the allow-listed repositories -> SOCI indexer',
       eventPattern,
     });
-    this.rule.addTarget(new targets.LambdaFunction(this.function, {
+    this.rule = rule;
+    rule.addTarget(new targets.LambdaFunction(this.function, {
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts: RETRY_ATTEMPTS,
       maxEventAge,
@@ -329,11 +464,12 @@ export class SociIndexer extends Construct {
 
     this.syncFunction = this.createSync(stack, props, environment, completionBus);
     if (props.syncSchedule !== 'off') {
-      this.syncRule = new events.Rule(this, 'SyncSchedule', {
+      const syncRule = new events.Rule(this, 'SyncSchedule', {
         description: 'Reconcile the allow-listed repositories: index what has no up-to-date SOCI index',
-        schedule: props.syncSchedule ?? events.Schedule.rate(Duration.days(1)),
+        schedule: props.syncSchedule ?? CONSTRUCT_DEFAULTS.syncSchedule,
       });
-      this.syncRule.addTarget(new targets.LambdaFunction(this.syncFunction, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 0 }));
+      this.syncRule = syncRule;
+      syncRule.addTarget(new targets.LambdaFunction(this.syncFunction, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 0 }));
     }
 
     this.alarms = this.createAlarms(props.alarmTopic);
@@ -344,11 +480,11 @@ export class SociIndexer extends Construct {
    * repositories, invokes the indexer, and deletes tags only with syncPrune; it writes nothing else.
    */
   private createSync(stack: Stack, props: SociIndexerProps, environment: Record<string, string>, completionBus: events.IEventBus | undefined): lambda.Function {
-    const maxInvocations = props.syncMaxInvocations ?? 10_000;
+    const maxInvocations = props.syncMaxInvocations ?? CONSTRUCT_DEFAULTS.syncMaxInvocations;
     if (!Number.isInteger(maxInvocations) || maxInvocations < 1 || maxInvocations > 1_000_000) {
       throw new SociIndexerConfigError(`syncMaxInvocations: expected a whole number from 1 to 1000000, got ${maxInvocations}`);
     }
-    const logGroup = new logs.LogGroup(this, 'SyncLogGroup', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+    const logGroup = new logs.LogGroup(this, 'SyncLogGroup', { retention: props.logRetention ?? CONSTRUCT_DEFAULTS.logRetention, removalPolicy: RemovalPolicy.DESTROY });
     const role = new iam.Role(this, 'SyncRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(role);
     const repositories = repositoryArns(stack, this.repositoryFilters);
@@ -416,6 +552,7 @@ export class SociIndexer extends Construct {
     });
   }
 
+  /** Images that got a SOCI index. */
   metricImagesIndexed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.imagesIndexed, props);
   }
@@ -428,10 +565,12 @@ export class SociIndexer extends Construct {
     return this.metric(METRIC.imagesSkipped, { ...props, dimensionsMap: { reason, ...props?.dimensionsMap } });
   }
 
+  /** Images the handler could not index (the ImagesFailedAlarm watches it). */
   metricImagesFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.imagesFailed, props);
   }
 
+  /** Layers that got a zTOC. */
   metricLayersIndexed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.layersIndexed, props);
   }
@@ -441,10 +580,12 @@ export class SociIndexer extends Construct {
     return this.metric(METRIC.layersSkipped, { ...props, dimensionsMap: { reason, ...props?.dimensionsMap } });
   }
 
+  /** Layer bytes actually read to build zTOCs. */
   metricBytesRead(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.bytesRead, props);
   }
 
+  /** Bytes of the zTOCs built. */
   metricZtocBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRIC.ztocBytes, props);
   }
@@ -473,7 +614,7 @@ export class SociIndexer extends Construct {
   private createZtocCache(props: SociIndexerProps): ecr.IRepository | undefined {
     if (props.ztocCache === false) return undefined;
     if (props.ztocCache !== undefined) return props.ztocCache;
-    const expiry = props.ztocCacheExpiry ?? Duration.days(30);
+    const expiry = props.ztocCacheExpiry ?? CONSTRUCT_DEFAULTS.ztocCacheExpiry;
     const days = expiry.toDays({ integral: false });
     if (!Number.isInteger(days) || days < 1) {
       throw new SociIndexerConfigError(`ztocCacheExpiry: expected a whole number of days ≥ 1, got ${expiry.toHumanString()}`);
@@ -605,7 +746,7 @@ export class SociIndexer extends Construct {
 
 /** The handler's environment contract for these props (the event bus is added separately: a token). */
 function handlerEnvironment(props: SociIndexerProps, serviceName: string): Record<string, string> {
-  const platforms = props.platforms ?? 'all';
+  const platforms = props.platforms ?? DEFAULTS.platforms;
   return {
     SOCI_REPOSITORY_FILTERS: props.repositories.map((r) => r.trim()).join(','),
     SOCI_MIN_LAYER_SIZE: String(props.minLayerSize ?? DEFAULTS.minLayerSize),
@@ -617,7 +758,7 @@ function handlerEnvironment(props: SociIndexerProps, serviceName: string): Recor
     ...(props.buildToolId !== undefined ? { SOCI_BUILD_TOOL_ID: props.buildToolId } : {}),
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: DEFAULT_METRICS_NAMESPACE,
-    POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+    POWERTOOLS_LOG_LEVEL: props.logLevel ?? CONSTRUCT_DEFAULTS.logLevel,
   };
 }
 

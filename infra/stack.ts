@@ -17,35 +17,94 @@ export const PLACEHOLDER_REPOSITORY = 'soci-indexer-placeholder';
 type PlainProps = 'minLayerSize' | 'spanSize' | 'indexVersion' | 'tagSuffix' | 'inPlace' | 'platforms' | 'memorySize'
   | 'completionEvents' | 'reservedConcurrency' | 'buildToolId' | 'logLevel';
 
-/** Every deployment setting as a plain value (the context keys have the same names). */
+/**
+ * Every deployment setting as a plain value (the context keys have the same names). The settings that are
+ * props of SociIndexer keep their meaning and defaults there.
+ */
 export interface SociIndexerSettings extends Partial<Pick<SociIndexerProps, PlainProps>> {
-  /** `repository[:tag]` patterns; see SociIndexerProps.repositories. @default - PLACEHOLDER_REPOSITORY, with a warning */
+  /**
+   * The allow-list: `repository[:tag]` patterns (see SociIndexerProps.repositories).
+   *
+   * @default - PLACEHOLDER_REPOSITORY alone, with a warning at synth
+   */
   readonly repositories?: string[];
-  /** @default 15 */
+
+  /**
+   * The indexer function's timeout, in minutes.
+   *
+   * @default 15
+   */
   readonly timeoutMinutes?: number;
-  /** Name or ARN of the bus for completion events. @default - the default bus */
+
+  /**
+   * The name or ARN of the bus for completion events.
+   *
+   * @default - the account's default bus
+   */
   readonly eventBus?: string;
-  /** An existing SNS topic for alarm notifications. @default - none */
+
+  /**
+   * The ARN of an existing SNS topic for alarm notifications.
+   *
+   * @default - alarms without actions
+   */
   readonly alarmTopicArn?: string;
-  /** One of CloudWatch Logs' retention values (1, 3, 5, 7, 14, 30, ...). @default 30 */
+
+  /**
+   * How many days the log groups keep their logs: one of CloudWatch Logs' retention values (1, 3, 5, 7,
+   * 14, 30, ...).
+   *
+   * @default 30
+   */
   readonly logRetentionDays?: number;
-  /** Customer managed keys of encrypted repositories. @default - none */
+
+  /**
+   * The ARNs of the customer managed keys of encrypted repositories.
+   *
+   * @default - none
+   */
   readonly kmsKeyArns?: string[];
-  /** `false`: no zTOC cache; a repository name: use that existing repository. @default - a new cache repository */
+
+  /**
+   * The zTOC cache: `false` for none, or the name of an existing repository to use.
+   *
+   * @default - a new cache repository
+   */
   readonly ztocCache?: false | string;
-  /** Days a zTOC cache entry lives after it was pushed (created cache only). @default 30 */
+
+  /**
+   * Days a zTOC cache entry lives after it was pushed (in a cache repository the construct creates).
+   *
+   * @default 30
+   */
   readonly ztocCacheExpiryDays?: number;
-  /** `off`, or an EventBridge schedule expression (`rate(1 day)`, `cron(0 3 * * ? *)`). @default 'rate(1 day)' */
+
+  /**
+   * When the sync runs: `off`, or an EventBridge schedule expression (`rate(1 day)`, `cron(0 3 * * ? *)`).
+   *
+   * @default 'rate(1 day)'
+   */
   readonly syncSchedule?: string;
-  /** See SociIndexerProps.syncPrune. @default false */
+
+  /**
+   * Whether the sync deletes stale `<tag><suffix>` tags (see SociIndexerProps.syncPrune).
+   *
+   * @default false
+   */
   readonly syncPrune?: boolean;
 }
 
+/** Props of SociIndexerStack. */
 export interface SociIndexerStackProps extends StackProps {
+  /**
+   * The deployment settings, typically read from CDK context with settingsFromContext.
+   */
   readonly settings: SociIndexerSettings;
 }
 
+/** A deployable stack holding one SociIndexer, configured from plain values. */
 export class SociIndexerStack extends Stack {
+  /** The indexer the stack deploys. */
   readonly indexer: SociIndexer;
 
   constructor(scope: Construct, id: string, props: SociIndexerStackProps) {

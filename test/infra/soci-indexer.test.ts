@@ -10,6 +10,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { parseConfig } from '../../lambda/handler/config.ts';
+import { DEFAULTS } from '../../lambda/soci/defaults.ts';
 import {
   SociIndexer,
   SociIndexerConfigError,
@@ -498,5 +499,54 @@ describe('scheduled sync', () => {
     const deletes = pruning.filter((s) => actionsOf(s).includes('ecr:BatchDeleteImage'));
     assert.deepEqual(deletes.map((s) => s.Resource), [allowList], 'BatchDeleteImage on the allow-listed repositories only');
     assert.ok(!policyStatements(template, 'indexer').some((s) => actionsOf(s).includes('ecr:BatchDeleteImage')), 'the indexer never deletes');
+  });
+});
+
+describe('props documentation', () => {
+  const source = readFileSync(new URL('../../infra/soci-indexer.ts', import.meta.url), 'utf8');
+  const body = /export interface SociIndexerProps \{\n([\s\S]*?)\n\}/.exec(source)?.[1] ?? '';
+
+  /** Each prop of SociIndexerProps with the lines of its doc comment (the .d.ts keeps the same comments). */
+  function documentedProps(): Map<string, string[]> {
+    const props = new Map<string, string[]>();
+    for (const [, doc = '', name = ''] of body.matchAll(/\/\*\*\n([\s\S]*?)\n\s*\*\/\n\s*readonly (\w+)\??:/g)) {
+      props.set(name, doc.split('\n').map((line) => line.replace(/^\s*\*\s?/, '')));
+    }
+    return props;
+  }
+
+  test('every prop has a summary line and, when optional, one @default on its own line', () => {
+    const props = documentedProps();
+    const declared = [...body.matchAll(/^ {2}readonly (\w+)(\??):/gm)];
+    assert.ok(declared.length > 20, `found ${declared.length} props`);
+    for (const [, name = '', optional] of declared) {
+      const doc = props.get(name);
+      assert.ok(doc, `${name}: no doc comment`);
+      assert.match(doc[0] ?? '', /^\S.*\S$/, `${name}: no summary line`);
+      const defaults = doc.filter((line) => line.includes('@default'));
+      if (optional === '?') {
+        assert.equal(defaults.length, 1, `${name}: expected one @default`);
+        assert.match(defaults[0]!, /^@default \S/, `${name}: @default not on its own line`);
+        assert.equal(doc[doc.indexOf(defaults[0]!) - 1], '', `${name}: no blank line before @default`);
+      } else {
+        assert.equal(defaults.length, 0, `${name}: a required prop has no default`);
+      }
+    }
+  });
+
+  test('the documented defaults of the build settings are DEFAULTS, which the construct deploys', () => {
+    const props = documentedProps();
+    const documented = (name: string) => /^@default (\S+)/.exec(props.get(name)?.find((line) => line.startsWith('@default')) ?? '')?.[1];
+    const literal = (value: string | number) => (typeof value === 'string' ? `'${value}'` : String(value));
+    for (const name of ['minLayerSize', 'spanSize', 'indexVersion', 'tagSuffix', 'platforms'] as const) {
+      assert.equal(documented(name), literal(DEFAULTS[name]), `${name}: the @default is not DEFAULTS.${name}`);
+    }
+    const { template } = indexerStack({ repositories: ['app'] });
+    const env = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const vars = env.Properties.Environment.Variables;
+    assert.deepEqual(
+      [vars.SOCI_MIN_LAYER_SIZE, vars.SOCI_SPAN_SIZE, vars.SOCI_INDEX_VERSION, vars.SOCI_TAG_SUFFIX, vars.SOCI_PLATFORMS],
+      [String(DEFAULTS.minLayerSize), String(DEFAULTS.spanSize), DEFAULTS.indexVersion, DEFAULTS.tagSuffix, DEFAULTS.platforms],
+    );
   });
 });
