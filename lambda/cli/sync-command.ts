@@ -94,7 +94,7 @@ function formatPlan(items: readonly PlanItem[]): string {
 function formatSummary(result: SyncResult, dryRun: boolean): string {
   const { plan } = result;
   const lines = [`registry   ${plan.registry}: ${plan.repositories.length} repository(ies), ${plan.items.length} item(s), planned in ${(plan.durationMs / 1000).toFixed(2)} s`];
-  lines.push('', 'action      planned' + (dryRun ? '' : '  done  failed'));
+  lines.push('', `action      planned${dryRun ? '' : '  done  failed'}`);
   for (const action of SYNC_ACTIONS) {
     const planned = result.counts[action];
     if (dryRun) lines.push(`${action.padEnd(11)} ${String(planned).padStart(7)}`);

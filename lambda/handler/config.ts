@@ -115,6 +115,7 @@ export function parseConfig(env: Env): HandlerConfig {
   }
 
   const buildToolId = read(env, 'SOCI_BUILD_TOOL_ID') ?? DEFAULTS.buildToolId;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (buildToolId.length > 256 || /[\u0000-\u001f\u007f]/.test(buildToolId)) {
     throw new ConfigError('SOCI_BUILD_TOOL_ID', 'must be at most 256 printable characters');
   }

@@ -71,7 +71,7 @@ export function skipReason(push: EcrPush, config: HandlerConfig, functionAccount
       message: `push to account ${push.account}'s registry, but this function runs in account ${functionAccount}: cross-account indexing is not supported, deploy the indexer in account ${push.account}`,
     };
   }
-  if (push.tag !== undefined && push.tag.endsWith(config.tagSuffix)) {
+  if (push.tag?.endsWith(config.tagSuffix)) {
     return { code: 'own-output', message: `tag ${push.tag} ends with the output suffix ${config.tagSuffix}: our own output` };
   }
   if (isSociArtifact(push.artifactMediaType)) {

@@ -164,6 +164,7 @@ function expect<T>(value: unknown, kind: 'string' | 'object', path: string): T {
 const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 // Everything Go escapes with HTML escaping on: quote, backslash, controls, <, >, &, U+2028, U+2029.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are among what it escapes
 const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029]/g;
 
 /** A JSON string literal exactly as Go's encoder writes it (escapeHTML on, Go ≥ 1.22 `\b`/`\f`). */

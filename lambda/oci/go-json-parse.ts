@@ -181,6 +181,7 @@ class Reader {
   private escape(): string {
     const b = this.bytes;
     const e = b[this.pos + 1];
+    // biome-ignore lint/complexity/useSimpleNumberKeys: byte values, in hex as the JSON grammar gives them
     const simple: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
     if (e !== undefined && simple[e] !== undefined) {
       this.pos += 2;

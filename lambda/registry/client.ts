@@ -309,7 +309,7 @@ export class RegistryTarget implements Target {
 
 /** The manifest's media type from Content-Type, or from its JSON `mediaType` when the header is generic. */
 function manifestMediaType(contentType: string | null, bytes: Uint8Array): string | undefined {
-  const header = contentType?.split(';')[0]!.trim().toLowerCase();
+  const header = contentType?.split(';')[0]?.trim().toLowerCase();
   if (header && isManifestMediaType(header)) return header;
   try {
     const mediaType = (JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: unknown }).mediaType;

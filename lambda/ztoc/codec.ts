@@ -336,7 +336,7 @@ class CheckedReader {
       try {
         return this.utf8.decode(raw);
       } catch {
-        bad(`${this.kind} is malformed: ${t.what}.${name}[${i}] is not valid UTF-8`);
+        return bad(`${this.kind} is malformed: ${t.what}.${name}[${i}] is not valid UTF-8`);
       }
     });
   }

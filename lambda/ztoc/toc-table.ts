@@ -28,12 +28,8 @@ const UNAME = 2;
 const GNAME = 3;
 const MOD_TIME = 4;
 const XATTRS = 5; // index + 1 into xattrLists, 0 for none
-const NAME_SLAB = 6;
-const NAME_AT = 7;
-const NAME_LENGTH = 8;
-const LINK_SLAB = 9;
-const LINK_AT = 10;
-const LINK_LENGTH = 11;
+const NAME_SLAB = 6; // then the name's offset in its slab (7) and its length (8): see storeBytes
+const LINK_SLAB = 9; // then 10 and 11, likewise
 
 /** One block of columns: NUMBERS Float64 columns, INDEXES Uint32 columns and the type codes. */
 class ColumnBlock {

@@ -8,7 +8,7 @@ import type { Checkpoint, Ztoc } from '../types.ts';
 import { concatBytes, gzipHeaderLength } from './gzip.ts';
 import { display, type Extraction, message, type Plan } from './plan.ts';
 import { RangeHasher } from './range-hasher.ts';
-import { TarWalker } from './tar.ts';
+import type { TarWalker } from './tar.ts';
 import type { LayerSource } from './types.ts';
 
 export function compareEntries(ztoc: Ztoc, walker: TarWalker, problems: string[]): void {
@@ -72,7 +72,7 @@ export async function readLayer(layer: LayerSource, plan: Plan | null, walker: T
   const extracted = new Map<number, string | null>();
   const unfinished = new Map<number, string>();
   const sliceDigests = sliceHasher.finish();
-  plan?.slices.forEach((f, i) => extracted.set(f.entry, sliceDigests[i] ?? null));
+  for (const [i, f] of (plan?.slices ?? []).entries()) extracted.set(f.entry, sliceDigests[i] ?? null);
   for (const extraction of extractions) {
     const digests = extraction.hasher.finish();
     extraction.files.forEach((f, i) => {

@@ -168,7 +168,8 @@ export class TarWalker {
     if (this.error !== null || headerSize === null) return;
     if (isMeta) {
       this.meta = { type: flag, parts: [] };
-      return this.startData(headerSize);
+      this.startData(headerSize);
+      return;
     }
     const entry = this.entryFromHeader(b, flag, headerSize, at);
     if (!entry) return;
