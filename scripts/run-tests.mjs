@@ -92,6 +92,7 @@ child.stdout.on('data', (chunk) => {
   const lines = tail.split('\n');
   tail = lines.pop() ?? '';
   for (const line of lines) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the runner's ANSI colour escapes (ESC [ ... m)
     const m = /^\S*\s*(pass|fail|skipped|todo|cancelled) (\d+)$/.exec(line.replace(/\x1b\[[0-9;]*m/g, '').trim());
     if (m) counts[m[1]] = Number(m[2]);
   }

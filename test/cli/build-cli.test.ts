@@ -61,7 +61,7 @@ describe('build on an OCI layout', () => {
     const cases: Array<[string[], number, string]> = [
       [['build', 'Not A Reference!'], 1, 'soci-indexer: error: invalid image reference "Not A Reference!": the repository name must be lower case'],
       [['build', `oci:${join(dir, 'nowhere')}`], 1, `soci-indexer: error: oci:${join(dir, 'nowhere')} is not an OCI image layout: no oci-layout`],
-      [['build', 'oci:' + goldenPath('image-layout') + ':no-such-tag'], 1, `soci-indexer: error: oci:${goldenPath('image-layout')}: no manifest tagged "no-such-tag"`],
+      [['build', `oci:${goldenPath('image-layout')}:no-such-tag`], 1, `soci-indexer: error: oci:${goldenPath('image-layout')}: no manifest tagged "no-such-tag"`],
       [['build', 'x', '--index-version', 'v3'], 2, 'soci-indexer: --index-version must be one of v1, v2, got "v3" (see --help)'],
       [['build', 'x', '--in-place', '--output-tag', 't'], 2, 'soci-indexer: choose one of --tag-suffix, --output-tag and --in-place (see --help)'],
     ];

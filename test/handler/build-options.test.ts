@@ -40,7 +40,10 @@ function created(options: BuildOptions): BuildResult {
 async function optionsFor(env: Record<string, string>, overrides: { now?: () => number; remainingMs?: () => number; build?: BuildFn } = {}) {
   const calls: BuildOptions[] = [];
   const build: BuildFn = overrides.build ?? (async (_source, _reference, options) => created(options));
-  const handler = handlerFromEnvironment({ SOCI_REPOSITORY_FILTERS: 'team/*', ...env }, async (...args) => (calls.push(args[2]), build(...args)), {
+  const handler = handlerFromEnvironment({ SOCI_REPOSITORY_FILTERS: 'team/*', ...env }, async (...args) => {
+    calls.push(args[2]);
+    return build(...args);
+  }, {
     auth: { access: async () => access },
     openTarget: () => registry,
     ...(overrides.now && { now: overrides.now }),
@@ -122,7 +125,14 @@ describe('handler: deadline and hard stop', () => {
     const stuck: BuildFn = (_source, _reference, options) =>
       new Promise((_, reject) => {
         entered();
-        options.signal!.addEventListener('abort', () => ((abortedAt = Date.now()), reject(options.signal!.reason)), { once: true });
+        options.signal!.addEventListener(
+          'abort',
+          () => {
+            abortedAt = Date.now();
+            reject(options.signal!.reason);
+          },
+          { once: true },
+        );
       });
     const running = optionsFor({ SOCI_DEADLINE_MARGIN_MS: String(margin) }, { now: () => Date.now(), remainingMs: () => remaining - Date.now(), build: stuck });
     await inCore;

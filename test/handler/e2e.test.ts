@@ -193,7 +193,7 @@ describe('ECR push → SOCI index, end to end', () => {
     const [created] = events.events.slice(sent);
     assert.equal(created?.DetailType, 'SOCI Index Created');
     assert.equal(created?.detail.outputDigest, output.digest);
-    assert.deepEqual([...(created?.detail.platforms as string[])].sort(), ['linux/amd64', 'linux/arm64/v8']);
+    assert.deepEqual([...((created?.detail.platforms ?? []) as string[])].sort(), ['linux/amd64', 'linux/arm64/v8']);
   });
 
   test('our own output, pushes outside the filters and untagged manifests do nothing but log', async () => {

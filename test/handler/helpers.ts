@@ -76,7 +76,7 @@ export async function capture<T>(fn: () => Promise<T>): Promise<Captured & { val
   } catch (error) {
     return { ...out, error };
   } finally {
-    METHODS.forEach((m, i) => (console[m] = saved[i]!));
+    for (const [i, m] of METHODS.entries()) console[m] = saved[i]!;
   }
 }
 

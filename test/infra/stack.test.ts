@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { App, Stack } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -304,7 +304,7 @@ describe('lambda asset', () => {
       const work = `
         const { Worker } = await import('node:worker_threads');
         const { readFileSync } = await import('node:fs');
-        const w = new Worker(new URL('layer-worker.mjs', ${JSON.stringify(pathToFileURL(assetDir + '/').href)}), { execArgv: [] });
+        const w = new Worker(new URL('layer-worker.mjs', ${JSON.stringify(pathToFileURL(`${assetDir}/`).href)}), { execArgv: [] });
         const bytes = readFileSync(${JSON.stringify(tiny)});
         w.on('message', (m) => { if (m.type === 'done') { console.log(m.result.summary.digest); w.terminate(); } });
         w.postMessage({ type: 'start', id: 1, options: { spanSize: 4194304, compression: 'gzip', buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: [] } });

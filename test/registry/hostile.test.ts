@@ -2,7 +2,7 @@
 // bodies, endless referrers paging, https→http redirects and oversized configs. Each must end quickly with
 // a one-line error naming its limit, having read a bounded number of bytes.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -50,7 +50,7 @@ describe('hostile registries', () => {
   test('a 404 with an endless body: not found, the body closed after at most 1 MiB is read', async () => {
     let served: Promise<number> | undefined;
     const host = await listen(
-      createServer((req, res) => {
+      createServer((_req, res) => {
         res.writeHead(404, { 'content-type': 'application/json' });
         served = endless(res, Buffer.alloc(64 * 1024, 0x20));
       }),
@@ -111,7 +111,7 @@ describe('hostile registries', () => {
   test('referrers paging past its cap fails loudly instead of stopping', async () => {
     let pages = 0;
     const host = await listen(
-      createServer((req, res) => {
+      createServer((_req, res) => {
         pages++;
         res.writeHead(200, { 'content-type': MEDIA_TYPE_OCI_INDEX, link: `</v2/app/referrers/${SUBJECT}?page=${pages}>; rel="next"` });
         res.end(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: [] }));
@@ -166,7 +166,11 @@ describe('exchange deadline and minimum throughput (nodeTransport)', () => {
   /** A raw server that answers every connection with `script` (bytes, then a delay before the next). */
   async function rawServer(script: (socket: import('node:net').Socket) => void): Promise<string> {
     // The client hangs up on purpose: a write racing that must not become an uncaught EPIPE/ECONNRESET.
-    return `http://${await listen(createNetServer((socket) => (socket.on('error', () => undefined), script(socket))))}`;
+    const server = createNetServer((socket) => {
+      socket.on('error', () => undefined);
+      script(socket);
+    });
+    return `http://${await listen(server)}`;
   }
 
   async function readAll(body: AsyncIterable<Uint8Array>, pause = 0): Promise<number> {
@@ -211,7 +215,14 @@ describe('exchange deadline and minimum throughput (nodeTransport)', () => {
         socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`);
         if (request.toString().includes('/fast')) return void socket.end(body);
         let at = 0;
-        const timer = setInterval(() => (socket.destroyed || at >= body.length ? clearInterval(timer) : socket.write(body.subarray(at, (at += 1024)))), 20);
+        const timer = setInterval(() => {
+          if (socket.destroyed || at >= body.length) {
+            clearInterval(timer);
+            return;
+          }
+          socket.write(body.subarray(at, at + 1024));
+          at += 1024;
+        }, 20);
         socket.once('close', () => clearInterval(timer));
       });
     });

@@ -28,7 +28,10 @@ function whileReading(layout: OciLayoutTarget, layer: string, meanwhile: () => P
     referrersNeedTags: layout.referrersNeedTags,
     resolve: (reference) => layout.resolve(reference),
     fetch: async (desc: Descriptor, o?: FetchOptions) => {
-      if (desc.digest === layer) await (done ??= meanwhile());
+      if (desc.digest === layer) {
+        done ??= meanwhile();
+        await done;
+      }
       return layout.fetch(desc, o);
     },
     fetchBytes: (desc, o) => layout.fetchBytes(desc, o),

@@ -140,7 +140,16 @@ describe('bounded concurrency', () => {
       mapPool([0, 1, 2, 3], 2, async (n, _i, signal) => {
         started.push(n);
         if (n === 1) throw new Error('boom');
-        await new Promise<void>((resolve) => signal.addEventListener('abort', () => (aborted.push(n), resolve()), { once: true }));
+        await new Promise<void>((resolve) =>
+          signal.addEventListener(
+            'abort',
+            () => {
+              aborted.push(n);
+              resolve();
+            },
+            { once: true },
+          ),
+        );
         throw new Error(`aborted ${n}`);
       }),
       /^Error: boom$/,

@@ -4,7 +4,7 @@
 // build. Every output is compared with a build of the same image without the cache. (Reuse itself:
 // ztoc-cache.test.ts; resume after a deadline: ztoc-cache-resume.test.ts.)
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { descriptorFor, sha256Digest } from '../../lambda/oci/digest.ts';
 import { marshalManifest, parseManifest } from '../../lambda/oci/go-json.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
@@ -14,19 +14,18 @@ import type { BuildEvent } from '../../lambda/soci/types.ts';
 import { RepositoryZtocCache, ZTOC_CACHE_ARTIFACT_TYPE, cacheTag, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
 import { buildZtoc } from '../../lambda/ztoc/builder.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { type BuiltLayout } from '../support/images.ts';
-import { type RunningRegistry } from '../support/registry.ts';
+import type { BuiltLayout } from '../support/images.ts';
+import type { RunningRegistry } from '../support/registry.ts';
 import { options, ztocCacheWorld } from '../support/ztoc-cache-world.ts';
 
 describe('zTOC cache faults against docker-registry', () => {
   const world = ztocCacheWorld();
-  const { target, cache, push, layersOf, layerGets, fromScratch, assertSameAsScratch, ztocModes } = world;
+  const { target, cache, push, layersOf, assertSameAsScratch, ztocModes } = world;
   let registry: RunningRegistry;
   let proxy: FaultProxy;
   let one: BuiltLayout;
-  let two: BuiltLayout;
   before(() => {
-    ({ registry, proxy, one, two } = world);
+    ({ registry, proxy, one } = world);
   });
   /** The build's warnings, as an assertion message: a cache miss or failure then says why. */
   const warningsOf = (events: BuildEvent[]) => events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : [])).join('\n') || '(no warnings)';

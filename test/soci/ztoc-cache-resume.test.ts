@@ -2,23 +2,18 @@
 // cache, so its retry reads only the remaining layers and produces what an uninterrupted build produces.
 // Against a real docker-registry behind the test proxy.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
 import { SociError, type BuildOptions } from '../../lambda/soci/types.ts';
-import { type FaultProxy } from '../support/fault-proxy.ts';
-import { type BuiltLayout } from '../support/images.ts';
-import { type RunningRegistry } from '../support/registry.ts';
+import type { BuiltLayout } from '../support/images.ts';
 import { options, ztocCacheWorld } from '../support/ztoc-cache-world.ts';
 
 describe('zTOC cache: resume after a deadline', () => {
   const world = ztocCacheWorld();
-  const { target, cache, push, layersOf, layerGets, fromScratch, assertSameAsScratch, ztocModes } = world;
-  let registry: RunningRegistry;
-  let proxy: FaultProxy;
+  const { target, cache, push, layersOf, assertSameAsScratch, ztocModes } = world;
   let one: BuiltLayout;
-  let two: BuiltLayout;
   before(() => {
-    ({ registry, proxy, one, two } = world);
+    ({ one } = world);
   });
 
   test('a build stopped at its deadline resumes: the retry reads only the layers not yet cached', async () => {

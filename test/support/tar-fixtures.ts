@@ -7,7 +7,7 @@ export function tarHeaderBlock(fields: { name: string; size: number; typeflag: s
   header.write(`${fields.mode ?? '0000644'}\0`, 100);
   header.write('0000000\0', 108);
   header.write('0000000\0', 116);
-  header.write(fields.size.toString(8).padStart(11, '0') + '\0', 124);
+  header.write(`${fields.size.toString(8).padStart(11, '0')}\0`, 124);
   header.write('00000000000\0', 136);
   header.write(fields.typeflag, 156);
   if (fields.format === 'gnu') header.write('ustar  \0', 257);
@@ -15,7 +15,7 @@ export function tarHeaderBlock(fields: { name: string; size: number; typeflag: s
   header.fill(0x20, 148, 156);
   let sum = 0;
   for (const b of header) sum += b;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   return header;
 }
 

@@ -116,7 +116,9 @@ describe('zTOC codec against the golden zTOCs', () => {
       assert.equal(z.checkpoints.length, dump.checkpoints_blob_len);
       assert.equal(sha256Hex(z.checkpoints), dump.checkpoints_blob_sha256);
       assert.equal(z.toc.length, dump.files.length);
-      z.toc.forEach((entry, i) => assertEntryMatchesDump(entry, dump.files[i]!, `${dumpName} entry ${i}`));
+      z.toc.forEach((entry, i) => {
+        assertEntryMatchesDump(entry, dump.files[i]!, `${dumpName} entry ${i}`);
+      });
 
       if (dump.compression_algorithm === 'gzip') {
         const { spanSize, checkpoints } = decodeGzipCheckpoints(z.checkpoints);
@@ -238,7 +240,10 @@ describe('parseZtoc on bad input', () => {
     let seed = 12345;
     for (let n = 0; n < 200; n++) {
       const junk = new Uint8Array(1 + (n * 37) % 4096);
-      for (let i = 0; i < junk.length; i++) junk[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+      for (let i = 0; i < junk.length; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        junk[i] = seed >>> 24;
+      }
       assertBadZtoc(() => parseZtoc(junk), `random ${n}`);
     }
   });

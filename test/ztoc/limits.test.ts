@@ -10,7 +10,7 @@ import { buildZtoc, type BuildZtocOptions } from '../../lambda/ztoc/builder.ts';
 import { indexGzip } from '../../lambda/ztoc/gzip-index.ts';
 import { DEFAULT_LIMITS } from '../../lambda/ztoc/limits.ts';
 import { GoTarReader } from '../../lambda/ztoc/tar-reader.ts';
-import { ZtocError } from '../../lambda/ztoc/types.ts';
+import type { ZtocError } from '../../lambda/ztoc/types.ts';
 import { emptyMembersLayer, giantBlockLayer, paxRecordsTar, smallTar } from '../support/hostile-layers.ts';
 import { tarEntry, tarHeaderBlock } from '../support/tar-fixtures.ts';
 import { referenceCheckpoints } from '../support/zran-reference.ts';
@@ -154,7 +154,9 @@ describe('a deflate block larger than the retained output (blockOutputRetained)'
       for (const span of [1 << 20, 4 << 20, 64 << 20]) {
         const expected = referenceCheckpoints(file, span);
         let out = 0;
-        const r = await indexGzip(chunked(file), (c) => void (out += c.length), { spanSize: span, limits: { blockOutputRetained: 2 << 20 } });
+        const r = await indexGzip(chunked(file), (c) => {
+          out += c.length;
+        }, { spanSize: span, limits: { blockOutputRetained: 2 << 20 } });
         assert.deepEqual(r.checkpoints.map((c) => ({ in: c.in, out: c.out, bits: c.bits })), expected, `span ${span}`);
         assert.ok(r.stats.followSteps >= 2, `followed in steps (${r.stats.followSteps})`);
         assert.equal(out, r.uncompressedSize);
