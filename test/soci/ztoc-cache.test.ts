@@ -10,20 +10,18 @@ import { buildSociIndex } from '../../lambda/soci/build.ts';
 import type { BuildEvent, BuildOptions } from '../../lambda/soci/types.ts';
 import { cacheTag, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
 import type { ZtocSummary } from '../../lambda/ztoc/builder.ts';
-import { type FaultProxy } from '../support/fault-proxy.ts';
-import { type BuiltLayout } from '../support/images.ts';
-import { type RunningRegistry } from '../support/registry.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
+import type { BuiltLayout } from '../support/images.ts';
 import { options, ztocCacheWorld } from '../support/ztoc-cache-world.ts';
 
 describe('zTOC cache against docker-registry', () => {
   const world = ztocCacheWorld();
-  const { target, cache, push, layersOf, layerGets, fromScratch, assertSameAsScratch, ztocModes } = world;
-  let registry: RunningRegistry;
+  const { target, cache, push, layersOf, layerGets, assertSameAsScratch, ztocModes } = world;
   let proxy: FaultProxy;
   let one: BuiltLayout;
   let two: BuiltLayout;
   before(() => {
-    ({ registry, proxy, one, two } = world);
+    ({ proxy, one, two } = world);
   });
   /** The build's warnings, as an assertion message: a cache miss or failure then says why. */
   const warningsOf = (events: BuildEvent[]) => events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : [])).join('\n') || '(no warnings)';
