@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
-import type { FakeAwsServer, FakeEventBridge } from '../support/fake-aws.ts';
+import type { FakeEventBridge } from '../support/fake-aws.ts';
 import type { FaultProxy } from '../support/fault-proxy.ts';
 import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
 import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
@@ -21,14 +21,13 @@ const creds = { username: 'AWS', password };
 let world: HandlerWorld;
 let registry: RunningRegistry;
 let proxy: FaultProxy;
-let ecr: FakeAwsServer;
 let events: FakeEventBridge;
 let d1: BuiltLayout;
 let d2: BuiltLayout;
 
 before(async () => {
   world = await startHandlerWorld({ password, proxy: {} });
-  ({ registry, ecr, events } = world);
+  ({ registry, events } = world);
   proxy = world.proxy!;
   const image = (seed: string) => buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 200_000, seed }] }], tag: 'v1' });
   d1 = await image('first push');

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_INDEX_ARTIFACT_TYPE_V1 } from '../../lambda/oci/media-types.ts';
-import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { referrersTag } from '../../lambda/registry/referrers.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
