@@ -3,14 +3,16 @@
 // cdk-nag's AwsSolutions checks run on every synth; a finding stops it unless acknowledged in code.
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { SociIndexerStack, settingsFromContext } from './stack.ts';
 import { SociIndexerConfigError } from './soci-indexer.ts';
+import { SociIndexerStack, settingsFromContext } from './stack.ts';
 
 const app = new App();
 try {
   const stackName = String(app.node.tryGetContext('stackName') ?? 'SociIndexer');
   if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
-    throw new SociIndexerConfigError(`context stackName: ${JSON.stringify(stackName)} is not a CloudFormation stack name (letter, then letters, digits, -)`);
+    throw new SociIndexerConfigError(
+      `context stackName: ${JSON.stringify(stackName)} is not a CloudFormation stack name (letter, then letters, digits, -)`,
+    );
   }
   new SociIndexerStack(app, stackName, { settings: settingsFromContext((key) => app.node.tryGetContext(key)) });
 } catch (err) {

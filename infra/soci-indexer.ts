@@ -22,8 +22,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError, parseConfig } from '../lambda/handler/config.ts';
 import { DEFAULT_METRICS_NAMESPACE, METRIC } from '../lambda/handler/metric-names.ts';
-import { DEFAULTS } from '../lambda/soci/defaults.ts';
 import { SOCI_INDEX_ARTIFACT_TYPE_V1, SOCI_INDEX_ARTIFACT_TYPE_V2 } from '../lambda/oci/media-types.ts';
+import { DEFAULTS } from '../lambda/soci/defaults.ts';
 
 /**
  * The function's code, built with the package (`scripts/build.mjs lambda`): the handler and its layer and
@@ -397,7 +397,8 @@ export class SociIndexer extends Construct {
     this.deadLetterQueue = deadLetterQueue;
     Validations.of(deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the rule target and the function; a DLQ of a DLQ would only move the same messages.',
+      reason:
+        'This queue is itself the dead-letter queue of the rule target and the function; a DLQ of a DLQ would only move the same messages.',
     });
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
@@ -413,9 +414,8 @@ export class SociIndexer extends Construct {
     this.logGroup.grantWrite(role);
 
     const maxEventAge = props.maxEventAge ?? CONSTRUCT_DEFAULTS.maxEventAge;
-    const completionBus = props.completionEvents === false
-      ? undefined
-      : (props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default'));
+    const completionBus =
+      props.completionEvents === false ? undefined : (props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default'));
 
     this.function = new lambda.Function(this, 'Function', {
       code: lambda.Code.fromAsset(lambdaAssetDir()),
@@ -455,11 +455,13 @@ export class SociIndexer extends Construct {
       eventPattern,
     });
     this.rule = rule;
-    rule.addTarget(new targets.LambdaFunction(this.function, {
-      deadLetterQueue: this.deadLetterQueue,
-      retryAttempts: RETRY_ATTEMPTS,
-      maxEventAge,
-    }));
+    rule.addTarget(
+      new targets.LambdaFunction(this.function, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: RETRY_ATTEMPTS,
+        maxEventAge,
+      }),
+    );
     this.node.addValidation({ validate: () => this.checkPatternSize(eventPattern) });
 
     this.syncFunction = this.createSync(stack, props, environment, completionBus);
@@ -479,12 +481,20 @@ export class SociIndexer extends Construct {
    * The sync function: the same code asset, another entry (`sync-handler.mjs`). It reads manifests and lists
    * repositories, invokes the indexer, and deletes tags only with syncPrune; it writes nothing else.
    */
-  private createSync(stack: Stack, props: SociIndexerProps, environment: Record<string, string>, completionBus: events.IEventBus | undefined): lambda.Function {
+  private createSync(
+    stack: Stack,
+    props: SociIndexerProps,
+    environment: Record<string, string>,
+    completionBus: events.IEventBus | undefined,
+  ): lambda.Function {
     const maxInvocations = props.syncMaxInvocations ?? CONSTRUCT_DEFAULTS.syncMaxInvocations;
     if (!Number.isInteger(maxInvocations) || maxInvocations < 1 || maxInvocations > 1_000_000) {
       throw new SociIndexerConfigError(`syncMaxInvocations: expected a whole number from 1 to 1000000, got ${maxInvocations}`);
     }
-    const logGroup = new logs.LogGroup(this, 'SyncLogGroup', { retention: props.logRetention ?? CONSTRUCT_DEFAULTS.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const logGroup = new logs.LogGroup(this, 'SyncLogGroup', {
+      retention: props.logRetention ?? CONSTRUCT_DEFAULTS.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const role = new iam.Role(this, 'SyncRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(role);
     const repositories = repositoryArns(stack, this.repositoryFilters);
@@ -495,19 +505,27 @@ export class SociIndexer extends Construct {
         // Listing repository names cannot be narrowed to a pattern: DescribeRepositories without names is
         // authorized on the repositories it returns; the planner then reads only the allow-listed ones.
         new iam.PolicyStatement({ actions: ['ecr:DescribeRepositories'], resources: [everyRepository] }),
-        new iam.PolicyStatement({ actions: ['ecr:DescribeImages', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: repositories }),
+        new iam.PolicyStatement({
+          actions: ['ecr:DescribeImages', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+          resources: repositories,
+        }),
         ...(props.syncPrune === true ? [new iam.PolicyStatement({ actions: ['ecr:BatchDeleteImage'], resources: repositories })] : []),
       ],
     });
     policy.attachToRole(role);
     const wildcards = unique([everyRepository, ...repositories.filter((arn) => arn.includes('*'))]);
     Validations.of(policy).acknowledge(
-      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ecr:GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it, and it is the only action on "*".' },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecr:GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it, and it is the only action on "*".',
+      },
       ...wildcards.map((arn) => ({
         id: `AwsSolutions-IAM5[Resource::${nagResource(stack, arn)}]`,
-        reason: arn === everyRepository
-          ? 'ecr:DescribeRepositories (names only) lists the registry; every other action is scoped to the allow-listed repositories.'
-          : `The allow-list entry is a repository pattern; the read actions are scoped to exactly the repositories it names (${arn.slice(arn.lastIndexOf('/') + 1)}).`,
+        reason:
+          arn === everyRepository
+            ? 'ecr:DescribeRepositories (names only) lists the registry; every other action is scoped to the allow-listed repositories.'
+            : `The allow-list entry is a repository pattern; the read actions are scoped to exactly the repositories it names (${arn.slice(arn.lastIndexOf('/') + 1)}).`,
       })),
     );
     for (const key of props.kmsKeys ?? []) key.grantDecrypt(role);
@@ -623,7 +641,9 @@ export class SociIndexer extends Construct {
       encryption: ecr.RepositoryEncryption.AES_256,
       // Entries are re-tagged when a bad one is replaced by a rebuild.
       imageTagMutability: ecr.TagMutability.MUTABLE,
-      lifecycleRules: [{ description: 'zTOC cache entries expire; a miss only costs a rebuild', tagStatus: ecr.TagStatus.ANY, maxImageAge: expiry }],
+      lifecycleRules: [
+        { description: 'zTOC cache entries expire; a miss only costs a rebuild', tagStatus: ecr.TagStatus.ANY, maxImageAge: expiry },
+      ],
       removalPolicy: RemovalPolicy.DESTROY,
       emptyOnDelete: true,
     });
@@ -673,7 +693,8 @@ export class SociIndexer extends Construct {
     Validations.of(authorization).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'ecr:GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it, and it is the only action on "*".',
+        reason:
+          'ecr:GetAuthorizationToken has no resource-level permissions; AWS requires Resource "*" for it, and it is the only action on "*".',
       },
       ...wildcardArns.map((arn) => ({
         id: `AwsSolutions-IAM5[Resource::${nagResource(stack, arn)}]`,
@@ -703,7 +724,9 @@ export class SociIndexer extends Construct {
     const { detailType, ...rest } = eventPattern;
     const size = JSON.stringify(Stack.of(this).resolve({ ...rest, 'detail-type': detailType })).length;
     if (size > EVENT_PATTERN_MAX) {
-      return [`the event pattern for repositories is ${size} characters; EventBridge accepts at most ${EVENT_PATTERN_MAX}: use fewer or broader patterns`];
+      return [
+        `the event pattern for repositories is ${size} characters; EventBridge accepts at most ${EVENT_PATTERN_MAX}: use fewer or broader patterns`,
+      ];
     }
     if (size > EVENT_PATTERN_DEFAULT_QUOTA) {
       Annotations.of(this).addWarning(
@@ -724,14 +747,22 @@ export class SociIndexer extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     const alarms = [
-      atLeastOne('ErrorsAlarm', this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-        'The SOCI indexer function failed (retried up to twice, then sent to the dead-letter queue).'),
-      atLeastOne('ThrottlesAlarm', this.function.metricThrottles({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-        'The SOCI indexer function was throttled (reserved concurrency or account limit).'),
-      atLeastOne('DeadLetterAlarm', this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-        'Push events that were never indexed wait in the SOCI indexer dead-letter queue.'),
-      atLeastOne('ImagesFailedAlarm', this.metricImagesFailed(),
-        'The SOCI indexer reported images it could not index.'),
+      atLeastOne(
+        'ErrorsAlarm',
+        this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        'The SOCI indexer function failed (retried up to twice, then sent to the dead-letter queue).',
+      ),
+      atLeastOne(
+        'ThrottlesAlarm',
+        this.function.metricThrottles({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        'The SOCI indexer function was throttled (reserved concurrency or account limit).',
+      ),
+      atLeastOne(
+        'DeadLetterAlarm',
+        this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        'Push events that were never indexed wait in the SOCI indexer dead-letter queue.',
+      ),
+      atLeastOne('ImagesFailedAlarm', this.metricImagesFailed(), 'The SOCI indexer reported images it could not index.'),
     ];
     if (topic) {
       const action = new cloudwatchActions.SnsAction(topic);

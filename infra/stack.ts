@@ -14,8 +14,18 @@ import { SociIndexer, SociIndexerConfigError, type SociIndexerProps } from './so
 export const PLACEHOLDER_REPOSITORY = 'soci-indexer-placeholder';
 
 /** Props that are plain values already keep their meaning and defaults (see SociIndexerProps). */
-type PlainProps = 'minLayerSize' | 'spanSize' | 'indexVersion' | 'tagSuffix' | 'inPlace' | 'platforms' | 'memorySize'
-  | 'completionEvents' | 'reservedConcurrency' | 'buildToolId' | 'logLevel';
+type PlainProps =
+  | 'minLayerSize'
+  | 'spanSize'
+  | 'indexVersion'
+  | 'tagSuffix'
+  | 'inPlace'
+  | 'platforms'
+  | 'memorySize'
+  | 'completionEvents'
+  | 'reservedConcurrency'
+  | 'buildToolId'
+  | 'logLevel';
 
 /**
  * Every deployment setting as a plain value (the context keys have the same names). The settings that are
@@ -121,30 +131,53 @@ export class SociIndexerStack extends Stack {
 
     new CfnOutput(this, 'FunctionName', { value: this.indexer.function.functionName, description: 'The indexer Lambda function' });
     new CfnOutput(this, 'RuleName', { value: this.indexer.rule.ruleName, description: 'The EventBridge rule for ECR pushes' });
-    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.indexer.deadLetterQueue.queueUrl, description: 'Events that failed every retry' });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      value: this.indexer.deadLetterQueue.queueUrl,
+      description: 'Events that failed every retry',
+    });
     new CfnOutput(this, 'LogGroupName', { value: this.indexer.logGroup.logGroupName, description: 'The function log group' });
-    new CfnOutput(this, 'SyncFunctionName', { value: this.indexer.syncFunction.functionName, description: 'Run now: aws lambda invoke --function-name <this> --invocation-type Event /dev/null' });
+    new CfnOutput(this, 'SyncFunctionName', {
+      value: this.indexer.syncFunction.functionName,
+      description: 'Run now: aws lambda invoke --function-name <this> --invocation-type Event /dev/null',
+    });
   }
 
   private importedResources(settings: SociIndexerSettings): Pick<SociIndexerProps, 'eventBus' | 'alarmTopic' | 'kmsKeys' | 'ztocCache'> {
     const bus = settings.eventBus;
     return {
-      eventBus: bus === undefined
-        ? undefined
-        : bus.startsWith('arn:')
-          ? events.EventBus.fromEventBusArn(this, 'CompletionBus', bus)
-          : events.EventBus.fromEventBusName(this, 'CompletionBus', bus),
+      eventBus:
+        bus === undefined
+          ? undefined
+          : bus.startsWith('arn:')
+            ? events.EventBus.fromEventBusArn(this, 'CompletionBus', bus)
+            : events.EventBus.fromEventBusName(this, 'CompletionBus', bus),
       alarmTopic: settings.alarmTopicArn === undefined ? undefined : sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn),
       kmsKeys: settings.kmsKeyArns?.map((arn, i) => kms.Key.fromKeyArn(this, `RepositoryKey${i}`, arn)),
-      ztocCache: typeof settings.ztocCache === 'string' ? ecr.Repository.fromRepositoryName(this, 'ZtocCache', settings.ztocCache) : settings.ztocCache,
+      ztocCache:
+        typeof settings.ztocCache === 'string'
+          ? ecr.Repository.fromRepositoryName(this, 'ZtocCache', settings.ztocCache)
+          : settings.ztocCache,
     };
   }
 }
 
 function plainProps(settings: SociIndexerSettings): Omit<SociIndexerProps, 'repositories'> {
-  const { repositories: _, timeoutMinutes, eventBus: _bus, alarmTopicArn: _topic, logRetentionDays, kmsKeyArns: _keys, ztocCache: _cache, ztocCacheExpiryDays, syncSchedule, ...plain } = settings;
+  const {
+    repositories: _,
+    timeoutMinutes,
+    eventBus: _bus,
+    alarmTopicArn: _topic,
+    logRetentionDays,
+    kmsKeyArns: _keys,
+    ztocCache: _cache,
+    ztocCacheExpiryDays,
+    syncSchedule,
+    ...plain
+  } = settings;
   if (logRetentionDays !== undefined && !Object.values(logs.RetentionDays).includes(logRetentionDays)) {
-    throw new SociIndexerConfigError(`logRetentionDays: ${logRetentionDays} is not a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ...)`);
+    throw new SociIndexerConfigError(
+      `logRetentionDays: ${logRetentionDays} is not a CloudWatch Logs retention period (1, 3, 5, 7, 14, 30, 60, 90, ...)`,
+    );
   }
   return {
     ...plain,
@@ -194,7 +227,8 @@ export function settingsFromContext(get: (key: string) => unknown): SociIndexerS
   const boolean = (key: string): boolean | undefined => {
     const value = text(key);
     if (value === undefined) return undefined;
-    if (value !== 'true' && value !== 'false') throw new SociIndexerConfigError(`context ${key}: expected true or false, got ${JSON.stringify(value)}`);
+    if (value !== 'true' && value !== 'false')
+      throw new SociIndexerConfigError(`context ${key}: expected true or false, got ${JSON.stringify(value)}`);
     return value === 'true';
   };
   const oneOf = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {

@@ -12,14 +12,17 @@
 // to the repository root, its working directory here, and so do the source maps' `sources`, rewritten
 // below), so the Lambda asset hash is the same wherever the same package-lock.json was installed.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const { values: { out = 'dist' }, positionals: asked } = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
+const {
+  values: { out = 'dist' },
+  positionals: asked,
+} = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
 const OUT = resolve(ROOT, out);
 // ESM output meets CommonJS dependencies that call require() (the AWS SDK in the Lambda bundle); give
 // them one.
@@ -117,7 +120,11 @@ const parts = {
         // esbuild names sources relative to the map (`../../lambda/handler.ts`), which depends on where
         // the output goes; name them from the repository root instead (`lambda/handler.ts`).
         const map = JSON.parse(file.text);
-        map.sources = map.sources.map((source) => relative(ROOT, resolve(dirname(file.path), source)).split('\\').join('/'));
+        map.sources = map.sources.map((source) =>
+          relative(ROOT, resolve(dirname(file.path), source))
+            .split('\\')
+            .join('/'),
+        );
         contents = JSON.stringify(map);
       }
       writeFileSync(file.path, contents);

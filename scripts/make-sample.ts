@@ -14,14 +14,38 @@ const MTIME = new Date('2026-01-01T00:00:00Z');
 function noise(seed: string, size: number): Buffer {
   const out = Buffer.alloc(size);
   for (let block = 0, at = 0; at < size; block++, at += 32) {
-    createHash('sha256').update(`${seed}/${block}`).digest().copy(out, at, 0, Math.min(32, size - at));
+    createHash('sha256')
+      .update(`${seed}/${block}`)
+      .digest()
+      .copy(out, at, 0, Math.min(32, size - at));
   }
   return out;
 }
 
 /** Deterministic text (compressible, like sources, configs and docs). */
 function prose(seed: string, size: number): Buffer {
-  const words = ['container', 'layer', 'lazy', 'load', 'span', 'checkpoint', 'fargate', 'task', 'image', 'index', 'stream', 'gzip', 'tar', 'digest', 'registry', 'the', 'a', 'of', 'to', 'and'];
+  const words = [
+    'container',
+    'layer',
+    'lazy',
+    'load',
+    'span',
+    'checkpoint',
+    'fargate',
+    'task',
+    'image',
+    'index',
+    'stream',
+    'gzip',
+    'tar',
+    'digest',
+    'registry',
+    'the',
+    'a',
+    'of',
+    'to',
+    'and',
+  ];
   const bytes = noise(seed, size);
   const parts: string[] = [];
   let length = 0;
@@ -46,7 +70,16 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   });
   for (const e of entries) {
     const type = e.type ?? 'file';
-    const header = { name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: MTIME, uid: 0, gid: 0, uname: 'root', gname: 'root' };
+    const header = {
+      name: e.name,
+      type,
+      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      mtime: MTIME,
+      uid: 0,
+      gid: 0,
+      uname: 'root',
+      gname: 'root',
+    };
     if (type === 'symlink') archive.entry({ ...header, linkname: e.linkname! });
     else if (type === 'directory') archive.entry(header);
     else archive.entry(header, e.content ?? Buffer.alloc(0));
@@ -65,7 +98,10 @@ function blob(mediaType: string, bytes: Buffer, extra: Record<string, unknown> =
 async function layer(entries: Entry[]) {
   const tar = await tarOf(entries);
   const gz = gzipSync(tar, { level: 6 });
-  return { desc: blob('application/vnd.oci.image.layer.v1.tar+gzip', gz), diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` };
+  return {
+    desc: blob('application/vnd.oci.image.layer.v1.tar+gzip', gz),
+    diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}`,
+  };
 }
 
 // A base layer shared by both platforms (~2.3 MB compressed), one app layer per platform (~1.3 MB) and a
@@ -95,7 +131,10 @@ async function appLayer(arch: string) {
 const settings = await layer([{ name: 'app/config.yaml', content: Buffer.from('listen: 0.0.0.0:8080\nlog: info\n') }]);
 
 const manifests = [];
-for (const [architecture, variant] of [['amd64', undefined], ['arm64', 'v8']] as const) {
+for (const [architecture, variant] of [
+  ['amd64', undefined],
+  ['arm64', 'v8'],
+] as const) {
   const app = await appLayer(architecture);
   const layers = [base, app, settings];
   const config = Buffer.from(
@@ -116,7 +155,11 @@ for (const [architecture, variant] of [['amd64', undefined], ['arm64', 'v8']] as
       layers: layers.map((l) => l.desc),
     }),
   );
-  manifests.push(blob('application/vnd.oci.image.manifest.v1+json', manifest, { platform: { architecture, os: 'linux', ...(variant ? { variant } : {}) } }));
+  manifests.push(
+    blob('application/vnd.oci.image.manifest.v1+json', manifest, {
+      platform: { architecture, os: 'linux', ...(variant ? { variant } : {}) },
+    }),
+  );
 }
 const imageIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
 const root = blob('application/vnd.oci.image.index.v1+json', imageIndex);
@@ -127,7 +170,11 @@ for (const [digest, bytes] of blobs) await writeFile(join(OUT, 'blobs', 'sha256'
 await writeFile(join(OUT, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
 await writeFile(
   join(OUT, 'index.json'),
-  JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...root, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }),
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ ...root, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }],
+  }),
 );
 let total = 0;
 for (const b of blobs.values()) total += b.length;

@@ -7,7 +7,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { brotliCompressSync, constants, gunzipSync } from 'node:zlib';
@@ -83,11 +83,17 @@ try {
 // Pack order: the tars that share a tree next to each other, then zTOCs (their windows repeat tar bytes),
 // then the rest.
 const rank = (path: string) =>
-  path === 'sources/gotar.tar' ? 2
-  : /\.tar$/.test(path) || path === layerPath('paxtar.tar') ? (path.includes('gotar') ? 2 : 1)
-  : path.endsWith('.ztoc') || path.includes('/ztoc-') ? 3
-  : path.startsWith('dump/') ? 4
-  : 5;
+  path === 'sources/gotar.tar'
+    ? 2
+    : /\.tar$/.test(path) || path === layerPath('paxtar.tar')
+      ? path.includes('gotar')
+        ? 2
+        : 1
+      : path.endsWith('.ztoc') || path.includes('/ztoc-')
+        ? 3
+        : path.startsWith('dump/')
+          ? 4
+          : 5;
 const files: GoldenFileEntry[] = [];
 const order: string[] = [];
 const seen = new Set<string>();

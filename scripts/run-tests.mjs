@@ -42,7 +42,11 @@ let files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []
 if (unit) {
   // A file named explicitly must be in the tier; a directory contributes its unit files.
   for (const root of roots.filter((r) => !statSync(r).isDirectory() && !isUnitTest(r))) {
-    console.error(`${root} is not in the unit tier: it starts processes (${spawnPath(root).map((p) => relative(process.cwd(), p)).join(' -> ')} imports node:child_process)`);
+    console.error(
+      `${root} is not in the unit tier: it starts processes (${spawnPath(root)
+        .map((p) => relative(process.cwd(), p))
+        .join(' -> ')} imports node:child_process)`,
+    );
     process.exit(2);
   }
   files = files.filter((file) => isUnitTest(file));
@@ -53,7 +57,11 @@ if (files.length === 0) {
 }
 if (!unit) {
   // Unpack the golden fixtures once before the test files start, rather than in two of them at once.
-  const golden = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../test/support/golden-cache.ts', import.meta.url))], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const golden = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('../test/support/golden-cache.ts', import.meta.url))],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   if (golden.status !== 0) {
     console.error('could not materialize the golden fixtures (test/fixtures/README.md)');
     process.exit(1);
@@ -75,7 +83,10 @@ const child = spawn(
     `--test-timeout=${Math.max(FILE_TIMEOUT_MS, testTimeout)}`,
     ...files,
   ],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', SOCI_TEST_TIMEOUT_MS: String(testTimeout) } },
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', SOCI_TEST_TIMEOUT_MS: String(testTimeout) },
+  },
 );
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {

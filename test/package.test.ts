@@ -41,7 +41,10 @@ describe('package', () => {
     assert.match(pkg.version, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'a SemVer version');
     assert.equal(VERSION, pkg.version);
     const changelog = readFileSync(`${repoRoot}/CHANGELOG.md`, 'utf8');
-    assert.ok(changelog.split('\n').some((line) => line.startsWith(`## ${pkg.version} `) || line === `## ${pkg.version}`), `CHANGELOG.md has no "## ${pkg.version}" entry`);
+    assert.ok(
+      changelog.split('\n').some((line) => line.startsWith(`## ${pkg.version} `) || line === `## ${pkg.version}`),
+      `CHANGELOG.md has no "## ${pkg.version}" entry`,
+    );
   });
 
   test('what runs needs no development tool: no TypeScript loader, bundler or compiler among the dependencies', () => {
@@ -54,7 +57,10 @@ describe('package', () => {
     for (const peer of ['aws-cdk-lib', 'constructs']) {
       assert.ok(pkg.peerDependencies[peer], `${peer} is no peer dependency`);
       assert.equal(pkg.peerDependenciesMeta[peer]?.optional, true, `${peer} is needed only for soci-indexer/cdk`);
-      assert.ok(caretSatisfied(pkg.peerDependencies[peer]!, pkg.devDependencies[peer]!), `${peer} ${pkg.devDependencies[peer]} is outside ${pkg.peerDependencies[peer]}`);
+      assert.ok(
+        caretSatisfied(pkg.peerDependencies[peer]!, pkg.devDependencies[peer]!),
+        `${peer} ${pkg.devDependencies[peer]} is outside ${pkg.peerDependencies[peer]}`,
+      );
     }
   });
 

@@ -61,6 +61,9 @@ test('starts true', async () => {
   test('naming a file of the integration tier with --unit is refused, with the import chain that puts it there', async () => {
     const { code, output } = await runTests(['--unit', 'test/registry/target-contract.test.ts']);
     assert.equal(code, 2);
-    assert.match(output, /test\/registry\/target-contract\.test\.ts is not in the unit tier: .*test\/support\/registry\.ts imports node:child_process/);
+    assert.match(
+      output,
+      /test\/registry\/target-contract\.test\.ts is not in the unit tier: .*test\/support\/registry\.ts imports node:child_process/,
+    );
   });
 });

@@ -7,11 +7,11 @@ import type { Target } from '../oci/target.ts';
 import type { Credentials } from '../registry/auth.ts';
 import { RegistryTarget } from '../registry/client.ts';
 import { chainCredentials, defaultCredentialSource, explicitCredentials } from '../registry/credentials.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../soci/build.ts';
 import { DEFAULTS } from '../soci/defaults.ts';
-import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import type { BuildEvent, BuildOptions, BuildResult, LayerResult, TagPolicy } from '../soci/types.ts';
-import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, shortDigest } from './common.ts';
+import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
+import { formatBytes, formatRate, oneOf, parseInteger, StatusLine, shortDigest, UsageError } from './common.ts';
 
 export const BUILD_USAGE = `Usage: soci-indexer build <image> [options]
 
@@ -71,10 +71,17 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof BUILD_OPTIONS; allow
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
-async function openTarget(ref: ImageReference, values: Values, credentials: Credentials | undefined, create: boolean): Promise<{ target: Target; reference: string }> {
+async function openTarget(
+  ref: ImageReference,
+  values: Values,
+  credentials: Credentials | undefined,
+  create: boolean,
+): Promise<{ target: Target; reference: string }> {
   if (ref.kind === 'layout') {
     return { target: await OciLayoutTarget.open(ref.dir, { create }), reference: ref.refName ?? '' };
   }
@@ -261,7 +268,12 @@ export async function buildCommand(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   try {
     // With --output the core copies what the converted image refers to (streamed) into that layout.
-    const result = await buildSociIndex(source, reference, { ...options, signal: controller.signal, onEvent: progress.handle, ...(ztocCache && { ztocCache }) }, output ?? source);
+    const result = await buildSociIndex(
+      source,
+      reference,
+      { ...options, signal: controller.signal, onEvent: progress.handle, ...(ztocCache && { ztocCache }) },
+      output ?? source,
+    );
     progress.done();
     console.log(values.json ? JSON.stringify(result, null, 2) : formatSummary(result));
     // A newer push owns the tag: by default that is a result (exit 0), for CI jobs that must notice it a failure.

@@ -2,13 +2,22 @@
 // whole registry: plan from manifests alone, then build what is missing or stale, one image at a time.
 import { parseArgs } from 'node:util';
 import { FilterSyntaxError, parseFilters } from '../oci/filters.ts';
+import { parseReference } from '../oci/reference.ts';
 import type { RegistryListing } from '../oci/registry.ts';
 import { chainCredentials, defaultCredentialSource, explicitCredentials } from '../registry/credentials.ts';
 import { parseEcrHost } from '../registry/ecr-credentials.ts';
 import { EcrApiListing } from '../registry/ecr-listing.ts';
 import { OciRegistryListing } from '../registry/listing.ts';
-import { SYNC_ACTIONS, planSync, runSync, summarize, type PlanItem, type SyncEvent, type SyncOptions, type SyncResult } from '../soci/sync.ts';
-import { parseReference } from '../oci/reference.ts';
+import {
+  type PlanItem,
+  planSync,
+  runSync,
+  SYNC_ACTIONS,
+  type SyncEvent,
+  type SyncOptions,
+  type SyncResult,
+  summarize,
+} from '../soci/sync.ts';
 import { tagPolicyEntry } from '../soci/tag-policy.ts';
 import { BUILD_OPTIONS, buildOptionsFrom, openZtocCache, readStdin } from './build-command.ts';
 import { StatusLine, UsageError } from './common.ts';
@@ -67,7 +76,9 @@ class SyncProgress {
         break;
       case 'finished':
         this.done++;
-        this.log(`[${this.done}/${this.work}] ${e.item.action.padEnd(6)} ${name(e.item)}: ${e.outcome.ok ? e.outcome.message : `FAILED: ${e.outcome.message}`}`);
+        this.log(
+          `[${this.done}/${this.work}] ${e.item.action.padEnd(6)} ${name(e.item)}: ${e.outcome.ok ? e.outcome.message : `FAILED: ${e.outcome.message}`}`,
+        );
         break;
     }
   };
@@ -87,13 +98,17 @@ function name(item: PlanItem): string {
 }
 
 function formatPlan(items: readonly PlanItem[]): string {
-  const lines = items.filter((i) => i.action !== 'up-to-date').map((i) => `${i.action.padEnd(10)} ${name(i)}${i.outputTag && i.outputTag !== i.tag ? ` -> ${i.outputTag}` : ''}: ${i.reason}`);
+  const lines = items
+    .filter((i) => i.action !== 'up-to-date')
+    .map((i) => `${i.action.padEnd(10)} ${name(i)}${i.outputTag && i.outputTag !== i.tag ? ` -> ${i.outputTag}` : ''}: ${i.reason}`);
   return lines.length > 0 ? lines.join('\n') : 'nothing to do';
 }
 
 function formatSummary(result: SyncResult, dryRun: boolean): string {
   const { plan } = result;
-  const lines = [`registry   ${plan.registry}: ${plan.repositories.length} repository(ies), ${plan.items.length} item(s), planned in ${(plan.durationMs / 1000).toFixed(2)} s`];
+  const lines = [
+    `registry   ${plan.registry}: ${plan.repositories.length} repository(ies), ${plan.items.length} item(s), planned in ${(plan.durationMs / 1000).toFixed(2)} s`,
+  ];
   lines.push('', `action      planned${dryRun ? '' : '  done  failed'}`);
   for (const action of SYNC_ACTIONS) {
     const planned = result.counts[action];
@@ -120,7 +135,8 @@ export async function syncCommand(args: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError('sync takes exactly one registry (host[:port])');
   const registry = positionals[0]!;
-  if (registry.includes('/') || registry.startsWith('oci:')) throw new UsageError(`sync takes a registry host[:port], not an image or a layout: ${JSON.stringify(registry)}`);
+  if (registry.includes('/') || registry.startsWith('oci:'))
+    throw new UsageError(`sync takes a registry host[:port], not an image or a layout: ${JSON.stringify(registry)}`);
   const patterns = (values.repositories ?? []).join(',');
   if (patterns.trim() === '') throw new UsageError('--repositories is required (e.g. --repositories "app-*,ml/trainer:release-*")');
   let filters;
@@ -138,13 +154,20 @@ export async function syncCommand(args: string[]): Promise<number> {
   if (values.username && !values['password-stdin']) throw new UsageError('--username needs --password-stdin');
   const credentials = values.username ? { username: values.username, password: await readStdin() } : undefined;
 
-  const access = { registry, plainHttp: values['plain-http'] === true, ...(credentials && { credentials: chainCredentials(explicitCredentials(credentials, registry), defaultCredentialSource()) }) };
+  const access = {
+    registry,
+    plainHttp: values['plain-http'] === true,
+    ...(credentials && { credentials: chainCredentials(explicitCredentials(credentials, registry), defaultCredentialSource()) }),
+  };
   const listing: RegistryListing = parseEcrHost(registry) ? new EcrApiListing(access) : new OciRegistryListing(access);
 
   const cacheText = values['ztoc-cache'];
   const cacheRef = cacheText !== undefined && !cacheText.startsWith('oci:') ? parseReference(cacheText) : undefined;
   const cacheHere = cacheRef?.kind === 'registry' && cacheRef.registry === registry;
-  const ztocCache = cacheText !== undefined ? await openZtocCache(cacheText, values as Parameters<typeof openZtocCache>[1], cacheHere ? credentials : undefined) : undefined;
+  const ztocCache =
+    cacheText !== undefined
+      ? await openZtocCache(cacheText, values as Parameters<typeof openZtocCache>[1], cacheHere ? credentials : undefined)
+      : undefined;
   if (ztocCache) build.ztocCache = ztocCache;
   const excludeRepositories = cacheHere && cacheRef?.kind === 'registry' ? [cacheRef.repository] : [];
 
@@ -152,7 +175,14 @@ export async function syncCommand(args: string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
-  const options: SyncOptions = { filters, build, prune: values.prune === true, excludeRepositories, signal: controller.signal, onEvent: progress.handle };
+  const options: SyncOptions = {
+    filters,
+    build,
+    prune: values.prune === true,
+    excludeRepositories,
+    signal: controller.signal,
+    onEvent: progress.handle,
+  };
   try {
     const plan = await planSync(listing, options);
     const dryRun = values['dry-run'] === true;
@@ -162,7 +192,14 @@ export async function syncCommand(args: string[]): Promise<number> {
     }
     const result = dryRun ? summarize(plan, []) : await runSync(listing, plan, options);
     progress.finish();
-    if (values.json) console.log(JSON.stringify({ dryRun, ok: result.ok, counts: result.counts, failures: result.failures, plan: result.plan, results: result.results }, null, 2));
+    if (values.json)
+      console.log(
+        JSON.stringify(
+          { dryRun, ok: result.ok, counts: result.counts, failures: result.failures, plan: result.plan, results: result.results },
+          null,
+          2,
+        ),
+      );
     else {
       if (dryRun) console.log(formatPlan(plan.items));
       console.log(formatSummary(result, dryRun));

@@ -3,13 +3,13 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { LimitExceededError } from '../oci/errors.ts';
 import { DEFAULTS } from '../soci/defaults.ts';
-import { type CompressionChoice, buildZtoc } from '../ztoc/builder.ts';
+import { buildZtoc, type CompressionChoice } from '../ztoc/builder.ts';
 import { parseZtoc } from '../ztoc/codec.ts';
 import { compressionNamed, compressions, magicHex } from '../ztoc/compression/table.ts';
 import { type FileMetadata, type Ztoc, ZtocError } from '../ztoc/types.ts';
-import { LimitExceededError } from '../oci/errors.ts';
-import { StatusLine, UsageError, formatBytes, formatRate, oneOf, parseInteger, writeFileAtomic } from './common.ts';
+import { formatBytes, formatRate, oneOf, parseInteger, StatusLine, UsageError, writeFileAtomic } from './common.ts';
 
 const COMPRESSIONS = ['auto', ...compressions().map((c) => c.name)];
 const DETECTED = compressions().flatMap((c) => (c.magic ? [`${c.name} if the file starts with ${magicHex(c)}`] : []));
@@ -95,13 +95,17 @@ async function ztocBuild(args: string[]): Promise<number> {
     sizeHint: size,
     tocWorker: size >= TOC_WORKER_MIN_LAYER,
     onProgress: (read) =>
-      status.update(`indexing ${layer}: ${formatBytes(read)} / ${formatBytes(size)} (${Math.floor((read / Math.max(size, 1)) * 100)}%) ${formatRate(read, Date.now() - started)}`),
+      status.update(
+        `indexing ${layer}: ${formatBytes(read)} / ${formatBytes(size)} (${Math.floor((read / Math.max(size, 1)) * 100)}%) ${formatRate(read, Date.now() - started)}`,
+      ),
   });
   status.clear();
   if (!outcome.indexable) {
     const message = `cannot index ${layer} (${outcome.code}): ${outcome.reason}`;
     // Past a limit: the one error type for input beyond a documented limit (backends use it too).
-    throw outcome.code === 'limit-exceeded' ? new LimitExceededError(outcome.limit ?? 'ztoc', message) : new ZtocError(outcome.code, message);
+    throw outcome.code === 'limit-exceeded'
+      ? new LimitExceededError(outcome.limit ?? 'ztoc', message)
+      : new ZtocError(outcome.code, message);
   }
   await writeFileAtomic(values.output, outcome.bytes);
   const ms = Date.now() - started;

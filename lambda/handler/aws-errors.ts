@@ -34,5 +34,7 @@ export function isTransientAwsError(err: unknown): boolean {
 export function awsError(operation: string, err: unknown): SociError {
   const e = (err ?? {}) as SdkErrorShape;
   const line = String(e.message ?? err).split('\n')[0];
-  return new SociError(isTransientAwsError(err) ? 'transient' : 'permanent', `${operation} failed (${e.name ?? 'Error'}: ${line})`, { cause: err });
+  return new SociError(isTransientAwsError(err) ? 'transient' : 'permanent', `${operation} failed (${e.name ?? 'Error'}: ${line})`, {
+    cause: err,
+  });
 }

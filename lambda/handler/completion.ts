@@ -1,7 +1,7 @@
 // The completion event pipelines wait for: which SOCI-enabled tag/digest to deploy for a pushed image,
 // or why there is none. Sent with EventBridge PutEvents to SOCI_EVENT_BUS.
-import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SociError, type BuildResult, type BuildStatus, type IndexVersion, type SkipCode } from '../soci/types.ts';
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { type BuildResult, type BuildStatus, type IndexVersion, type SkipCode, SociError } from '../soci/types.ts';
 import { awsError } from './aws-errors.ts';
 
 export const COMPLETION_SOURCE = 'soci-indexer';
@@ -120,7 +120,14 @@ export async function publishCompletion(client: EventBridgeClient, eventBus: str
   try {
     response = await client.send(
       new PutEventsCommand({
-        Entries: [{ EventBusName: eventBus, Source: COMPLETION_SOURCE, DetailType: completion.detailType, Detail: JSON.stringify(completion.detail) }],
+        Entries: [
+          {
+            EventBusName: eventBus,
+            Source: COMPLETION_SOURCE,
+            DetailType: completion.detailType,
+            Detail: JSON.stringify(completion.detail),
+          },
+        ],
       }),
     );
   } catch (err) {
@@ -128,7 +135,10 @@ export async function publishCompletion(client: EventBridgeClient, eventBus: str
   }
   const entry = response.Entries?.[0];
   if ((response.FailedEntryCount ?? 0) > 0 || entry?.ErrorCode) {
-    throw new SociError('transient', `events:PutEvents rejected the completion event (${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? 'no message'})`);
+    throw new SociError(
+      'transient',
+      `events:PutEvents rejected the completion event (${entry?.ErrorCode ?? 'unknown'}: ${entry?.ErrorMessage ?? 'no message'})`,
+    );
   }
   return entry?.EventId;
 }

@@ -2,10 +2,10 @@
 // deployment mistake: it must fail every invocation visibly (init error) rather than index with a
 // silently substituted default, so parsing stops at the first bad variable and names it.
 import { availableParallelism } from 'node:os';
-import type { IndexVersion } from '../soci/types.ts';
-import { DEFAULTS } from '../soci/defaults.ts';
 import { parseFilters, type RepositoryFilter } from '../oci/filters.ts';
 import { ECR_REPOSITORY_NAME_MAX, isRepositoryName } from '../oci/reference.ts';
+import { DEFAULTS } from '../soci/defaults.ts';
+import type { IndexVersion } from '../soci/types.ts';
 
 export interface HandlerConfig {
   /** A push must match one of these (default `*:*`, as AWS's SOCI Index Builder). */
@@ -70,9 +70,13 @@ function platforms(env: Env): 'all' | string[] {
   const raw = read(env, 'SOCI_PLATFORMS');
   if (raw === undefined) return DEFAULTS.platforms;
   if (raw.toLowerCase() === 'all') return 'all';
-  const list = raw.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const list = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   for (const p of list) {
-    if (!PLATFORM.test(p)) throw new ConfigError('SOCI_PLATFORMS', `expected "all" or a comma list of os/arch[/variant], got ${JSON.stringify(p)}`);
+    if (!PLATFORM.test(p))
+      throw new ConfigError('SOCI_PLATFORMS', `expected "all" or a comma list of os/arch[/variant], got ${JSON.stringify(p)}`);
   }
   if (list.length === 0) throw new ConfigError('SOCI_PLATFORMS', 'expected "all" or a comma list of os/arch[/variant]');
   return list;
@@ -122,8 +126,14 @@ export function parseConfig(env: Env): HandlerConfig {
 
   const ztocCache = read(env, 'SOCI_ZTOC_CACHE');
   // A registry address (`<account>.dkr.ecr.<region>.amazonaws.com/…`) is a valid-looking name but not what is meant.
-  if (ztocCache !== undefined && (!isRepositoryName(ztocCache, ECR_REPOSITORY_NAME_MAX) || /^[^/]*\.amazonaws\.com(\.cn)?\//.test(ztocCache))) {
-    throw new ConfigError('SOCI_ZTOC_CACHE', `expected a repository name in the same registry (e.g. soci-indexer/ztoc-cache), got ${JSON.stringify(ztocCache.slice(0, 300))}`);
+  if (
+    ztocCache !== undefined &&
+    (!isRepositoryName(ztocCache, ECR_REPOSITORY_NAME_MAX) || /^[^/]*\.amazonaws\.com(\.cn)?\//.test(ztocCache))
+  ) {
+    throw new ConfigError(
+      'SOCI_ZTOC_CACHE',
+      `expected a repository name in the same registry (e.g. soci-indexer/ztoc-cache), got ${JSON.stringify(ztocCache.slice(0, 300))}`,
+    );
   }
 
   return {

@@ -36,7 +36,8 @@ function show(value: unknown): string {
 }
 
 export function checkEvent(event: unknown): EventCheck {
-  if (!isRecord(event)) return { kind: 'malformed', problems: [`event is ${Array.isArray(event) ? 'an array' : show(event)}, not an object`] };
+  if (!isRecord(event))
+    return { kind: 'malformed', problems: [`event is ${Array.isArray(event) ? 'an array' : show(event)}, not an object`] };
   if (event.source !== 'aws.ecr') return { kind: 'foreign', reason: `source ${show(event.source)} is not "aws.ecr"` };
   if (event['detail-type'] !== 'ECR Image Action') {
     return { kind: 'foreign', reason: `detail-type ${show(event['detail-type'])} is not "ECR Image Action"` };
@@ -48,11 +49,13 @@ export function checkEvent(event: unknown): EventCheck {
 
   const problems: string[] = [];
   const repository = detail['repository-name'];
-  if (typeof repository !== 'string') problems.push(`detail.repository-name is ${repository === undefined ? 'missing' : `not a string (${show(repository)})`}`);
+  if (typeof repository !== 'string')
+    problems.push(`detail.repository-name is ${repository === undefined ? 'missing' : `not a string (${show(repository)})`}`);
   else if (!isEcrRepositoryName(repository)) problems.push(`detail.repository-name ${show(repository)} is not a repository name`);
 
   const digest = detail['image-digest'];
-  if (typeof digest !== 'string') problems.push(`detail.image-digest is ${digest === undefined ? 'missing' : `not a string (${show(digest)})`}`);
+  if (typeof digest !== 'string')
+    problems.push(`detail.image-digest is ${digest === undefined ? 'missing' : `not a string (${show(digest)})`}`);
   else if (!isRegisteredDigest(digest)) problems.push(`detail.image-digest ${show(digest)} is not a sha256 digest`);
 
   const tag = detail['image-tag'];

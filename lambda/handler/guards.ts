@@ -2,17 +2,18 @@
 // pushes we must never index (our own output, untagged child manifests, non-image artifacts) and pushes
 // outside the allow-list. The core
 // re-checks what only the manifest can tell (an image index that already carries SOCI descriptors).
+
+import { matchFilter } from '../oci/filters.ts';
 import {
+  isIndex,
+  isManifest,
   MEDIA_TYPE_DOCKER_CONFIG,
   MEDIA_TYPE_OCI_CONFIG,
   SOCI_INDEX_ARTIFACT_TYPE_V1,
   SOCI_INDEX_ARTIFACT_TYPE_V2,
-  isIndex,
-  isManifest,
 } from '../oci/media-types.ts';
 import type { HandlerConfig } from './config.ts';
 import type { EcrPush } from './event.ts';
-import { matchFilter } from '../oci/filters.ts';
 
 /** Stable reason codes: the `reason` metric dimension and the log field. */
 export type SkipCode = 'cross-account' | 'own-output' | 'untagged' | 'not-an-image' | 'filtered-out';
@@ -83,7 +84,10 @@ export function skipReason(push: EcrPush, config: HandlerConfig, functionAccount
     // Documented choice: a multi-platform push sends one untagged event per child manifest and one tagged
     // event for the index; the index build covers every child. An image pushed by digest only has no tag
     // to derive the output tag from.
-    return { code: 'untagged', message: 'untagged push (a child manifest of a multi-platform image, or pushed by digest): the tagged push is indexed' };
+    return {
+      code: 'untagged',
+      message: 'untagged push (a child manifest of a multi-platform image, or pushed by digest): the tagged push is indexed',
+    };
   }
   if (!matchFilter(config.filters, push.repository, push.tag)) {
     return { code: 'filtered-out', message: `${push.repository}:${push.tag} matches none of the repository filters` };

@@ -9,10 +9,10 @@ import type { Target } from '../oci/target.ts';
 import { isThrottling, type RetryNotice } from '../registry/retry.ts';
 import { isNotFound, toSociError } from '../soci/errors.ts';
 import { configuredTagPolicy } from '../soci/tag-policy.ts';
-import { SociError, type BuildEvent, type BuildOptions, type BuildResult } from '../soci/types.ts';
+import { type BuildEvent, type BuildOptions, type BuildResult, SociError } from '../soci/types.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import { isAwsThrottling } from './aws-errors.ts';
-import { completionFromResult, completionWithoutBuild, publishCompletion, type Completion } from './completion.ts';
+import { type Completion, completionFromResult, completionWithoutBuild, publishCompletion } from './completion.ts';
 import type { HandlerConfig } from './config.ts';
 import type { RegistryAccess } from './ecr-auth.ts';
 import { checkEvent, type EcrPush } from './event.ts';
@@ -67,7 +67,15 @@ function logBuildEvent(logger: Logger, event: BuildEvent): void {
     case 'layer-done': {
       const r = event.result;
       const fields = { platform: event.platform, layer: r.digest, size: r.size, mediaType: r.mediaType };
-      if (r.status === 'indexed') logger.info(r.ztoc === 'reused' ? 'layer zTOC reused from the cache' : 'layer indexed', { ...fields, ztoc: r.ztoc, ztocDigest: r.ztocDigest, ztocSize: r.ztocSize, spans: r.spans, durationMs: r.durationMs });
+      if (r.status === 'indexed')
+        logger.info(r.ztoc === 'reused' ? 'layer zTOC reused from the cache' : 'layer indexed', {
+          ...fields,
+          ztoc: r.ztoc,
+          ztocDigest: r.ztocDigest,
+          ztocSize: r.ztocSize,
+          spans: r.spans,
+          durationMs: r.durationMs,
+        });
       else logger.info('layer skipped', { ...fields, reason: r.reason, skipCode: r.skipCode, ...(r.code && { code: r.code }) });
       break;
     }
@@ -121,21 +129,32 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
    * Skips an event whose tag has moved on (indexing it would point `<tag>-soci` at an older image) or is
    * gone. A deleted repository looks the same: docker-registry answers MANIFEST_UNKNOWN, ECR NAME_UNKNOWN.
    */
-  async function staleTag(target: Target, push: EcrPush & { tag: string }): Promise<{ status: 'superseded' | 'deleted'; reason: string } | undefined> {
+  async function staleTag(
+    target: Target,
+    push: EcrPush & { tag: string },
+  ): Promise<{ status: 'superseded' | 'deleted'; reason: string } | undefined> {
     try {
       const current = await target.resolve(push.tag);
       if (current.digest === push.digest) return undefined;
       return { status: 'superseded', reason: `tag ${push.tag} now points at ${current.digest}: that push is indexed by its own event` };
     } catch (err) {
       if (isNotFound(err)) {
-        return { status: 'deleted', reason: `tag ${push.tag} no longer exists (deleted, or its repository was): ${(err as Error).message}` };
+        return {
+          status: 'deleted',
+          reason: `tag ${push.tag} no longer exists (deleted, or its repository was): ${(err as Error).message}`,
+        };
       }
       throw err;
     }
   }
 
   /** Builds, or says why not; never throws (failures come back classified). */
-  async function attemptBuild(push: EcrPush & { tag: string }, context: LambdaContext, metrics: InvocationMetrics, started: number): Promise<{ result: HandlerResult; completion: Completion; failure?: SociError }> {
+  async function attemptBuild(
+    push: EcrPush & { tag: string },
+    context: LambdaContext,
+    metrics: InvocationMetrics,
+    started: number,
+  ): Promise<{ result: HandlerResult; completion: Completion; failure?: SociError }> {
     // Remaining time counts from now: adding it to `started` would subtract the time already spent twice.
     const deadline = now() + context.getRemainingTimeInMillis() - config.deadlineMarginMs;
     // Should the core overrun its deadline (a stuck read), abort its I/O halfway through the margin so
@@ -148,7 +167,10 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
     hardStop.unref?.();
     try {
       if (deadline - now() < MIN_BUILD_TIME_MS) {
-        throw new SociError('permanent', `only ${Math.max(0, deadline - now())} ms left after the ${config.deadlineMarginMs} ms safety margin: raise the function timeout`);
+        throw new SociError(
+          'permanent',
+          `only ${Math.max(0, deadline - now())} ms left after the ${config.deadlineMarginMs} ms safety margin: raise the function timeout`,
+        );
       }
       const access = await deps.auth.access(deadline);
       const hooks: TargetHooks = {
@@ -172,10 +194,18 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       // Pinned to the pushed digest; the tag names the output, and the core checks it again right before
       // tagging (a push during the build makes the result `superseded`, like the check above).
       // The cache lives in the same registry as the image (same credentials); its failures never fail the build.
-      const ztocCache = config.ztocCache !== undefined ? new RepositoryZtocCache(deps.openTarget(access, config.ztocCache, hooks)) : undefined;
+      const ztocCache =
+        config.ztocCache !== undefined ? new RepositoryZtocCache(deps.openTarget(access, config.ztocCache, hooks)) : undefined;
       const result = await deps.build(target, `${push.tag}@${push.digest}`, buildOptions(deadline, controller.signal, ztocCache));
       metrics.build(result);
-      const fields = { status: result.status, outputTag: result.output?.tags[0], outputDigest: result.output?.digest, bytesRead: result.bytesRead, ztocBytes: result.ztocBytes, ...(result.cache && { ztocCache: result.cache }) };
+      const fields = {
+        status: result.status,
+        outputTag: result.output?.tags[0],
+        outputDigest: result.output?.digest,
+        bytesRead: result.bytesRead,
+        ztocBytes: result.ztocBytes,
+        ...(result.cache && { ztocCache: result.cache }),
+      };
       if (result.status === 'created') {
         metrics.imageIndexed();
         logger.info(`SOCI index created: ${result.message}`, fields);
@@ -199,7 +229,10 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
       const cause = failure.cause ?? err;
       if (isThrottling(cause) || isAwsThrottling(cause)) metrics.throttled();
       metrics.imageFailed(failure.kind);
-      logger.error(failure.kind === 'transient' ? `failed, will be retried: ${failure.message}` : `failed permanently: ${failure.message}`, { failure: failure.kind });
+      logger.error(
+        failure.kind === 'transient' ? `failed, will be retried: ${failure.message}` : `failed permanently: ${failure.message}`,
+        { failure: failure.kind },
+      );
       return {
         result: { outcome: 'failed', reason: failure.kind, message: failure.message },
         completion: completionWithoutBuild(push, config.indexVersion, { status: 'failed', error: failure }, now() - started),
@@ -210,7 +243,12 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
     }
   }
 
-  async function indexImage(push: EcrPush & { tag: string }, context: LambdaContext, metrics: InvocationMetrics, started: number): Promise<HandlerResult> {
+  async function indexImage(
+    push: EcrPush & { tag: string },
+    context: LambdaContext,
+    metrics: InvocationMetrics,
+    started: number,
+  ): Promise<HandlerResult> {
     const { result, completion, failure } = await attemptBuild(push, context, metrics, started);
     try {
       await complete(completion);

@@ -65,6 +65,10 @@ export function lambdaInvoker(env: Env = process.env): AsyncInvoker {
     const text = await response.text();
     if (response.status === 202) return;
     const type = response.headers.get('x-amzn-errortype')?.split(':')[0] ?? `HTTP${response.status}`;
-    throw new InvokeError(type, response.status, `lambda:InvokeFunction ${functionName} failed (${response.status} ${type}: ${text.slice(0, 200)})`);
+    throw new InvokeError(
+      type,
+      response.status,
+      `lambda:InvokeFunction ${functionName} failed (${response.status} ${type}: ${text.slice(0, 200)})`,
+    );
   };
 }

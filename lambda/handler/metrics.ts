@@ -1,7 +1,7 @@
 // CloudWatch metrics (EMF through Powertools). A skipped layer's `reason` dimension is its typed skip
 // code (soci/types.ts SKIP_CODE): never free text, which as a dimension would explode cardinality.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SKIP_CODE, type BuildResult } from '../soci/types.ts';
+import { type BuildResult, SKIP_CODE } from '../soci/types.ts';
 import { DEFAULT_METRICS_NAMESPACE, METRIC } from './metric-names.ts';
 
 export { DEFAULT_METRICS_NAMESPACE, METRIC };

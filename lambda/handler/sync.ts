@@ -6,14 +6,14 @@
 // tag (BatchDeleteImage). One `SOCI Sync Completed` event and per-action metrics report the run.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ECRClient } from '@aws-sdk/client-ecr';
-import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Target } from '../oci/target.ts';
 import { EcrApiListing, withBackoff } from '../registry/ecr-listing.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../soci/build.ts';
 import { mapPool } from '../soci/pool.ts';
-import { countActions, planSync, pruneItem, type PlanItem, type SyncAction } from '../soci/sync.ts';
+import { countActions, type PlanItem, planSync, pruneItem, type SyncAction } from '../soci/sync.ts';
 import { configuredTagPolicy } from '../soci/tag-policy.ts';
 import type { BuildOptions } from '../soci/types.ts';
 import { awsError } from './aws-errors.ts';
@@ -43,11 +43,14 @@ const FUNCTION = /^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-
 
 export function parseSyncConfig(env: Env): SyncConfig {
   const indexerFunction = env.SOCI_SYNC_FUNCTION?.trim() ?? '';
-  if (!FUNCTION.test(indexerFunction)) throw new ConfigError('SOCI_SYNC_FUNCTION', `expected the indexer function's name or ARN, got ${JSON.stringify(indexerFunction)}`);
+  if (!FUNCTION.test(indexerFunction))
+    throw new ConfigError('SOCI_SYNC_FUNCTION', `expected the indexer function's name or ARN, got ${JSON.stringify(indexerFunction)}`);
   const prune = (env.SOCI_SYNC_PRUNE?.trim() || 'false').toLowerCase();
-  if (!['true', 'false'].includes(prune)) throw new ConfigError('SOCI_SYNC_PRUNE', `expected true or false, got ${JSON.stringify(env.SOCI_SYNC_PRUNE)}`);
+  if (!['true', 'false'].includes(prune))
+    throw new ConfigError('SOCI_SYNC_PRUNE', `expected true or false, got ${JSON.stringify(env.SOCI_SYNC_PRUNE)}`);
   const max = env.SOCI_SYNC_MAX_INVOCATIONS?.trim() || '10000';
-  if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 1_000_000) throw new ConfigError('SOCI_SYNC_MAX_INVOCATIONS', `expected a whole number from 1 to 1000000, got ${JSON.stringify(max)}`);
+  if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 1_000_000)
+    throw new ConfigError('SOCI_SYNC_MAX_INVOCATIONS', `expected a whole number from 1 to 1000000, got ${JSON.stringify(max)}`);
   return { indexerFunction, prune: prune === 'true', maxInvocations: Number(max), invokeConcurrency: 8 };
 }
 
@@ -88,7 +91,13 @@ export function pushEvent(item: PlanItem, account: string | undefined, region: s
     time: new Date().toISOString(),
     ...(region && { region }),
     resources: [],
-    detail: { result: 'SUCCESS', 'repository-name': item.repository, 'image-digest': item.digest, 'action-type': 'PUSH', 'image-tag': item.tag },
+    detail: {
+      result: 'SUCCESS',
+      'repository-name': item.repository,
+      'image-digest': item.digest,
+      'action-type': 'PUSH',
+      'image-tag': item.tag,
+    },
   };
 }
 
@@ -121,9 +130,16 @@ export function createSyncHandler(deps: SyncHandlerDeps): (event: unknown, conte
     // The zTOC cache repository holds cache entries, not images: never a sync source.
     const excludeRepositories = config.ztocCache !== undefined ? [config.ztocCache] : [];
     const plan = await planSync(listing, { filters: config.filters, build, tagSuffix: config.tagSuffix, prune, excludeRepositories });
-    logger.info('sync planned', { counts: countActions(plan.items), repositories: plan.repositories.length, calls: plan.calls, durationMs: plan.durationMs });
+    logger.info('sync planned', {
+      counts: countActions(plan.items),
+      repositories: plan.repositories.length,
+      calls: plan.calls,
+      durationMs: plan.durationMs,
+    });
 
-    const failures: SyncSummary['failures'] = plan.items.filter((i) => i.action === 'error').map((i) => ({ repository: i.repository, tag: i.tag, action: i.action, reason: i.reason }));
+    const failures: SyncSummary['failures'] = plan.items
+      .filter((i) => i.action === 'error')
+      .map((i) => ({ repository: i.repository, tag: i.tag, action: i.action, reason: i.reason }));
     for (const f of failures) logger.warn('sync could not plan', { repository: f.repository, tag: f.tag, reason: f.reason });
 
     const work = plan.items.filter((i) => i.action === 'create' || i.action === 'repair');
@@ -132,7 +148,9 @@ export function createSyncHandler(deps: SyncHandlerDeps): (event: unknown, conte
     let invoked = 0;
     await mapPool(now, sync.invokeConcurrency, async (item) => {
       try {
-        await withBackoff(() => deps.invoke(sync.indexerFunction, pushEvent(item, account, process.env.AWS_REGION)), { baseMs: deps.backoffBaseMs });
+        await withBackoff(() => deps.invoke(sync.indexerFunction, pushEvent(item, account, process.env.AWS_REGION)), {
+          baseMs: deps.backoffBaseMs,
+        });
         invoked++;
         logger.info('sync invoked the indexer', { action: item.action, repository: item.repository, tag: item.tag, digest: item.digest });
       } catch (err) {
@@ -141,14 +159,20 @@ export function createSyncHandler(deps: SyncHandlerDeps): (event: unknown, conte
         logger.error('sync could not invoke the indexer', { repository: item.repository, tag: item.tag, reason });
       }
     });
-    if (work.length > now.length) logger.warn(`sync left ${work.length - now.length} image(s) for the next run (SOCI_SYNC_MAX_INVOCATIONS ${sync.maxInvocations})`);
+    if (work.length > now.length)
+      logger.warn(`sync left ${work.length - now.length} image(s) for the next run (SOCI_SYNC_MAX_INVOCATIONS ${sync.maxInvocations})`);
 
     let pruned = 0;
     for (const item of plan.items.filter((i) => i.action === 'prune')) {
       try {
         const outcome = await pruneItem(listing, item);
         if (outcome.status === 'deleted') pruned++;
-        logger.info('sync prune', { repository: item.repository, outputTag: item.outputTag, status: outcome.status, message: outcome.message });
+        logger.info('sync prune', {
+          repository: item.repository,
+          outputTag: item.outputTag,
+          status: outcome.status,
+          message: outcome.message,
+        });
       } catch (err) {
         const reason = (err as Error).message.split('\n')[0]!;
         failures.push({ repository: item.repository, tag: item.tag, action: item.action, reason });
@@ -179,7 +203,13 @@ export function createSyncHandler(deps: SyncHandlerDeps): (event: unknown, conte
       // Failures are listed up to 50, so the event stays far below EventBridge's 256 KB entry limit.
       const detail = { ...summary, failures: summary.failures.slice(0, 50), failureCount: summary.failures.length };
       try {
-        await deps.eventBridge().send(new PutEventsCommand({ Entries: [{ EventBusName: config.eventBus, Source: COMPLETION_SOURCE, DetailType: SYNC_COMPLETED, Detail: JSON.stringify(detail) }] }));
+        await deps.eventBridge().send(
+          new PutEventsCommand({
+            Entries: [
+              { EventBusName: config.eventBus, Source: COMPLETION_SOURCE, DetailType: SYNC_COMPLETED, Detail: JSON.stringify(detail) },
+            ],
+          }),
+        );
       } catch (err) {
         logger.error('sync completion event not sent', { reason: awsError('events:PutEvents', err).message });
       }

@@ -6,9 +6,9 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { RegistryTarget } from '../registry/client.ts';
 import { explicitCredentials } from '../registry/credentials.ts';
-import { ConfigError, parseConfig, type HandlerConfig } from './config.ts';
+import { ConfigError, type HandlerConfig, parseConfig } from './config.ts';
 import { EcrAuth, type RegistryAccess } from './ecr-auth.ts';
-import { createHandler, type BuildFn, type HandlerDeps, type TargetHooks } from './invoke.ts';
+import { type BuildFn, createHandler, type HandlerDeps, type TargetHooks } from './invoke.ts';
 import { createMetrics } from './metrics.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;

@@ -20,14 +20,8 @@ import { hostname } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { digestHex, isDigest, verifyBytes, verifyStream } from '../oci/digest.ts';
 import { DigestMismatchError, InvalidReferenceError, LimitExceededError, NotFoundError, SociIndexerError } from '../oci/errors.ts';
-import { goMarshal, goString, goStruct, goUnmarshal, marshalIndex, parseIndex, parseManifest, type Index } from '../oci/go-json.ts';
-import {
-  ANNOTATION_REF_NAME,
-  MEDIA_TYPE_OCI_INDEX,
-  MEDIA_TYPE_OCI_MANIFEST,
-  isIndex,
-  isManifest,
-} from '../oci/media-types.ts';
+import { goMarshal, goString, goStruct, goUnmarshal, type Index, marshalIndex, parseIndex, parseManifest } from '../oci/go-json.ts';
+import { ANNOTATION_REF_NAME, isIndex, isManifest, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from '../oci/media-types.ts';
 import { isRefName } from '../oci/reference.ts';
 import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
 
@@ -77,7 +71,9 @@ export class OciLayoutTarget implements Target {
     if (options.create) await layout.initialise();
     const version = await layout.readLayoutVersion();
     if (version !== IMAGE_LAYOUT_VERSION) {
-      throw new LayoutError(`${layout.description}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${IMAGE_LAYOUT_VERSION})`);
+      throw new LayoutError(
+        `${layout.description}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${IMAGE_LAYOUT_VERSION})`,
+      );
     }
     await layout.readIndex();
     return layout;
@@ -149,7 +145,11 @@ export class OciLayoutTarget implements Target {
   }
 
   /** Streams a blob into the layout through a temporary file, checking digest and size before the rename. */
-  async pushFrom(desc: Descriptor, openSource: () => Promise<AsyncIterable<Uint8Array>>, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async pushFrom(
+    desc: Descriptor,
+    openSource: () => Promise<AsyncIterable<Uint8Array>>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
     if (await this.exists(desc)) return;
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const temp = join(this.dir, `.tmp-${randomUUID()}`);
@@ -167,7 +167,11 @@ export class OciLayoutTarget implements Target {
       await handle.close();
       const digest = `sha256:${hash.digest('hex')}`;
       if (digest !== desc.digest || size !== desc.size) {
-        throw new DigestMismatchError(desc.digest, digest, `${this.description}: blob ${desc.digest} arrived as ${digest} (${size} bytes, expected ${desc.size})`);
+        throw new DigestMismatchError(
+          desc.digest,
+          digest,
+          `${this.description}: blob ${desc.digest} arrived as ${digest} (${size} bytes, expected ${desc.size})`,
+        );
       }
       await rename(temp, this.blobPath(desc.digest));
     } catch (err) {
@@ -221,7 +225,8 @@ export class OciLayoutTarget implements Target {
     const { handle } = await this.openBlob(digest, path);
     const { size } = await handle.stat();
     await handle.close();
-    if (size > MAX_MANIFEST_SIZE) throw new LayoutError(`${this.description}: blob ${digest} (${size} bytes) is too large to be a manifest`);
+    if (size > MAX_MANIFEST_SIZE)
+      throw new LayoutError(`${this.description}: blob ${digest} (${size} bytes) is too large to be a manifest`);
     const bytes = await this.readBlob(digest, path, size);
     verifyBytes({ mediaType: '', digest, size }, bytes);
     return { mediaType: sniffMediaType(bytes, `${this.description}: blob ${digest}`), digest, size };
@@ -251,10 +256,17 @@ export class OciLayoutTarget implements Target {
 
   private async readLayoutFile(name: string, limit: number): Promise<Uint8Array> {
     const path = join(this.dir, name);
-    const handle = await orNotFound(openRegular(path, `${this.description}: ${name}`), `${this.description} is not an OCI image layout: no ${name}`);
+    const handle = await orNotFound(
+      openRegular(path, `${this.description}: ${name}`),
+      `${this.description} is not an OCI image layout: no ${name}`,
+    );
     try {
       const { size } = await handle.stat();
-      if (size > limit) throw new LimitExceededError(`max-${name.replace('.', '-')}-bytes`, `${this.description}: ${name} is ${size} bytes, over the ${limit}-byte limit`);
+      if (size > limit)
+        throw new LimitExceededError(
+          `max-${name.replace('.', '-')}-bytes`,
+          `${this.description}: ${name} is ${size} bytes, over the ${limit}-byte limit`,
+        );
       return await readExactly(handle, size);
     } finally {
       await handle.close();
@@ -272,10 +284,14 @@ export class OciLayoutTarget implements Target {
     if (info.isSymbolicLink()) {
       const [resolved, root] = await Promise.all([orNotFound(realpath(path), `${what} not found (dangling symlink)`), realpath(this.dir)]);
       const inside = relative(root, resolved);
-      if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) throw new LayoutError(`${what} is a symlink leading out of the layout; refused`);
+      if (inside === '' || inside.startsWith('..') || isAbsolute(inside))
+        throw new LayoutError(`${what} is a symlink leading out of the layout; refused`);
       target = resolved;
     }
-    return { handle: await orNotFound(openRegular(target, what, size === undefined ? undefined : { digest, size }), `${what} not found`), path: target };
+    return {
+      handle: await orNotFound(openRegular(target, what, size === undefined ? undefined : { digest, size }), `${what} not found`),
+      path: target,
+    };
   }
 
   private async readBlob(digest: string, path: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -306,7 +322,10 @@ export class OciLayoutTarget implements Target {
         await unlink(lockPath).catch(() => undefined);
         continue;
       }
-      if (Date.now() > waitUntil) throw new LayoutError(`${this.description}: index.json is locked by another process (${lockPath}); remove it if no soci-indexer is running`);
+      if (Date.now() > waitUntil)
+        throw new LayoutError(
+          `${this.description}: index.json is locked by another process (${lockPath}); remove it if no soci-indexer is running`,
+        );
       await new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())));
     }
     try {
@@ -385,7 +404,15 @@ async function openRegular(path: string, what: string, blob?: { digest: string; 
   const info = await handle.stat();
   if (!info.isFile()) {
     await handle.close();
-    const kind = info.isFIFO() ? 'a FIFO' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : info.isSocket() ? 'a socket' : info.isDirectory() ? 'a directory' : 'not a regular file';
+    const kind = info.isFIFO()
+      ? 'a FIFO'
+      : info.isCharacterDevice() || info.isBlockDevice()
+        ? 'a device'
+        : info.isSocket()
+          ? 'a socket'
+          : info.isDirectory()
+            ? 'a directory'
+            : 'not a regular file';
     throw new LayoutError(`${what} is ${kind}, not a regular file; refused`);
   }
   if (blob !== undefined && info.size !== blob.size) {
@@ -433,7 +460,12 @@ async function isStaleLock(path: string): Promise<boolean> {
 }
 
 /** The bytes [start, end) of the file `openFile` opens; a file that grew is read only to `end`. */
-async function* readChunks(openFile: () => Promise<FileHandle>, start: number, end: number, options: FetchOptions): AsyncGenerator<Uint8Array> {
+async function* readChunks(
+  openFile: () => Promise<FileHandle>,
+  start: number,
+  end: number,
+  options: FetchOptions,
+): AsyncGenerator<Uint8Array> {
   const handle = await openFile();
   try {
     let position = start;

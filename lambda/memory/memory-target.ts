@@ -76,7 +76,8 @@ export class MemoryTarget implements Target {
     verifyBytes(desc, content);
     options.signal?.throwIfAborted();
     if (!this.blobs.has(desc.digest)) this.blobs.set(desc.digest, content.slice());
-    if ((isManifest(desc.mediaType) || isIndex(desc.mediaType)) && !this.manifests.has(desc.digest)) this.manifests.set(desc.digest, plain(desc));
+    if ((isManifest(desc.mediaType) || isIndex(desc.mediaType)) && !this.manifests.has(desc.digest))
+      this.manifests.set(desc.digest, plain(desc));
   }
 
   async pushFrom(desc: Descriptor, open: () => Promise<AsyncIterable<Uint8Array>>, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -105,7 +106,11 @@ export class MemoryTarget implements Target {
       if (parsed.subject?.digest !== subject.digest) continue;
       const type = parsed.artifactType || ('config' in parsed ? parsed.config.mediaType : '');
       if (artifactType !== undefined && type !== artifactType) continue;
-      found.push({ ...plain(manifest), ...(parsed.annotations && { annotations: parsed.annotations }), ...(type && { artifactType: type }) });
+      found.push({
+        ...plain(manifest),
+        ...(parsed.annotations && { annotations: parsed.annotations }),
+        ...(type && { artifactType: type }),
+      });
     }
     return found;
   }

@@ -49,6 +49,10 @@ export function parseFilters(list: string): RepositoryFilter[] {
 }
 
 /** The first filter accepting this push, or undefined. `tag` undefined = untagged push. */
-export function matchFilter(filters: readonly RepositoryFilter[], repository: string, tag: string | undefined): RepositoryFilter | undefined {
+export function matchFilter(
+  filters: readonly RepositoryFilter[],
+  repository: string,
+  tag: string | undefined,
+): RepositoryFilter | undefined {
   return filters.find((f) => f.repository.test(repository) && (f.tag === undefined || (tag !== undefined && f.tag.test(tag))));
 }

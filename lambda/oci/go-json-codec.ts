@@ -11,7 +11,7 @@
 // Decoding leaves `omitempty` fields that are empty absent, and fills other fields with Go zero values.
 
 import { GoJsonError } from './errors.ts';
-import { parseJson, type JsonNode } from './go-json-parse.ts';
+import { type JsonNode, parseJson } from './go-json-parse.ts';
 import { compareGoStrings, toWellFormed } from './go-strings.ts';
 
 export type GoType =
@@ -169,10 +169,7 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029]/g;
 
 /** A JSON string literal exactly as Go's encoder writes it (escapeHTML on, Go ≥ 1.22 `\b`/`\f`). */
 export function goQuote(s: string): string {
-  const escaped = toWellFormed(s).replace(
-    NEEDS_ESCAPE,
-    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const escaped = toWellFormed(s).replace(NEEDS_ESCAPE, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return `"${escaped}"`;
 }
 
@@ -196,9 +193,7 @@ export function goUnmarshal(type: GoType, bytes: Uint8Array): unknown {
 function decode(type: GoType, node: JsonNode, existing: unknown, path: string): unknown {
   if (node.kind === 'null') {
     // Go: null sets pointers, maps, slices to nil and leaves everything else untouched.
-    return type.kind === 'slice' || type.kind === 'pointer' || type.kind === 'stringMap' || type.kind === 'bytes'
-      ? null
-      : existing;
+    return type.kind === 'slice' || type.kind === 'pointer' || type.kind === 'stringMap' || type.kind === 'bytes' ? null : existing;
   }
   switch (type.kind) {
     case 'string':

@@ -7,8 +7,9 @@
 // then and re-marshalling prints `null`, as upstream's convert does for such (invalid) manifests.
 // Values built in TypeScript should use arrays; `[]` prints `[]`.
 
-import type { Descriptor } from './target.ts';
 import {
+  type GoField,
+  type GoStruct,
   goBytes,
   goInt,
   goMarshal,
@@ -18,10 +19,10 @@ import {
   goStringMap,
   goStruct,
   goUnmarshal,
-  type GoField,
-  type GoStruct,
 } from './go-json-codec.ts';
+import type { Descriptor } from './target.ts';
 
+export type { GoField, GoStruct, GoType } from './go-json-codec.ts';
 // One entry point for callers with their own Go structs (e.g. soci's prefetch artifact).
 export {
   goBytes,
@@ -36,7 +37,6 @@ export {
   goStruct,
   goUnmarshal,
 } from './go-json-codec.ts';
-export type { GoField, GoStruct, GoType } from './go-json-codec.ts';
 
 /** image-spec `v1.Manifest`. */
 export interface Manifest {

@@ -38,7 +38,10 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 /** Throws a LimitExceededError named `limitName` when `desc` is larger than `limit`; `where` names the target. */
 export function checkDescriptorSize(desc: Descriptor, where: string, limit = MAX_FETCH_BYTES, limitName = 'max-fetch-bytes'): void {
   if (desc.size > limit) {
-    throw new LimitExceededError(limitName, `${where}: ${desc.digest} is ${desc.size} bytes, over the ${limit / (1024 * 1024)} MiB limit (${limitName})`);
+    throw new LimitExceededError(
+      limitName,
+      `${where}: ${desc.digest} is ${desc.size} bytes, over the ${limit / (1024 * 1024)} MiB limit (${limitName})`,
+    );
   }
 }
 

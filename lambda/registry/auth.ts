@@ -1,10 +1,10 @@
 // Registry authentication: WWW-Authenticate challenges (Basic, and Bearer via the token endpoint), one
 // Authenticator per registry that remembers the scheme, the basic header and a token per scope.
 import { errorKind } from '../oci/errors.ts';
-import { RegistryError, networkError } from './errors.ts';
-import { readLimited } from './http.ts';
-import { retryPolicy, RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
 import type { CredentialSource } from './credentials.ts';
+import { networkError, RegistryError } from './errors.ts';
+import { readLimited } from './http.ts';
+import { isRetryableStatus, parseRetryAfter, RetryableError, type RetryPolicy, retryPolicy, withRetry } from './retry.ts';
 import type { HttpResponse, HttpTransport } from './transport.ts';
 
 export interface Credentials {
@@ -33,7 +33,8 @@ export function parseChallenges(header: string): Challenge[] {
     PARAM.lastIndex = pos;
     const param = challenges.length > 0 ? PARAM.exec(header) : null;
     if (param) {
-      challenges[challenges.length - 1]!.params[param[1]!.toLowerCase()] = param[2] !== undefined ? param[2].replace(/\\(.)/g, '$1') : param[3]!;
+      challenges[challenges.length - 1]!.params[param[1]!.toLowerCase()] =
+        param[2] !== undefined ? param[2].replace(/\\(.)/g, '$1') : param[3]!;
       pos = PARAM.lastIndex;
       continue;
     }
@@ -156,7 +157,8 @@ export class Authenticator {
         response = await this.options.transport(url, { headers, signal, redirect: 'follow', wholeBody: true });
       } catch (err) {
         if (signal?.aborted) throw err;
-        if ((err as { code?: unknown }).code === 'ERR_REDIRECT_DOWNGRADE') throw new RegistryError('unsupported', `${what}: ${(err as Error).message}`);
+        if ((err as { code?: unknown }).code === 'ERR_REDIRECT_DOWNGRADE')
+          throw new RegistryError('unsupported', `${what}: ${(err as Error).message}`);
         throw new RetryableError(networkError(what, err));
       }
       if (response.ok) {
@@ -170,14 +172,19 @@ export class Authenticator {
         }
         try {
           const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
-          if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+          if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+            return parsed as { token?: unknown; access_token?: unknown; expires_in?: unknown };
         } catch {
           // reported below
         }
         throw new RegistryError('invalid-response', `${what}: token server answered with something other than a JSON object`);
       }
       await response.body?.cancel();
-      const error = new RegistryError(response.status === 401 ? 'unauthorized' : response.status === 403 ? 'denied' : 'failed', `${what} refused (${response.status})`, response.status);
+      const error = new RegistryError(
+        response.status === 401 ? 'unauthorized' : response.status === 403 ? 'denied' : 'failed',
+        `${what} refused (${response.status})`,
+        response.status,
+      );
       if (isRetryableStatus(response.status)) throw new RetryableError(error, parseRetryAfter(response.headers.get('retry-after')));
       throw error;
     });

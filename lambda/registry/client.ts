@@ -1,19 +1,20 @@
 // A Target backed by an OCI Distribution registry (ECR, docker-registry, …): resolve/fetch/push/tag and
 // referrers over HTTP, with auth, retries, resumable verified blob reads and streamed uploads.
-import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
+
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256Digest } from '../oci/digest.ts';
 import { DigestMismatchError, InvalidReferenceError, SociIndexerError } from '../oci/errors.ts';
 import { isRegistryHost, isRepositoryName, isTag } from '../oci/reference.ts';
+import { checkDescriptorSize, type Descriptor, type FetchOptions, type Target } from '../oci/target.ts';
 import { type CredentialFunc, type CredentialSource, defaultCredentialSource, toCredentialSource } from './credentials.ts';
-import { RegistryError, checkContent, networkError } from './errors.ts';
-import { RegistryHttp, concatBytes } from './http.ts';
-import { MANIFEST_ACCEPT, isManifestMediaType } from './media-types.ts';
-import { Referrers, referrerDescriptor } from './referrers.ts';
-import { backoffDelay, retryPolicy, sleep, type RetryOptions } from './retry.ts';
+import { checkContent, networkError, RegistryError } from './errors.ts';
+import { concatBytes, RegistryHttp } from './http.ts';
+import { isManifestMediaType, MANIFEST_ACCEPT } from './media-types.ts';
 import { mountBlob } from './mount.ts';
-import { uploadBlob, uploadBlobFrom } from './upload.ts';
+import { Referrers, referrerDescriptor } from './referrers.ts';
+import { backoffDelay, type RetryOptions, retryPolicy, sleep } from './retry.ts';
 import { createNodeTransport, fetchTransport, type HttpResponse, type HttpTimeouts, nodeTransport } from './transport.ts';
+import { uploadBlob, uploadBlobFrom } from './upload.ts';
 
 export interface RegistryTargetOptions {
   /** `host[:port]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `127.0.0.1:5000`. */
@@ -48,7 +49,8 @@ export class RegistryTarget implements Target {
   private readonly manifests = new Map<string, Uint8Array>();
 
   constructor(options: RegistryTargetOptions) {
-    if (!isRegistryHost(options.registry)) throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(options.registry.slice(0, 100))}`);
+    if (!isRegistryHost(options.registry))
+      throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(options.registry.slice(0, 100))}`);
     if (!isRepositoryName(options.repository)) {
       throw new InvalidReferenceError(`invalid repository name ${JSON.stringify(options.repository.slice(0, 100))}`);
     }
@@ -61,7 +63,11 @@ export class RegistryTarget implements Target {
       plainHttp: options.plainHttp,
       userAgent: options.userAgent ?? 'soci-indexer',
       retry: retryPolicy(options.retry),
-      transport: options.fetchImpl ? fetchTransport(options.fetchImpl) : options.timeouts ? createNodeTransport(options.timeouts) : nodeTransport,
+      transport: options.fetchImpl
+        ? fetchTransport(options.fetchImpl)
+        : options.timeouts
+          ? createNodeTransport(options.timeouts)
+          : nodeTransport,
     });
     this.referrersClient = new Referrers(this.http);
   }
@@ -81,7 +87,11 @@ export class RegistryTarget implements Target {
     const claimed = byDigest ? reference : response.headers.get('docker-content-digest');
     if (claimed && isDigest(claimed)) checkContent({ digest: claimed, size: bytes.length }, bytes, digest, what);
     const mediaType = manifestMediaType(response.headers.get('content-type'), bytes);
-    if (!mediaType) throw new RegistryError('unsupported', `${what}: unsupported manifest media type ${JSON.stringify(response.headers.get('content-type'))}`);
+    if (!mediaType)
+      throw new RegistryError(
+        'unsupported',
+        `${what}: unsupported manifest media type ${JSON.stringify(response.headers.get('content-type'))}`,
+      );
     this.remember(digest, bytes);
     return { mediaType, digest, size: bytes.length };
   }
@@ -163,7 +173,8 @@ export class RegistryTarget implements Target {
 
   async tag(desc: Descriptor, tag: string): Promise<void> {
     if (!isTag(tag)) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag.slice(0, 140))}`);
-    if (!isManifestMediaType(desc.mediaType)) throw new RegistryError('invalid-input', `${this.description}: cannot tag ${desc.mediaType} ${desc.digest}: not a manifest`);
+    if (!isManifestMediaType(desc.mediaType))
+      throw new RegistryError('invalid-input', `${this.description}: cannot tag ${desc.mediaType} ${desc.digest}: not a manifest`);
     const content = await this.manifestBytes(desc);
     // A tag that already names this manifest needs no write: ECR refuses any PUT to an existing tag of a
     // tag-immutable repository (400 TAG_INVALID), even an identical one, and PutImage is its scarcest
@@ -189,7 +200,13 @@ export class RegistryTarget implements Target {
 
   /** The digest `tag` names now, undefined when it does not exist. */
   private async taggedDigest(tag: string): Promise<string | undefined> {
-    const response = await this.http.request({ method: 'HEAD', path: `manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, operation: `manifest ${this.http.repository}:${tag}`, ok: [200, 404] });
+    const response = await this.http.request({
+      method: 'HEAD',
+      path: `manifests/${tag}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      operation: `manifest ${this.http.repository}:${tag}`,
+      ok: [200, 404],
+    });
     await response.body?.cancel();
     if (response.status === 404) return undefined;
     const digest = response.headers.get('docker-content-digest');
@@ -222,7 +239,11 @@ export class RegistryTarget implements Target {
     if (cached) return cached;
     const operation = `manifest ${this.http.repository}@${desc.digest}`;
     const accept = MANIFEST_ACCEPT.includes(desc.mediaType) ? MANIFEST_ACCEPT : `${desc.mediaType}, ${MANIFEST_ACCEPT}`;
-    const { bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${desc.digest}`, headers: { accept }, operation, ok: [200], signal }, MAX_MANIFEST_BYTES, 'max-manifest-bytes');
+    const { bytes } = await this.http.requestBytes(
+      { method: 'GET', path: `manifests/${desc.digest}`, headers: { accept }, operation, ok: [200], signal },
+      MAX_MANIFEST_BYTES,
+      'max-manifest-bytes',
+    );
     checkContent(desc, bytes, sha256Digest(bytes), `registry ${this.http.registry}: ${operation}`);
     this.remember(desc.digest, bytes);
     return bytes;
@@ -247,7 +268,10 @@ export class RegistryTarget implements Target {
     });
     if (response.status === 206 && !response.headers.get('content-range')?.startsWith(`bytes ${from}-`)) {
       await response.body?.cancel();
-      throw new RegistryError('failed', `registry ${this.http.registry}: ${operation} answered range ${JSON.stringify(response.headers.get('content-range'))} for bytes=${from}-`);
+      throw new RegistryError(
+        'failed',
+        `registry ${this.http.registry}: ${operation} answered range ${JSON.stringify(response.headers.get('content-range'))} for bytes=${from}-`,
+      );
     }
     return { response, skip: response.status === 200 ? from : 0 };
   }
@@ -256,7 +280,12 @@ export class RegistryTarget implements Target {
    * Yields the blob from `offset`, counting bytes; when the connection drops it re-requests from where it
    * broke (within the retry budget). From offset 0 the digest is checked at the end.
    */
-  private async *streamBlob(desc: Descriptor, offset: number, first: { response: HttpResponse; skip: number } | undefined, options: FetchOptions): AsyncGenerator<Uint8Array> {
+  private async *streamBlob(
+    desc: Descriptor,
+    offset: number,
+    first: { response: HttpResponse; skip: number } | undefined,
+    options: FetchOptions,
+  ): AsyncGenerator<Uint8Array> {
     const { signal, onBytes } = options;
     const what = `registry ${this.http.registry}: blob ${this.http.repository}@${desc.digest}`;
     const hash = offset === 0 ? createHash('sha256') : undefined;
@@ -276,7 +305,12 @@ export class RegistryTarget implements Target {
               data = data.subarray(skipped);
               if (data.length === 0) continue;
             }
-            if (position + data.length > desc.size) throw new DigestMismatchError(desc.digest, `more than ${desc.size} bytes`, `${what}: more than the expected ${desc.size} bytes`);
+            if (position + data.length > desc.size)
+              throw new DigestMismatchError(
+                desc.digest,
+                `more than ${desc.size} bytes`,
+                `${what}: more than the expected ${desc.size} bytes`,
+              );
             position += data.length;
             hash?.update(data);
             onBytes?.(data.length);
@@ -287,7 +321,11 @@ export class RegistryTarget implements Target {
             // shorter than the descriptor says, which no retry changes. Otherwise the connection broke.
             const length = current.response.headers.get('content-length');
             if (length !== null && Number(length) === received) {
-              throw new DigestMismatchError(desc.digest, `${position} bytes`, `${what}: the registry's blob ends after ${position} bytes, its descriptor says ${desc.size}`);
+              throw new DigestMismatchError(
+                desc.digest,
+                `${position} bytes`,
+                `${what}: the registry's blob ends after ${position} bytes, its descriptor says ${desc.size}`,
+              );
             }
             throw new Error(`connection closed after ${position} of ${desc.size} bytes`);
           }
@@ -300,7 +338,8 @@ export class RegistryTarget implements Target {
         }
       }
       const actual = `sha256:${hash?.digest('hex')}`;
-      if (hash && actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual, `${what}: content hashes to ${actual}, not ${desc.digest}`);
+      if (hash && actual !== desc.digest)
+        throw new DigestMismatchError(desc.digest, actual, `${what}: content hashes to ${actual}, not ${desc.digest}`);
     } finally {
       if (current && !current.response.bodyUsed) await current.response.body?.cancel();
     }

@@ -35,7 +35,10 @@ const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.do
 
 /** The bare `host[:port]` of an auths key, which may be a URL such as `https://index.docker.io/v1/`. */
 function keyHost(key: string): string {
-  const host = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
+  const host = key
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
   return DOCKER_HUB_HOSTS.has(host) ? 'docker.io' : host;
 }
 
@@ -48,7 +51,10 @@ function decodeAuth(registry: string, path: string, entry: NonNullable<DockerCon
   }
   if (entry.username && entry.password !== undefined) return { username: entry.username, password: entry.password };
   if (entry.identitytoken) {
-    throw new RegistryError('unsupported', `registry ${registry}: ${path} holds an identity token for this host; identity tokens are not supported`);
+    throw new RegistryError(
+      'unsupported',
+      `registry ${registry}: ${path} holds an identity token for this host; identity tokens are not supported`,
+    );
   }
   return undefined;
 }
@@ -59,20 +65,33 @@ function helperServer(registry: string): string {
 }
 
 /** Runs `docker-credential-<helper> get` for `registry`; undefined when the helper has no credentials for it. */
-export async function runCredentialHelper(helper: string, registry: string, configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<Credentials | undefined> {
+export async function runCredentialHelper(
+  helper: string,
+  registry: string,
+  configPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Credentials | undefined> {
   const program = `docker-credential-${helper}`;
   const what = `registry ${registry}: credential helper ${program} (named in ${configPath})`;
-  if (!HELPER_NAME.test(helper)) throw new RegistryError('invalid-input', `registry ${registry}: ${configPath} names an invalid credential helper ${JSON.stringify(helper.slice(0, 64))}`);
+  if (!HELPER_NAME.test(helper))
+    throw new RegistryError(
+      'invalid-input',
+      `registry ${registry}: ${configPath} names an invalid credential helper ${JSON.stringify(helper.slice(0, 64))}`,
+    );
   const { stdout, stderr, error } = await new Promise<{ stdout: string; stderr: string; error: ExecFileException | null }>((resolve) => {
-    const child = execFile(program, ['get'], { env, timeout: HELPER_TIMEOUT_MS, maxBuffer: MAX_HELPER_OUTPUT_BYTES, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, out, errOut) =>
-      resolve({ stdout: out, stderr: errOut, error: err }),
+    const child = execFile(
+      program,
+      ['get'],
+      { env, timeout: HELPER_TIMEOUT_MS, maxBuffer: MAX_HELPER_OUTPUT_BYTES, killSignal: 'SIGKILL', encoding: 'utf8' },
+      (err, out, errOut) => resolve({ stdout: out, stderr: errOut, error: err }),
     );
     child.stdin?.on('error', () => undefined); // a helper that exits without reading its input
     child.stdin?.end(helperServer(registry));
   });
   if (error) {
     if (error.code === 'ENOENT') throw new RegistryError('unsupported', `${what} is not installed (not found on PATH)`);
-    if (error.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') throw new LimitExceededError('max-helper-output-bytes', `${what}: output exceeds the 1 MiB limit`);
+    if (error.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER')
+      throw new LimitExceededError('max-helper-output-bytes', `${what}: output exceeds the 1 MiB limit`);
     if (error.killed || error.signal) throw new RegistryError('failed', `${what} did not answer within ${HELPER_TIMEOUT_MS / 1000} s`);
     // docker-credential-helpers' own words for "nothing stored for this server" (on stdout).
     if (/credentials not found/i.test(stdout) || /credentials not found/i.test(stderr)) return undefined;
@@ -85,8 +104,10 @@ export async function runCredentialHelper(helper: string, registry: string, conf
   } catch {
     throw new RegistryError('invalid-input', `${what} answered something other than JSON`);
   }
-  if (typeof answer?.Username !== 'string' || typeof answer.Secret !== 'string') throw new RegistryError('invalid-input', `${what} answered without Username and Secret`);
-  if (answer.Username === '<token>') throw new RegistryError('unsupported', `${what} returned an identity token; identity tokens are not supported`);
+  if (typeof answer?.Username !== 'string' || typeof answer.Secret !== 'string')
+    throw new RegistryError('invalid-input', `${what} answered without Username and Secret`);
+  if (answer.Username === '<token>')
+    throw new RegistryError('unsupported', `${what} returned an identity token; identity tokens are not supported`);
   return { username: answer.Username, password: answer.Secret };
 }
 
@@ -94,7 +115,8 @@ async function readConfig(path: string): Promise<DockerConfigFile | undefined> {
   let text: string;
   try {
     const bytes = await readFile(path);
-    if (bytes.length > MAX_CONFIG_BYTES) throw new LimitExceededError('max-docker-config-bytes', `docker config ${path} is larger than 1 MiB`);
+    if (bytes.length > MAX_CONFIG_BYTES)
+      throw new LimitExceededError('max-docker-config-bytes', `docker config ${path} is larger than 1 MiB`);
     text = bytes.toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -83,7 +83,9 @@ export class EcrTokens {
       data = (await client.send(new GetAuthorizationTokenCommand({}))).authorizationData?.[0];
     } catch (err) {
       const { name, message } = (err ?? {}) as Error;
-      throw new EcrTokenError(`ECR GetAuthorizationToken failed (${name ?? 'Error'}: ${String(message ?? err).split('\n')[0]})`, { cause: err });
+      throw new EcrTokenError(`ECR GetAuthorizationToken failed (${name ?? 'Error'}: ${String(message ?? err).split('\n')[0]})`, {
+        cause: err,
+      });
     }
     const decoded = data?.authorizationToken ? Buffer.from(data.authorizationToken, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');

@@ -35,15 +35,22 @@ export function isThrottling(err: unknown): boolean {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 }
 
 /** Runs `call`, retrying throttling and 5xx answers with jittered exponential backoff. */
-export async function withBackoff<T>(call: () => Promise<T>, options: { attempts?: number; baseMs?: number; signal?: AbortSignal; onThrottle?: () => void } = {}): Promise<T> {
+export async function withBackoff<T>(
+  call: () => Promise<T>,
+  options: { attempts?: number; baseMs?: number; signal?: AbortSignal; onThrottle?: () => void } = {},
+): Promise<T> {
   const attempts = options.attempts ?? 8;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -68,9 +75,24 @@ export class EcrApiListing implements RegistryListing {
     scope: 'tag' as const,
     deleteTag: async (repository: string, tag: string, _digest: string, signal?: AbortSignal): Promise<void> => {
       const { BatchDeleteImageCommand } = await import('@aws-sdk/client-ecr');
-      const answer = await this.send('BatchDeleteImage', async (client) => client.send(new BatchDeleteImageCommand({ repositoryName: repository, imageIds: [{ imageTag: tag }], ...(this.registryId && { registryId: this.registryId }) })), signal);
+      const answer = await this.send(
+        'BatchDeleteImage',
+        async (client) =>
+          client.send(
+            new BatchDeleteImageCommand({
+              repositoryName: repository,
+              imageIds: [{ imageTag: tag }],
+              ...(this.registryId && { registryId: this.registryId }),
+            }),
+          ),
+        signal,
+      );
       const failure = answer.failures?.find((f) => f.failureCode !== 'ImageNotFound' && f.failureCode !== 'ImageTagDoesNotMatchDigest');
-      if (failure) throw new RegistryError('failed', `ECR BatchDeleteImage ${repository}:${tag}: ${failure.failureCode}: ${failure.failureReason ?? ''}`.trim());
+      if (failure)
+        throw new RegistryError(
+          'failed',
+          `ECR BatchDeleteImage ${repository}:${tag}: ${failure.failureCode}: ${failure.failureReason ?? ''}`.trim(),
+        );
     },
   };
 
@@ -93,8 +115,18 @@ export class EcrApiListing implements RegistryListing {
     const { DescribeRepositoriesCommand } = await import('@aws-sdk/client-ecr');
     let nextToken: string | undefined;
     do {
-      const page = await this.send('DescribeRepositories', (client) =>
-        client.send(new DescribeRepositoriesCommand({ maxResults: ECR_PAGE_SIZE, ...(nextToken && { nextToken }), ...(this.registryId && { registryId: this.registryId }) })), signal);
+      const page = await this.send(
+        'DescribeRepositories',
+        (client) =>
+          client.send(
+            new DescribeRepositoriesCommand({
+              maxResults: ECR_PAGE_SIZE,
+              ...(nextToken && { nextToken }),
+              ...(this.registryId && { registryId: this.registryId }),
+            }),
+          ),
+        signal,
+      );
       for (const repository of page.repositories ?? []) if (repository.repositoryName) yield repository.repositoryName;
       nextToken = page.nextToken;
     } while (nextToken);
@@ -105,14 +137,20 @@ export class EcrApiListing implements RegistryListing {
     let nextToken: string | undefined;
     do {
       // ACTIVE images only (the default): archived ones cannot be pulled, so not indexed either.
-      const page = await this.send('DescribeImages', (client) =>
-        client.send(new DescribeImagesCommand({
-          repositoryName: repository,
-          filter: { tagStatus: 'TAGGED' },
-          maxResults: ECR_PAGE_SIZE,
-          ...(nextToken && { nextToken }),
-          ...(this.registryId && { registryId: this.registryId }),
-        })), signal);
+      const page = await this.send(
+        'DescribeImages',
+        (client) =>
+          client.send(
+            new DescribeImagesCommand({
+              repositoryName: repository,
+              filter: { tagStatus: 'TAGGED' },
+              maxResults: ECR_PAGE_SIZE,
+              ...(nextToken && { nextToken }),
+              ...(this.registryId && { registryId: this.registryId }),
+            }),
+          ),
+        signal,
+      );
       for (const image of page.imageDetails ?? []) {
         for (const tag of image.imageTags ?? []) yield { tag, ...(image.imageDigest && { digest: image.imageDigest }) };
       }
@@ -128,16 +166,31 @@ export class EcrApiListing implements RegistryListing {
     })();
     const client = await this.client;
     try {
-      return await withBackoff(() => {
-        this.calls[name] = (this.calls[name] ?? 0) + 1;
-        return call(client);
-      }, { attempts: this.options.attempts, baseMs: this.options.backoffBaseMs, signal, onThrottle: () => (this.calls[`${name} throttled`] = (this.calls[`${name} throttled`] ?? 0) + 1) });
+      return await withBackoff(
+        () => {
+          this.calls[name] = (this.calls[name] ?? 0) + 1;
+          return call(client);
+        },
+        {
+          attempts: this.options.attempts,
+          baseMs: this.options.backoffBaseMs,
+          signal,
+          onThrottle: () => (this.calls[`${name} throttled`] = (this.calls[`${name} throttled`] ?? 0) + 1),
+        },
+      );
     } catch (err) {
       if (err instanceof RegistryError || signal?.aborted) throw err;
       const { name: type, message } = err as Error;
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const kind: RegistryErrorKind = type === 'RepositoryNotFoundException' ? 'not-found' : type === 'AccessDeniedException' ? 'denied' : 'failed';
-      throw new RegistryError(kind, `ECR ${name} failed (${type}: ${String(message).split('\n')[0]})`, isThrottling(err) ? 503 : status, undefined, { cause: err });
+      const kind: RegistryErrorKind =
+        type === 'RepositoryNotFoundException' ? 'not-found' : type === 'AccessDeniedException' ? 'denied' : 'failed';
+      throw new RegistryError(
+        kind,
+        `ECR ${name} failed (${type}: ${String(message).split('\n')[0]})`,
+        isThrottling(err) ? 503 : status,
+        undefined,
+        { cause: err },
+      );
     }
   }
 }

@@ -1,7 +1,7 @@
 // Errors the registry client reports: one line naming the registry, the operation and, when the registry
 // answered, its status and error code. Never carries credentials. (Malformed digests, tags and repository
 // names are the shared InvalidDigestError / InvalidReferenceError instead.)
-import { DigestMismatchError, SociIndexerError, statusKind, type ErrorKind } from '../oci/errors.ts';
+import { DigestMismatchError, type ErrorKind, SociIndexerError, statusKind } from '../oci/errors.ts';
 import type { HttpResponse } from './transport.ts';
 
 export type RegistryErrorKind =
@@ -64,14 +64,20 @@ const OUTCOMES: Partial<Record<number, [RegistryErrorKind, string]>> = {
  */
 export function responseError(registry: string, operation: string, status: number, body: ErrorBody = {}): RegistryError {
   const [kind, verb] = OUTCOMES[status] ?? ['failed', 'failed'];
-  const detail = body.code ? `${status} ${body.code}` : body.oversized ? `${status}; error body over the ${MAX_ERROR_BODY_BYTES >> 20} MiB limit, not read` : String(status);
+  const detail = body.code
+    ? `${status} ${body.code}`
+    : body.oversized
+      ? `${status}; error body over the ${MAX_ERROR_BODY_BYTES >> 20} MiB limit, not read`
+      : String(status);
   return new RegistryError(kind, `registry ${registry}: ${operation} ${verb} (${detail})`, status, body.code);
 }
 
 /** Throws unless `bytes` are exactly what `desc` describes; `what` names registry and operation. */
 export function checkContent(desc: { digest: string; size: number }, bytes: Uint8Array, actualDigest: string, what: string): void {
-  if (bytes.length !== desc.size) throw new DigestMismatchError(desc.digest, actualDigest, `${what}: ${bytes.length} bytes, descriptor says ${desc.size}`);
-  if (actualDigest !== desc.digest) throw new DigestMismatchError(desc.digest, actualDigest, `${what}: content hashes to ${actualDigest}, not ${desc.digest}`);
+  if (bytes.length !== desc.size)
+    throw new DigestMismatchError(desc.digest, actualDigest, `${what}: ${bytes.length} bytes, descriptor says ${desc.size}`);
+  if (actualDigest !== desc.digest)
+    throw new DigestMismatchError(desc.digest, actualDigest, `${what}: content hashes to ${actualDigest}, not ${desc.digest}`);
 }
 
 /** containers/image reads at most this much of an error body; so do we (the status decides the outcome). */

@@ -1,11 +1,12 @@
 // The transport under RegistryTarget: one exchange = auth (answering 401 challenges once), manual
 // redirects that never carry Authorization to another origin, and classification of the outcome into
 // success, a retryable failure, or a one-line RegistryError.
+
+import { LimitExceededError, SociIndexerError } from '../oci/errors.ts';
 import { Authenticator } from './auth.ts';
 import type { CredentialSource } from './credentials.ts';
-import { LimitExceededError, SociIndexerError } from '../oci/errors.ts';
-import { type ErrorBody, RegistryError, networkError, readErrorBody, responseError } from './errors.ts';
-import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.ts';
+import { type ErrorBody, networkError, RegistryError, readErrorBody, responseError } from './errors.ts';
+import { isRetryableStatus, parseRetryAfter, RetryableError, type RetryPolicy, withRetry } from './retry.ts';
 import { type HttpRequestBody, type HttpResponse, type HttpTransport, isDowngrade, isRedirectStatus } from './transport.ts';
 
 export interface RequestSpec {
@@ -97,10 +98,14 @@ export class RegistryHttp {
       const location = response.headers.get('location');
       if (isRedirectStatus(response.status) && location && (spec.method === 'GET' || spec.method === 'HEAD')) {
         await response.body?.cancel();
-        if (hop >= MAX_REDIRECTS) throw new RegistryError('failed', `registry ${this.registry}: ${spec.operation} failed (too many redirects)`);
+        if (hop >= MAX_REDIRECTS)
+          throw new RegistryError('failed', `registry ${this.registry}: ${spec.operation} failed (too many redirects)`);
         const next = new URL(location, url);
         if (isDowngrade(url, next)) {
-          throw new RegistryError('unsupported', `registry ${this.registry}: ${spec.operation}: refusing redirect from ${url.origin} to ${next.origin} (https to http)`);
+          throw new RegistryError(
+            'unsupported',
+            `registry ${this.registry}: ${spec.operation}: refusing redirect from ${url.origin} to ${next.origin} (https to http)`,
+          );
         }
         url = next;
         continue;
@@ -126,7 +131,14 @@ export class RegistryHttp {
       if (authorization) headers.authorization = authorization;
       let response: HttpResponse;
       try {
-        response = await this.options.transport(url, { method: spec.method, headers, body: spec.body, redirect: 'manual', signal: spec.signal, wholeBody: spec.wholeBody });
+        response = await this.options.transport(url, {
+          method: spec.method,
+          headers,
+          body: spec.body,
+          redirect: 'manual',
+          signal: spec.signal,
+          wholeBody: spec.wholeBody,
+        });
       } catch (err) {
         if (spec.signal?.aborted) throw err;
         throw new RetryableError(networkError(`registry ${this.registry}: ${spec.operation}`, err));

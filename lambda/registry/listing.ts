@@ -76,7 +76,13 @@ export class OciRegistryListing implements RegistryListing {
 
   async *repositories(signal?: AbortSignal): AsyncIterable<string> {
     const http = this.http('');
-    for await (const page of this.pages(http, new URL(`${http.origin}/v2/_catalog?n=${this.pageSize}`), 'catalog', 'repositories', signal)) {
+    for await (const page of this.pages(
+      http,
+      new URL(`${http.origin}/v2/_catalog?n=${this.pageSize}`),
+      'catalog',
+      'repositories',
+      signal,
+    )) {
       for (const name of page) if (isRepositoryName(name)) yield name;
     }
   }
@@ -115,10 +121,14 @@ export class OciRegistryListing implements RegistryListing {
     let url: URL | undefined = first;
     const seen = new Set<string>();
     for (let page = 0; url; page++) {
-      if (page >= MAX_PAGES || seen.has(url.href)) throw new RegistryError('failed', `registry ${http.registry}: ${call} did not end after ${page} pages`);
+      if (page >= MAX_PAGES || seen.has(url.href))
+        throw new RegistryError('failed', `registry ${http.registry}: ${call} did not end after ${page} pages`);
       seen.add(url.href);
       this.count(call);
-      const { response, bytes } = await http.requestBytes({ method: 'GET', path: url, operation: call === 'catalog' ? 'catalog' : `tags of ${http.repository}`, ok: [200], signal }, MAX_PAGE_BYTES);
+      const { response, bytes } = await http.requestBytes(
+        { method: 'GET', path: url, operation: call === 'catalog' ? 'catalog' : `tags of ${http.repository}`, ok: [200], signal },
+        MAX_PAGE_BYTES,
+      );
       let names: unknown;
       try {
         names = (JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>)[field];
@@ -131,7 +141,8 @@ export class OciRegistryListing implements RegistryListing {
       }
       yield (names ?? []) as string[];
       const next = nextLink(response.headers.get('link'), url);
-      if (next && next.origin !== http.origin) throw new RegistryError('failed', `registry ${http.registry}: ${call} links to another origin (${next.origin})`);
+      if (next && next.origin !== http.origin)
+        throw new RegistryError('failed', `registry ${http.registry}: ${call} links to another origin (${next.origin})`);
       url = next;
     }
   }

@@ -1,9 +1,10 @@
 // Referrers: the OCI 1.1 API (`GET /v2/<repo>/referrers/<digest>`) where the registry has it, else the
 // tag schema fallback: an OCI index tagged `<alg>-<hex>` that clients maintain themselves.
-import type { Descriptor } from '../oci/target.ts';
+
 import { digestHex } from '../oci/digest.ts';
-import { MEDIA_TYPE_OCI_INDEX } from '../oci/media-types.ts';
 import { LimitExceededError } from '../oci/errors.ts';
+import { MEDIA_TYPE_OCI_INDEX } from '../oci/media-types.ts';
+import type { Descriptor } from '../oci/target.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryHttp } from './http.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
@@ -25,7 +26,12 @@ export function referrersTag(digest: string): string {
 
 /** The descriptor a referrers list carries for a manifest that has a `subject`, or undefined if it has none. */
 export function referrerDescriptor(desc: Descriptor, manifestBytes: Uint8Array): { subject: string; entry: Descriptor } | undefined {
-  let manifest: { subject?: { digest?: unknown }; artifactType?: unknown; config?: { mediaType?: unknown }; annotations?: Record<string, string> };
+  let manifest: {
+    subject?: { digest?: unknown };
+    artifactType?: unknown;
+    config?: { mediaType?: unknown };
+    annotations?: Record<string, string>;
+  };
   try {
     manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
   } catch {
@@ -33,7 +39,12 @@ export function referrerDescriptor(desc: Descriptor, manifestBytes: Uint8Array):
   }
   if (typeof manifest?.subject?.digest !== 'string') return undefined;
   // The spec: artifactType, else (image manifests) the config's media type.
-  const artifactType = typeof manifest.artifactType === 'string' ? manifest.artifactType : typeof manifest.config?.mediaType === 'string' ? manifest.config.mediaType : undefined;
+  const artifactType =
+    typeof manifest.artifactType === 'string'
+      ? manifest.artifactType
+      : typeof manifest.config?.mediaType === 'string'
+        ? manifest.config.mediaType
+        : undefined;
   const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
   if (artifactType) entry.artifactType = artifactType;
   if (manifest.annotations && Object.keys(manifest.annotations).length > 0) entry.annotations = manifest.annotations;
@@ -89,22 +100,35 @@ export class Referrers {
       });
       await response.body?.cancel();
     }
-    throw new RegistryError('conflict', `registry ${this.http.registry}: referrers index ${this.http.repository}:${tag} keeps changing under concurrent writers`);
+    throw new RegistryError(
+      'conflict',
+      `registry ${this.http.registry}: referrers index ${this.http.repository}:${tag} keeps changing under concurrent writers`,
+    );
   }
 
   /** The API's answer (all pages), or undefined when the registry has no referrers API. */
   private async fromApi(subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<Descriptor[] | undefined> {
     // `+` must be %2B: query parsers read a bare `+` as a space.
-    let url: URL | undefined = this.http.url(`referrers/${subject}${artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`}`);
+    let url: URL | undefined = this.http.url(
+      `referrers/${subject}${artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`}`,
+    );
     const operation = `referrers of ${this.http.repository}@${subject}`;
     const found: Descriptor[] = [];
     for (let page = 0; url; page++) {
       if (page === MAX_REFERRERS_PAGES) {
-        throw new LimitExceededError('max-referrers-pages', `registry ${this.http.registry}: ${operation}: more than ${MAX_REFERRERS_PAGES} pages`);
+        throw new LimitExceededError(
+          'max-referrers-pages',
+          `registry ${this.http.registry}: ${operation}: more than ${MAX_REFERRERS_PAGES} pages`,
+        );
       }
-      const { response, bytes } = await this.http.requestBytes({ method: 'GET', path: url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, operation, ok: [200, 404], signal }, MAX_INDEX_BYTES, 'max-index-bytes');
+      const { response, bytes } = await this.http.requestBytes(
+        { method: 'GET', path: url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, operation, ok: [200, 404], signal },
+        MAX_INDEX_BYTES,
+        'max-index-bytes',
+      );
       if (response.status === 404) {
-        if (page > 0) throw new RegistryError('not-found', `registry ${this.http.registry}: ${operation} not found (404 on a later page)`, 404);
+        if (page > 0)
+          throw new RegistryError('not-found', `registry ${this.http.registry}: ${operation} not found (404 on a later page)`, 404);
         this.apiSupported = false;
         return undefined;
       }
@@ -118,7 +142,11 @@ export class Referrers {
   private async fromTag(subject: string, signal?: AbortSignal): Promise<IndexJson | undefined> {
     const tag = referrersTag(subject);
     const operation = `referrers index ${this.http.repository}:${tag}`;
-    const { response, bytes } = await this.http.requestBytes({ method: 'GET', path: `manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200, 404], signal }, MAX_INDEX_BYTES, 'max-index-bytes');
+    const { response, bytes } = await this.http.requestBytes(
+      { method: 'GET', path: `manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT }, operation, ok: [200, 404], signal },
+      MAX_INDEX_BYTES,
+      'max-index-bytes',
+    );
     return response.status === 404 ? undefined : parseIndex(bytes, `registry ${this.http.registry}: ${operation}`);
   }
 }

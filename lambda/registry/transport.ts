@@ -49,7 +49,8 @@ export function fetchTransport(fetchImpl: typeof fetch): HttpTransport {
     (await fetchImpl(url, {
       method: request.method,
       headers: request.headers,
-      body: request.body instanceof Uint8Array ? asArrayBufferView(request.body) : request.body ? ReadableStream.from(request.body) : undefined,
+      body:
+        request.body instanceof Uint8Array ? asArrayBufferView(request.body) : request.body ? ReadableStream.from(request.body) : undefined,
       ...(request.body && !(request.body instanceof Uint8Array) ? { duplex: 'half' } : {}),
       redirect: request.redirect,
       signal: request.signal,
@@ -115,7 +116,10 @@ export function createNodeTransport(overrides: Partial<HttpTimeouts> = {}): Http
       await response.body?.cancel();
       if (hop >= MAX_REDIRECTS) throw new Error('too many redirects');
       const next = new URL(location, current);
-      if (isDowngrade(current, next)) throw Object.assign(new Error(`refusing redirect from ${current.origin} to ${next.origin} (https to http)`), { code: 'ERR_REDIRECT_DOWNGRADE' });
+      if (isDowngrade(current, next))
+        throw Object.assign(new Error(`refusing redirect from ${current.origin} to ${next.origin} (https to http)`), {
+          code: 'ERR_REDIRECT_DOWNGRADE',
+        });
       if (next.origin !== current.origin) {
         const { authorization: _dropped, ...rest } = headers;
         headers = rest;
@@ -142,7 +146,13 @@ async function exchangeOnLiveConnection(url: URL, request: HttpRequest, timeouts
     return await exchange(url, request, timeouts);
   } catch (err) {
     const replayable = request.body === undefined || request.body instanceof Uint8Array;
-    if (!(err as { staleConnection?: boolean }).staleConnection || !replayable || !IDEMPOTENT.has(request.method ?? 'GET') || request.signal?.aborted) throw err;
+    if (
+      !(err as { staleConnection?: boolean }).staleConnection ||
+      !replayable ||
+      !IDEMPOTENT.has(request.method ?? 'GET') ||
+      request.signal?.aborted
+    )
+      throw err;
     return exchange(url, request, timeouts, { fresh: true });
   }
 }
@@ -180,7 +190,10 @@ function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts, how: {
     let settledDeadline = false;
     const startDeadline = () => {
       if (settledDeadline || deadline !== undefined) return;
-      deadline = setTimeout(() => deadlineTarget.destroy(timeoutError(`no complete response in ${Math.round(exchangeMs / 1000)} s`)), exchangeMs);
+      deadline = setTimeout(
+        () => deadlineTarget.destroy(timeoutError(`no complete response in ${Math.round(exchangeMs / 1000)} s`)),
+        exchangeMs,
+      );
       deadline.unref(); // the socket keeps the process alive while the exchange is under way, not this timer
     };
     const clearDeadline = () => {
@@ -197,7 +210,8 @@ function exchange(url: URL, request: HttpRequest, timeouts: HttpTimeouts, how: {
     req.on('error', (err) => {
       clearDeadline();
       // A pooled connection the server had already closed: nothing of this request reached it.
-      if (req.reusedSocket && !responded && STALE_CONNECTION_CODES.has((err as NodeJS.ErrnoException).code ?? '')) Object.assign(err, { staleConnection: true });
+      if (req.reusedSocket && !responded && STALE_CONNECTION_CODES.has((err as NodeJS.ErrnoException).code ?? ''))
+        Object.assign(err, { staleConnection: true });
       reject(err);
     });
     req.on('close', () => {
@@ -293,7 +307,9 @@ class NodeResponse implements HttpResponse {
         bytes += result.value.length;
         if (waited >= throughputWindowMs) {
           if (bytes < (minBytesPerSecond * waited) / 1000) {
-            const error = timeoutError(`response body arrives at ${Math.round(bytes / (waited / 1000))} bytes/s, below the ${minBytesPerSecond} bytes/s minimum`);
+            const error = timeoutError(
+              `response body arrives at ${Math.round(bytes / (waited / 1000))} bytes/s, below the ${minBytesPerSecond} bytes/s minimum`,
+            );
             res.destroy(error);
             throw error;
           }

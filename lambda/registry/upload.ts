@@ -7,8 +7,8 @@
 // move the session, so the latest Location is always the one used. A failed session cannot be trusted
 // to hold what was sent, so a retry starts a new one.
 import { createHash, type Hash } from 'node:crypto';
-import type { Descriptor } from '../oci/target.ts';
 import { DigestMismatchError } from '../oci/errors.ts';
+import type { Descriptor } from '../oci/target.ts';
 import { RegistryError } from './errors.ts';
 import { concatBytes, type RegistryHttp } from './http.ts';
 import { withRetry } from './retry.ts';
@@ -47,7 +47,13 @@ export function requestedChunkSize(header: string | null): number | undefined {
   return Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, asked));
 }
 
-export async function uploadBlob(http: RegistryHttp, desc: Descriptor, content: Uint8Array, monolithicLimit: number, signal?: AbortSignal): Promise<void> {
+export async function uploadBlob(
+  http: RegistryHttp,
+  desc: Descriptor,
+  content: Uint8Array,
+  monolithicLimit: number,
+  signal?: AbortSignal,
+): Promise<void> {
   await uploadBlobFrom(http, desc, async () => [content], monolithicLimit, signal);
 }
 
@@ -66,7 +72,12 @@ class CheckedSource {
   async *read(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     try {
       for await (const piece of source) {
-        if (this.bytes + piece.length > this.desc.size) throw new DigestMismatchError(this.desc.digest, `more than ${this.desc.size} bytes`, `${this.what}: content is more than the expected ${this.desc.size} bytes`);
+        if (this.bytes + piece.length > this.desc.size)
+          throw new DigestMismatchError(
+            this.desc.digest,
+            `more than ${this.desc.size} bytes`,
+            `${this.what}: content is more than the expected ${this.desc.size} bytes`,
+          );
         this.hash.update(piece);
         this.bytes += piece.length;
         if (piece.length > 0) yield piece;
@@ -84,7 +95,11 @@ class CheckedSource {
     if (!this.finished) throw new RegistryError('failed', `${this.what} failed (the registry answered before the whole blob was sent)`);
     const digest = `sha256:${this.hash.digest('hex')}`;
     if (digest !== this.desc.digest || this.bytes !== this.desc.size) {
-      throw new DigestMismatchError(this.desc.digest, digest, `${this.what}: content hashes to ${digest} (${this.bytes} bytes, expected ${this.desc.size})`);
+      throw new DigestMismatchError(
+        this.desc.digest,
+        digest,
+        `${this.what}: content hashes to ${digest} (${this.bytes} bytes, expected ${this.desc.size})`,
+      );
     }
   }
 }
@@ -135,7 +150,16 @@ export async function uploadBlobFrom(
       const parts: Uint8Array[] = [];
       for await (const piece of pieces) parts.push(piece);
       source.verify();
-      const done = await http.once({ method: 'PUT', path: withDigest(location, desc.digest), headers: OCTET_STREAM, body: joined(parts, source.bytes), push: true, operation, ok: [201], signal });
+      const done = await http.once({
+        method: 'PUT',
+        path: withDigest(location, desc.digest),
+        headers: OCTET_STREAM,
+        body: joined(parts, source.bytes),
+        push: true,
+        operation,
+        ok: [201],
+        signal,
+      });
       await done.body?.cancel();
       return;
     }
@@ -143,7 +167,16 @@ export async function uploadBlobFrom(
     if (chunkSize === undefined) {
       let patched: HttpResponse;
       try {
-        patched = await http.once({ method: 'PATCH', path: location, headers: OCTET_STREAM, body: pieces, push: true, operation, ok: PATCH_OK, signal });
+        patched = await http.once({
+          method: 'PATCH',
+          path: location,
+          headers: OCTET_STREAM,
+          body: pieces,
+          push: true,
+          operation,
+          ok: PATCH_OK,
+          signal,
+        });
       } catch (err) {
         // The source failing mid-stream breaks the request too: report (and retry, or not) the source's failure.
         if (source.failure !== undefined) throw source.failure;
@@ -155,14 +188,31 @@ export async function uploadBlobFrom(
       let offset = 0; // what we sent: ECR's Range stops advancing, so it is never asked
       for await (const chunk of fixedChunks(pieces, chunkSize)) {
         const headers = { ...OCTET_STREAM, 'content-range': `${offset}-${offset + chunk.length - 1}` };
-        const patched = await http.once({ method: 'PATCH', path: location, headers, body: chunk, push: true, operation, ok: PATCH_OK, signal });
+        const patched = await http.once({
+          method: 'PATCH',
+          path: location,
+          headers,
+          body: chunk,
+          push: true,
+          operation,
+          ok: PATCH_OK,
+          signal,
+        });
         await patched.body?.cancel();
         location = nextLocation(http, patched, location, operation);
         offset += chunk.length;
       }
     }
     source.verify();
-    const done = await http.once({ method: 'PUT', path: withDigest(location, desc.digest), headers: OCTET_STREAM, push: true, operation, ok: [201], signal });
+    const done = await http.once({
+      method: 'PUT',
+      path: withDigest(location, desc.digest),
+      headers: OCTET_STREAM,
+      push: true,
+      operation,
+      ok: [201],
+      signal,
+    });
     await done.body?.cancel();
   });
 }

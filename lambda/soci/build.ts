@@ -7,22 +7,40 @@
 // upstream fails the whole build. The snapshotter lazily loads the layers that have a zTOC and pulls the
 // others whole, so a partial index is still useful; the reason is reported per layer.
 import { availableParallelism } from 'node:os';
-import { ANNOTATION_IMAGE_LAYER_DIGEST, ANNOTATION_IMAGE_LAYER_MEDIA_TYPE, EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
+import {
+  ANNOTATION_IMAGE_LAYER_DIGEST,
+  ANNOTATION_IMAGE_LAYER_MEDIA_TYPE,
+  EMPTY_JSON_CONFIG,
+  MEDIA_TYPE_OCI_EMPTY,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+  SOCI_ZTOC_MEDIA_TYPE,
+} from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
-import { convertImage, type Binding } from './convert.ts';
+import { type Binding, convertImage } from './convert.ts';
 import { DEFAULTS } from './defaults.ts';
 import { toSociError } from './errors.ts';
-import { findV1Output, findV2Output, type Expectation, type ExistingOutput } from './idempotency.ts';
-import { EMPTY_CONFIG_BYTES, sociIndex, ztocDescriptor, type SociIndex } from './index-manifest.ts';
+import { type ExistingOutput, type Expectation, findV1Output, findV2Output } from './idempotency.ts';
+import { EMPTY_CONFIG_BYTES, type SociIndex, sociIndex, ztocDescriptor } from './index-manifest.ts';
 import { hasNoXattrs } from './layer-index.ts';
-import { buildLayerZtocs, layerKey, type LayerJob, type LayerOutcome } from './layers.ts';
+import { buildLayerZtocs, type LayerJob, type LayerOutcome, layerKey } from './layers.ts';
 import { cleanPrefetchPath, findPrefetchSpans, prefetchArtifacts } from './prefetch.ts';
-import { publish, type Content } from './publish.ts';
-import { selectLayer, type LayerDecision } from './select.ts';
+import { type Content, publish } from './publish.ts';
+import { type LayerDecision, selectLayer } from './select.ts';
+import { type PlatformImage, readSource, type SourceImage } from './source.ts';
 import { tagPolicyEntry } from './tag-policy.ts';
-import { readSource, type PlatformImage, type SourceImage } from './source.ts';
-import { PUSH_MARGIN_MS, TAG_MARGIN_MS, checkDeadline, outputTags, sourceTagMoved, type OutputTags } from './tagging.ts';
-import { SKIP_CODE, SociError, type BuildEvent, type BuildOptions, type BuildResult, type CacheStats, type LayerResult, type PlatformResult, type SkipCode } from './types.ts';
+import { checkDeadline, type OutputTags, outputTags, PUSH_MARGIN_MS, sourceTagMoved, TAG_MARGIN_MS } from './tagging.ts';
+import {
+  type BuildEvent,
+  type BuildOptions,
+  type BuildResult,
+  type CacheStats,
+  type LayerResult,
+  type PlatformResult,
+  SKIP_CODE,
+  type SkipCode,
+  SociError,
+} from './types.ts';
 import type { ZtocCacheKey } from './ztoc-cache.ts';
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
@@ -39,11 +57,16 @@ const NO_ELIGIBLE_LAYERS = 'no layer at or above the minimum size';
 
 function validateOptions(options: BuildOptions): void {
   const problems: string[] = [];
-  if (!Number.isSafeInteger(options.spanSize) || options.spanSize < 1) problems.push(`span size must be a positive integer, got ${options.spanSize}`);
-  if (!Number.isSafeInteger(options.minLayerSize) || options.minLayerSize < 0) problems.push(`minimum layer size must be an integer ≥ 0, got ${options.minLayerSize}`);
-  if (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1) problems.push(`concurrency must be an integer ≥ 1, got ${options.concurrency}`);
-  if (options.indexVersion !== 'v1' && options.indexVersion !== 'v2') problems.push(`index version must be v1 or v2, got ${JSON.stringify(options.indexVersion)}`);
-  if (options.platforms !== 'all' && (!Array.isArray(options.platforms) || options.platforms.length === 0)) problems.push('platforms must be "all" or a non-empty list');
+  if (!Number.isSafeInteger(options.spanSize) || options.spanSize < 1)
+    problems.push(`span size must be a positive integer, got ${options.spanSize}`);
+  if (!Number.isSafeInteger(options.minLayerSize) || options.minLayerSize < 0)
+    problems.push(`minimum layer size must be an integer ≥ 0, got ${options.minLayerSize}`);
+  if (!Number.isSafeInteger(options.concurrency) || options.concurrency < 1)
+    problems.push(`concurrency must be an integer ≥ 1, got ${options.concurrency}`);
+  if (options.indexVersion !== 'v1' && options.indexVersion !== 'v2')
+    problems.push(`index version must be v1 or v2, got ${JSON.stringify(options.indexVersion)}`);
+  if (options.platforms !== 'all' && (!Array.isArray(options.platforms) || options.platforms.length === 0))
+    problems.push('platforms must be "all" or a non-empty list');
   for (const o of options.optimizations ?? []) if (o !== 'xattr') problems.push(`unknown optimization ${JSON.stringify(o)} (known: xattr)`);
   if (problems.length > 0) throw new SociError('permanent', `invalid build options: ${problems.join('; ')}`);
 }
@@ -113,11 +136,26 @@ function layerResult(layer: Descriptor, decision: LayerDecision, outcome: LayerO
 /** Layer results of an existing SOCI index (idempotent runs): what has a zTOC, and why the rest has none. */
 function existingLayerResults(plan: ImagePlan, index: ExistingOutput['indexes'][number] | undefined): LayerResult[] {
   const key = (digest: string | undefined, mediaType: string | undefined) => `${digest} ${mediaType}`;
-  const ztocs = new Map((index?.manifest.layers ?? []).map((d) => [key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]), d]));
+  const ztocs = new Map(
+    (index?.manifest.layers ?? []).map((d) => [
+      key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]),
+      d,
+    ]),
+  );
   return plan.layers.map(({ layer, decision }) => {
     const ztoc = decision.action === 'index' ? ztocs.get(key(layer.digest, layer.mediaType)) : undefined;
-    if (!ztoc) return decision.action === 'skip' ? skippedResult(layer, decision.code, decision.reason) : skippedResult(layer, SKIP_CODE.notIndexed, 'not indexed');
-    return { digest: layer.digest, mediaType: layer.mediaType, size: layer.size, status: 'indexed', ztocDigest: ztoc.digest, ztocSize: ztoc.size };
+    if (!ztoc)
+      return decision.action === 'skip'
+        ? skippedResult(layer, decision.code, decision.reason)
+        : skippedResult(layer, SKIP_CODE.notIndexed, 'not indexed');
+    return {
+      digest: layer.digest,
+      mediaType: layer.mediaType,
+      size: layer.size,
+      status: 'indexed',
+      ztocDigest: ztoc.digest,
+      ztocSize: ztoc.size,
+    };
   });
 }
 
@@ -150,7 +188,16 @@ class Build {
     private readonly options: BuildOptions,
   ) {
     this.emit = (event) => options.onEvent?.(event);
-    if (options.ztocCache) this.cacheStats = { location: options.ztocCache.description, reused: 0, bytesSaved: 0, misses: 0, invalid: 0, stored: 0, failures: 0 };
+    if (options.ztocCache)
+      this.cacheStats = {
+        location: options.ztocCache.description,
+        reused: 0,
+        bytesSaved: 0,
+        misses: 0,
+        invalid: 0,
+        stored: 0,
+        failures: 0,
+      };
   }
 
   private result(partial: Omit<BuildResult, 'indexVersion' | 'bytesRead' | 'durationMs' | 'dryRun'>): BuildResult {
@@ -165,7 +212,12 @@ class Build {
   }
 
   private sourceFields(source: { root: Descriptor; tag?: string }): BuildResult['source'] {
-    return { reference: this.reference, digest: source.root.digest, mediaType: source.root.mediaType, ...(source.tag !== undefined && { tag: source.tag }) };
+    return {
+      reference: this.reference,
+      digest: source.root.digest,
+      mediaType: source.root.mediaType,
+      ...(source.tag !== undefined && { tag: source.tag }),
+    };
   }
 
   /**
@@ -182,19 +234,35 @@ class Build {
         status: own ? 'already-indexed' : 'not-an-image',
         message: own ? `already indexed: ${verdict.reason}` : `not an image: ${verdict.reason}`,
         source: this.sourceFields(verdict),
-        ...(own && { output: { digest: verdict.root.digest, mediaType: verdict.root.mediaType, tags: verdict.tag !== undefined ? [verdict.tag] : [] } }),
+        ...(own && {
+          output: { digest: verdict.root.digest, mediaType: verdict.root.mediaType, tags: verdict.tag !== undefined ? [verdict.tag] : [] },
+        }),
         platforms: [],
         ztocBytes: 0,
       });
     }
     const source = verdict.source;
-    this.emit({ type: 'resolved', reference: this.reference, digest: source.root.digest, mediaType: source.root.mediaType, platforms: source.images.map((i) => i.name) });
+    this.emit({
+      type: 'resolved',
+      reference: this.reference,
+      digest: source.root.digest,
+      mediaType: source.root.mediaType,
+      platforms: source.images.map((i) => i.name),
+    });
 
     const plans: ImagePlan[] = source.images.map((image) => ({
       image,
-      layers: (image.manifest.layers ?? []).map((layer) => ({ layer, decision: selectLayer(layer, options.minLayerSize, `${this.source.description} ${image.name}`) })),
+      layers: (image.manifest.layers ?? []).map((layer) => ({
+        layer,
+        decision: selectLayer(layer, options.minLayerSize, `${this.source.description} ${image.name}`),
+      })),
     }));
-    const indexedLayers = new Map(plans.map((p) => [p.image.descriptor.digest, new Set(p.layers.filter((l) => l.decision.action === 'index').map((l) => l.layer.digest))]));
+    const indexedLayers = new Map(
+      plans.map((p) => [
+        p.image.descriptor.digest,
+        new Set(p.layers.filter((l) => l.decision.action === 'index').map((l) => l.layer.digest)),
+      ]),
+    );
     if ([...indexedLayers.values()].every((s) => s.size === 0)) return this.noEligibleLayers(source, plans);
 
     const tags: OutputTags = options.indexVersion === 'v2' ? outputTags(options.tagPolicy, source.tag) : { tags: [] };
@@ -207,7 +275,10 @@ class Build {
       prefetchPaths: (options.prefetchFiles ?? []).map(cleanPrefetchPath),
       indexedLayers,
     };
-    const existing = options.indexVersion === 'v2' ? await findV2Output(this.output, tags.tags, source, expectation) : await findV1Output(this.output, source, expectation);
+    const existing =
+      options.indexVersion === 'v2'
+        ? await findV2Output(this.output, tags.tags, source, expectation)
+        : await findV1Output(this.output, source, expectation);
     if (existing) return this.alreadyIndexed(source, plans, existing, tags.tags);
     return { source, plans, tags };
   }
@@ -218,7 +289,11 @@ class Build {
     if (!('plans' in inspected)) return inspected;
     const { source, plans, tags } = inspected;
     if (tagPolicyEntry(options.tagPolicy).replacesSource && options.indexVersion === 'v2' && tags.tags.length > 0) {
-      this.emit({ type: 'log', level: 'warn', message: `in place: tag ${tags.tags[0]} will name the SOCI-enabled index instead of the image ${source.root.digest}` });
+      this.emit({
+        type: 'log',
+        level: 'warn',
+        message: `in place: tag ${tags.tags[0]} will name the SOCI-enabled index instead of the image ${source.root.digest}`,
+      });
     }
     options.signal?.throwIfAborted();
     // Reading layers that could not be pushed in time anyway only delays the retry.
@@ -235,14 +310,35 @@ class Build {
     }
     const { status, message, source, output, platforms } = inspected;
     const sociEnabled = status === 'already-indexed' && platforms.length === 0;
-    return { status: status === 'already-indexed' ? 'indexed' : status === 'not-an-image' ? 'not-an-image' : 'no-eligible-layers', message, source, ...(output && { output }), ...(sociEnabled && { sociEnabled }) };
+    return {
+      status: status === 'already-indexed' ? 'indexed' : status === 'not-an-image' ? 'not-an-image' : 'no-eligible-layers',
+      message,
+      source,
+      ...(output && { output }),
+      ...(sociEnabled && { sociEnabled }),
+    };
   }
 
   private noEligibleLayers(source: SourceImage, plans: ImagePlan[]): BuildResult {
-    const platforms = plans.map((p) => this.platformResult(p, p.layers.map(({ layer, decision }) => layerResult(layer, decision, undefined))));
+    const platforms = plans.map((p) =>
+      this.platformResult(
+        p,
+        p.layers.map(({ layer, decision }) => layerResult(layer, decision, undefined)),
+      ),
+    );
     for (const p of platforms) for (const layer of p.layers) this.emit({ type: 'layer-done', platform: p.platform, result: layer });
-    const anyLargeEnough = plans.some((p) => p.layers.some((l) => l.decision.action === 'skip' && l.decision.code === SKIP_CODE.unsupportedFormat));
-    const reasons = [...new Set(plans.flatMap((p) => p.layers.flatMap((l) => (l.decision.action === 'skip' && l.decision.code === SKIP_CODE.unsupportedFormat ? [l.decision.reason] : []))))];
+    const anyLargeEnough = plans.some((p) =>
+      p.layers.some((l) => l.decision.action === 'skip' && l.decision.code === SKIP_CODE.unsupportedFormat),
+    );
+    const reasons = [
+      ...new Set(
+        plans.flatMap((p) =>
+          p.layers.flatMap((l) =>
+            l.decision.action === 'skip' && l.decision.code === SKIP_CODE.unsupportedFormat ? [l.decision.reason] : [],
+          ),
+        ),
+      ),
+    ];
     return this.result({
       status: 'no-eligible-layers',
       message: anyLargeEnough ? `no indexable layer at or above the minimum size (${reasons.join('; ')})` : NO_ELIGIBLE_LAYERS,
@@ -252,7 +348,11 @@ class Build {
     });
   }
 
-  private platformResult(plan: ImagePlan, layers: LayerResult[], extra: { indexDigest?: string; convertedManifestDigest?: string } = {}): PlatformResult {
+  private platformResult(
+    plan: ImagePlan,
+    layers: LayerResult[],
+    extra: { indexDigest?: string; convertedManifestDigest?: string } = {},
+  ): PlatformResult {
     return { platform: plan.image.name, manifestDigest: plan.image.descriptor.digest, ...extra, layers };
   }
 
@@ -304,9 +404,14 @@ class Build {
         keep: (job, outcome) => this.keepZtoc(job, outcome),
         ...(options.ztocCache && { reuse: (job: LayerJob, signal: AbortSignal) => this.reuseZtoc(job, signal) }),
         onDone: (job, outcome) => {
-          if (!outcome.indexable) this.emit({ type: 'log', level: 'warn', message: `layer ${job.layer.digest} cannot be indexed, skipped: ${outcome.reason}` });
+          if (!outcome.indexable)
+            this.emit({ type: 'log', level: 'warn', message: `layer ${job.layer.digest} cannot be indexed, skipped: ${outcome.reason}` });
           for (const use of jobs.get(layerKey(job.layer, job.compression))!.uses) {
-            this.emit({ type: 'layer-done', platform: use.platform, result: layerResult(use.layer, { action: 'index', compression: job.compression }, outcome) });
+            this.emit({
+              type: 'layer-done',
+              platform: use.platform,
+              result: layerResult(use.layer, { action: 'index', compression: job.compression }, outcome),
+            });
           }
         },
       },
@@ -336,14 +441,23 @@ class Build {
   }
 
   private cacheKey(job: LayerJob): ZtocCacheKey {
-    return { layerDigest: job.layer.digest, compression: job.compression, spanSize: this.options.spanSize, buildToolId: this.options.buildToolId };
+    return {
+      layerDigest: job.layer.digest,
+      compression: job.compression,
+      spanSize: this.options.spanSize,
+      buildToolId: this.options.buildToolId,
+    };
   }
 
   /** A cache failure is logged and counted, never fatal; an abort (deadline, interrupt) still stops the build. */
   private cacheFailure(what: string, job: LayerJob, err: unknown, signal: AbortSignal | undefined): void {
     if (signal?.aborted) throw signal.reason;
     this.cacheStats!.failures++;
-    this.emit({ type: 'log', level: 'warn', message: `zTOC cache ${this.options.ztocCache!.description}: ${what} for layer ${job.layer.digest} failed, going on without it: ${err instanceof Error ? err.message : String(err)}` });
+    this.emit({
+      type: 'log',
+      level: 'warn',
+      message: `zTOC cache ${this.options.ztocCache!.description}: ${what} for layer ${job.layer.digest} failed, going on without it: ${err instanceof Error ? err.message : String(err)}`,
+    });
   }
 
   /** True when the zTOC is now in the cache. */
@@ -384,7 +498,11 @@ class Build {
       stats.misses++;
       if (lookup.miss === 'invalid') {
         stats.invalid++;
-        this.emit({ type: 'log', level: 'warn', message: `zTOC cache ${cache.description}: ignored an entry for layer ${job.layer.digest}, building it instead: ${lookup.reason}` });
+        this.emit({
+          type: 'log',
+          level: 'warn',
+          message: `zTOC cache ${cache.description}: ignored an entry for layer ${job.layer.digest}, building it instead: ${lookup.reason}`,
+        });
       }
       return undefined;
     }
@@ -392,7 +510,11 @@ class Build {
     if (!this.options.dryRun) {
       checkDeadline(this.options.deadline, PUSH_MARGIN_MS, 'pushing');
       const how = await cache.place(hit, this.output, signal);
-      this.emit({ type: 'push', what: `ztoc (${how === 'copied' ? 'copied' : how === 'mounted' ? 'mounted' : 'already present'} from the cache)`, digest: hit.descriptor.digest });
+      this.emit({
+        type: 'push',
+        what: `ztoc (${how === 'copied' ? 'copied' : how === 'mounted' ? 'mounted' : 'already present'} from the cache)`,
+        digest: hit.descriptor.digest,
+      });
     }
     const { ztoc } = hit;
     stats.reused++;
@@ -422,7 +544,8 @@ class Build {
       ztocs.push(ztocDescriptor(layer, outcome.summary, options.spanSize, xattr && outcome.noXattrs));
     }
     const paths = (options.prefetchFiles ?? []).map(cleanPrefetchPath);
-    const prefetch = paths.length === 0 ? [] : prefetchArtifacts(plan.image.manifest.layers ?? [], (layer) => built.get(layer.digest)?.prefetch, paths);
+    const prefetch =
+      paths.length === 0 ? [] : prefetchArtifacts(plan.image.manifest.layers ?? [], (layer) => built.get(layer.digest)?.prefetch, paths);
     if (ztocs.length + prefetch.length === 0) return undefined;
     const subject = options.indexVersion === 'v1' ? plan.image.descriptor : undefined;
     return {
@@ -435,13 +558,25 @@ class Build {
     const { options } = this;
     const outcomes = await this.buildZtocs(plans);
     const indexes = plans.map((plan) => this.imageIndex(plan, outcomes));
-    const layerResults = plans.map((plan) => plan.layers.map(({ layer, decision }) => layerResult(layer, decision, decision.action === 'index' ? outcomes.get(layerKey(layer, decision.compression)) : undefined)));
+    const layerResults = plans.map((plan) =>
+      plan.layers.map(({ layer, decision }) =>
+        layerResult(layer, decision, decision.action === 'index' ? outcomes.get(layerKey(layer, decision.compression)) : undefined),
+      ),
+    );
     // zTOC blobs were pushed as they were built (keepZtoc); what is left to push refers to them.
     const ztocs = [...outcomes.values()].filter((o): o is LayerOutcome & { indexable: true } => o.indexable);
     const ztocBytes = ztocs.reduce((sum, o) => sum + o.summary.size, 0);
 
     if (indexes.every((i) => i === undefined)) {
-      const reasons = [...new Set(layerResults.flat().flatMap((l) => ((l.skipCode === SKIP_CODE.cannotBeIndexed || l.skipCode === SKIP_CODE.limitExceeded) && l.reason ? [l.reason] : [])))];
+      const reasons = [
+        ...new Set(
+          layerResults
+            .flat()
+            .flatMap((l) =>
+              (l.skipCode === SKIP_CODE.cannotBeIndexed || l.skipCode === SKIP_CODE.limitExceeded) && l.reason ? [l.reason] : [],
+            ),
+        ),
+      ];
       return this.result({
         status: 'no-eligible-layers',
         message: `no layer could be indexed (${reasons.join('; ')})`,
@@ -451,28 +586,51 @@ class Build {
       });
     }
 
-    const blobs: Content[] = [...indexes.flatMap((i) => i?.prefetch ?? []), { descriptor: { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size }, bytes: EMPTY_CONFIG_BYTES, what: 'config' }];
-    const sociManifests: Content[] = indexes.flatMap((i) => (i ? [{ descriptor: i.index.descriptor, bytes: i.index.bytes, what: 'soci-index' }] : []));
+    const blobs: Content[] = [
+      ...indexes.flatMap((i) => i?.prefetch ?? []),
+      {
+        descriptor: { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: EMPTY_JSON_CONFIG.size },
+        bytes: EMPTY_CONFIG_BYTES,
+        what: 'config',
+      },
+    ];
+    const sociManifests: Content[] = indexes.flatMap((i) =>
+      i ? [{ descriptor: i.index.descriptor, bytes: i.index.bytes, what: 'soci-index' }] : [],
+    );
     const bindings: Binding[] = plans.flatMap((plan, i) => {
       const index = indexes[i];
-      return index ? [{ manifestDigest: plan.image.descriptor.digest, platform: plan.image.indexPlatform, index: index.index.descriptor }] : [];
+      return index
+        ? [{ manifestDigest: plan.image.descriptor.digest, platform: plan.image.indexPlatform, index: index.index.descriptor }]
+        : [];
     });
     const converted = options.indexVersion === 'v2' ? convertImage(source, bindings) : undefined;
     const platforms = plans.map((plan, i) =>
       this.platformResult(plan, layerResults[i]!, {
         ...(indexes[i] && { indexDigest: indexes[i].index.descriptor.digest }),
-        ...(converted?.convertedDigests.has(plan.image.descriptor.digest) && { convertedManifestDigest: converted.convertedDigests.get(plan.image.descriptor.digest)! }),
+        ...(converted?.convertedDigests.has(plan.image.descriptor.digest) && {
+          convertedManifestDigest: converted.convertedDigests.get(plan.image.descriptor.digest)!,
+        }),
       }),
     );
     const outputDescriptor = converted ? converted.index.descriptor : bindings[0]!.index;
     const common = { source: this.sourceFields(source), platforms, ztocBytes };
 
     if (options.dryRun) {
-      return this.result({ ...common, status: 'created', message: 'dry run: everything built, nothing pushed or tagged', output: { digest: outputDescriptor.digest, mediaType: outputDescriptor.mediaType, tags: tags.tags } });
+      return this.result({
+        ...common,
+        status: 'created',
+        message: 'dry run: everything built, nothing pushed or tagged',
+        output: { digest: outputDescriptor.digest, mediaType: outputDescriptor.mediaType, tags: tags.tags },
+      });
     }
     // Without an output tag, v2 output that already exists is recognised only now, by its digest.
     if (converted && tags.tags.length === 0 && (await this.output.exists(outputDescriptor))) {
-      return this.result({ ...common, status: 'already-indexed', message: 'already indexed', output: { digest: outputDescriptor.digest, mediaType: MEDIA_TYPE_OCI_INDEX, tags: [] } });
+      return this.result({
+        ...common,
+        status: 'already-indexed',
+        message: 'already indexed',
+        output: { digest: outputDescriptor.digest, mediaType: MEDIA_TYPE_OCI_INDEX, tags: [] },
+      });
     }
 
     options.signal?.throwIfAborted();
@@ -482,13 +640,18 @@ class Build {
       stages.push([{ descriptor: converted.index.descriptor, bytes: converted.index.bytes, what: 'image-index' }]);
     }
     const copy = this.output === this.source ? [] : imageContent(source, options.indexVersion);
-    await publish(this.source, this.output, { copy, stages }, {
-      concurrency: options.concurrency,
-      deadline: options.deadline,
-      signal: options.signal,
-      emit: this.emit,
-      onBytes: (n) => (this.bytesRead += n),
-    });
+    await publish(
+      this.source,
+      this.output,
+      { copy, stages },
+      {
+        concurrency: options.concurrency,
+        deadline: options.deadline,
+        signal: options.signal,
+        emit: this.emit,
+        onBytes: (n) => (this.bytesRead += n),
+      },
+    );
 
     // v2 tags derive from (or stand in for) the source tag: write none if a newer push took it meanwhile.
     // v1 indexes name their image by digest (subject, digest-derived ref name) and stay right.
@@ -499,7 +662,12 @@ class Build {
     const applied = converted ? await this.tagOutput(outputDescriptor, tags.tags) : await this.tagV1ForReferrers(bindings);
     const count = bindings.length;
     const summary = `SOCI index ${options.indexVersion} for ${count} platform${count === 1 ? '' : 's'} (${ztocs.length} zTOC${ztocs.length === 1 ? '' : 's'})`;
-    const where = applied.length > 0 ? `, tagged ${applied.join(', ')}` : converted ? `, untagged: ${tags.untagged ?? 'no output tag'}` : ', found through the referrers API';
+    const where =
+      applied.length > 0
+        ? `, tagged ${applied.join(', ')}`
+        : converted
+          ? `, untagged: ${tags.untagged ?? 'no output tag'}`
+          : ', found through the referrers API';
     return this.result({
       ...common,
       status: 'created',
@@ -540,7 +708,12 @@ const RELEASED = new Uint8Array(0);
  * layout's only image) in `source`, into `output` (default: the source). Every failure is a SociError
  * whose kind says whether a retry can help.
  */
-export async function buildSociIndex(source: Target, reference: string, options: BuildOptions, output: Target = source): Promise<BuildResult> {
+export async function buildSociIndex(
+  source: Target,
+  reference: string,
+  options: BuildOptions,
+  output: Target = source,
+): Promise<BuildResult> {
   try {
     validateOptions(options);
     return await new Build(source, output, reference, options).run();

@@ -3,7 +3,7 @@
 // the `com.amazon.soci.index-digest` annotation), and a new OCI image index lists the rewritten manifests
 // followed by one descriptor per SOCI index. Pure: computes bytes and digests, pushes nothing.
 import { descriptorFor } from '../oci/digest.ts';
-import { marshalIndex, marshalManifest, type Index, type Manifest } from '../oci/go-json.ts';
+import { type Index, type Manifest, marshalIndex, marshalManifest } from '../oci/go-json.ts';
 import {
   ANNOTATION_IMAGE_MANIFEST_DIGEST,
   ANNOTATION_SOCI_INDEX_DIGEST,
@@ -77,7 +77,13 @@ export function convertImage(source: SourceImage, bindings: readonly Binding[]):
     const { digest, size } = descriptorFor(MEDIA_TYPE_OCI_MANIFEST, bytes);
     // The descriptor keeps its other fields (platform, urls …) but takes the manifest's annotations.
     const { annotations: _replaced, ...kept } = entry;
-    const descriptor: Descriptor = { ...kept, mediaType: MEDIA_TYPE_OCI_MANIFEST, digest, size, ...(annotations !== undefined && { annotations }) };
+    const descriptor: Descriptor = {
+      ...kept,
+      mediaType: MEDIA_TYPE_OCI_MANIFEST,
+      digest,
+      size,
+      ...(annotations !== undefined && { annotations }),
+    };
     entries[i] = descriptor;
     manifests.push({ sourceDigest: entry.digest, descriptor, bytes });
     convertedDigests.set(entry.digest, digest);
@@ -91,7 +97,9 @@ export function convertImage(source: SourceImage, bindings: readonly Binding[]):
       platform: binding.platform,
     };
     // An existing SOCI v2 descriptor of the same platform is replaced, as upstream does.
-    const existing = entries.findIndex((d) => d.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2 && d.platform !== undefined && platformMatches(binding.platform, d.platform));
+    const existing = entries.findIndex(
+      (d) => d.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2 && d.platform !== undefined && platformMatches(binding.platform, d.platform),
+    );
     if (existing >= 0) entries[existing] = descriptor;
     else entries.push(descriptor);
   }

@@ -8,28 +8,29 @@
 // never are) only when the xattr optimisation or prefetch paths ask for what is inside them. For v2 the
 // output index must in addition be byte-for-byte what converting the source with those SOCI indexes gives,
 // which proves its image manifests are the source's, converted.
-import { parseIndex, parseManifest, type Manifest } from '../oci/go-json.ts';
+
+import { errorKind } from '../oci/errors.ts';
+import { type Manifest, parseIndex, parseManifest } from '../oci/go-json.ts';
 import {
   ANNOTATION_BUILD_TOOL_IDENTIFIER,
   ANNOTATION_DISABLE_XATTRS,
   ANNOTATION_IMAGE_LAYER_DIGEST,
   ANNOTATION_IMAGE_LAYER_MEDIA_TYPE,
   ANNOTATION_SPAN_SIZE,
+  isIndex,
   SOCI_INDEX_ARTIFACT_TYPE_V1,
   SOCI_INDEX_ARTIFACT_TYPE_V2,
   SOCI_PREFETCH_MEDIA_TYPE,
   SOCI_ZTOC_MEDIA_TYPE,
-  isIndex,
 } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { parseZtoc } from '../ztoc/codec.ts';
-import { convertImage, type Binding } from './convert.ts';
-import { errorKind } from '../oci/errors.ts';
+import { type Binding, convertImage } from './convert.ts';
 import { isMissingOrBroken, isNotFound } from './errors.ts';
 import { artifactTypeOf, sociIndex, ztocDescriptor } from './index-manifest.ts';
 import { hasNoXattrs } from './layer-index.ts';
-import { findPrefetchSpans, prefetchArtifacts, type PrefetchSpan } from './prefetch.ts';
 import { platformMatches } from './platform.ts';
+import { findPrefetchSpans, type PrefetchSpan, prefetchArtifacts } from './prefetch.ts';
 import type { PlatformImage, SourceImage } from './source.ts';
 import type { IndexVersion } from './types.ts';
 
@@ -74,7 +75,10 @@ function plausible(manifest: Manifest, expect: Expectation, layers: Set<string>,
   if (ztocs.some((d) => d.annotations?.[ANNOTATION_SPAN_SIZE] !== String(expect.spanSize))) return false;
   if (!expect.xattr && ztocs.some((d) => d.annotations?.[ANNOTATION_DISABLE_XATTRS] !== undefined)) return false;
   if (expect.prefetchPaths.length === 0 && blobs.some((d) => d.mediaType === SOCI_PREFETCH_MEDIA_TYPE)) return false;
-  return sameSet(layers, ztocs.map((d) => d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] ?? ''));
+  return sameSet(
+    layers,
+    ztocs.map((d) => d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] ?? ''),
+  );
 }
 
 /** What the build needs from a zTOC beyond its digest: the xattr verdict and the prefetch matches. */
@@ -99,7 +103,14 @@ async function readZtocFacts(target: Target, desc: Descriptor, expect: Expectati
  * True when `manifest` (whose digest is `digest`) is exactly the SOCI index this build would write for
  * `image` given the zTOCs it lists.
  */
-async function matchesSettings(target: Target, digest: string, manifest: Manifest, expect: Expectation, image: PlatformImage, v1: boolean): Promise<boolean> {
+async function matchesSettings(
+  target: Target,
+  digest: string,
+  manifest: Manifest,
+  expect: Expectation,
+  image: PlatformImage,
+  v1: boolean,
+): Promise<boolean> {
   const layers = expect.indexedLayers.get(image.descriptor.digest) ?? new Set<string>();
   if (!plausible(manifest, expect, layers, v1 ? image.descriptor.digest : undefined)) return false;
   // By layer digest and media type: one blob declared with two media types has a zTOC for each that could
@@ -107,7 +118,8 @@ async function matchesSettings(target: Target, digest: string, manifest: Manifes
   const key = (digest: string | undefined, mediaType: string | undefined) => `${digest} ${mediaType}`;
   const existing = new Map<string, Descriptor>();
   for (const d of manifest.layers ?? []) {
-    if (d.mediaType === SOCI_ZTOC_MEDIA_TYPE) existing.set(key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]), d);
+    if (d.mediaType === SOCI_ZTOC_MEDIA_TYPE)
+      existing.set(key(d.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST], d.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE]), d);
   }
   const facts = new Map<string, ZtocFacts>();
   if (expect.xattr || expect.prefetchPaths.length > 0) {
@@ -129,8 +141,16 @@ async function matchesSettings(target: Target, digest: string, manifest: Manifes
     const found = layers.has(layer.digest) ? facts.get(key(layer.digest, layer.mediaType)) : undefined;
     if (found) byDigest.set(layer.digest, found);
   }
-  const prefetch = expect.prefetchPaths.length === 0 ? [] : prefetchArtifacts(imageLayers, (layer) => byDigest.get(layer.digest)?.prefetch, expect.prefetchPaths);
-  const rebuilt = sociIndex(expect.version, [...ztocs, ...prefetch.map((p) => p.descriptor)], expect.buildToolId, v1 ? image.descriptor : undefined);
+  const prefetch =
+    expect.prefetchPaths.length === 0
+      ? []
+      : prefetchArtifacts(imageLayers, (layer) => byDigest.get(layer.digest)?.prefetch, expect.prefetchPaths);
+  const rebuilt = sociIndex(
+    expect.version,
+    [...ztocs, ...prefetch.map((p) => p.descriptor)],
+    expect.buildToolId,
+    v1 ? image.descriptor : undefined,
+  );
   return rebuilt.descriptor.digest === digest;
 }
 
@@ -154,7 +174,12 @@ async function resolveTag(target: Target, tag: string): Promise<Descriptor | und
 }
 
 /** The v2 output every tag in `tags` already points to, if it is the one this build would make. */
-export async function findV2Output(target: Target, tags: readonly string[], source: SourceImage, expect: Expectation): Promise<ExistingOutput | undefined> {
+export async function findV2Output(
+  target: Target,
+  tags: readonly string[],
+  source: SourceImage,
+  expect: Expectation,
+): Promise<ExistingOutput | undefined> {
   if (tags.length === 0) return undefined;
   const resolved = await Promise.all(tags.map((tag) => resolveTag(target, tag)));
   const output = resolved[0];
@@ -176,7 +201,12 @@ export async function findV2Output(target: Target, tags: readonly string[], sour
     if (!candidate) return undefined;
     const manifest = await readManifest(target, candidate);
     if (!manifest || !(await matchesSettings(target, candidate.digest, manifest, expect, image, false))) return undefined;
-    const index: Descriptor = { mediaType: candidate.mediaType, digest: candidate.digest, size: candidate.size, artifactType: SOCI_INDEX_ARTIFACT_TYPE_V2 };
+    const index: Descriptor = {
+      mediaType: candidate.mediaType,
+      digest: candidate.digest,
+      size: candidate.size,
+      artifactType: SOCI_INDEX_ARTIFACT_TYPE_V2,
+    };
     // The platform as the build records it (as asked with --platform), so the conversion below is the build's.
     bindings.push({ manifestDigest: image.descriptor.digest, platform: image.indexPlatform, index });
     indexes.push({ image, index, manifest });
@@ -198,7 +228,11 @@ export async function findV1Output(target: Target, source: SourceImage, expect: 
     for (const referrer of await target.referrers(image.descriptor, SOCI_INDEX_ARTIFACT_TYPE_V1)) {
       const manifest = await readManifest(target, referrer);
       if (manifest && (await matchesSettings(target, referrer.digest, manifest, expect, image, true))) {
-        found = { image, manifest, index: { mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size, artifactType: SOCI_INDEX_ARTIFACT_TYPE_V1 } };
+        found = {
+          image,
+          manifest,
+          index: { mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size, artifactType: SOCI_INDEX_ARTIFACT_TYPE_V1 },
+        };
         break;
       }
     }

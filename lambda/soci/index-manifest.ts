@@ -2,7 +2,7 @@
 // `{}` blob typed as the SOCI artifact, whose layers are the zTOC descriptors in image-layer order followed
 // by the prefetch artifacts, with `subject` in v1 only; serialized as Go encoding/json does.
 import { descriptorFor } from '../oci/digest.ts';
-import { marshalManifest, type Manifest } from '../oci/go-json.ts';
+import { type Manifest, marshalManifest } from '../oci/go-json.ts';
 import {
   ANNOTATION_BUILD_TOOL_IDENTIFIER,
   ANNOTATION_DISABLE_XATTRS,
@@ -26,7 +26,12 @@ export function artifactTypeOf(version: IndexVersion): string {
 export const EMPTY_CONFIG_BYTES = new TextEncoder().encode(EMPTY_JSON_CONFIG.content);
 
 /** A zTOC's descriptor in the index; `disableXattrs` only with the xattr optimisation and a clean layer. */
-export function ztocDescriptor(layer: Descriptor, ztoc: { digest: string; size: number }, spanSize: number, disableXattrs: boolean): Descriptor {
+export function ztocDescriptor(
+  layer: Descriptor,
+  ztoc: { digest: string; size: number },
+  spanSize: number,
+  disableXattrs: boolean,
+): Descriptor {
   return {
     mediaType: SOCI_ZTOC_MEDIA_TYPE,
     digest: ztoc.digest,

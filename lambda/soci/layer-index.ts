@@ -53,11 +53,17 @@ export function hasNoXattrs(count: number, entryAt: (i: number) => { name: Uint8
 }
 
 export async function indexLayerStream(stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions): Promise<LayerIndexResult> {
-  const outcome = await buildZtoc(stream, { spanSize: options.spanSize, compression: options.compression, buildToolId: options.buildToolId, sizeHint: options.sizeHint });
+  const outcome = await buildZtoc(stream, {
+    spanSize: options.spanSize,
+    compression: options.compression,
+    buildToolId: options.buildToolId,
+    sizeHint: options.sizeHint,
+  });
   if (!outcome.indexable) return { indexable: false, code: outcome.code, reason: outcome.reason };
   const { toc } = outcome;
   const noXattrs = hasNoXattrs(toc.length, entryReader(toc));
   // The whole model (checkpoints included) is materialized only when prefetch paths were asked for.
-  const prefetch = options.prefetchPaths.length > 0 ? findPrefetchSpans(outcome.ztoc, options.prefetchPaths) : new Map<string, PrefetchSpan>();
+  const prefetch =
+    options.prefetchPaths.length > 0 ? findPrefetchSpans(outcome.ztoc, options.prefetchPaths) : new Map<string, PrefetchSpan>();
   return { indexable: true, bytes: outcome.bytes, summary: outcome.summary, noXattrs, prefetch };
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { SociIndexerError } from '../oci/errors.ts';
 import { startWorker } from '../ztoc/worker-options.ts';
-import { type LayerIndexOptions, type LayerIndexResult, indexLayerStream } from './layer-index.ts';
+import { indexLayerStream, type LayerIndexOptions, type LayerIndexResult } from './layer-index.ts';
 import type { FromWorker, ToWorker } from './layer-worker-protocol.ts';
 
 const MAX_IN_FLIGHT = 4 << 20;
@@ -43,7 +43,14 @@ class LayerWorker {
     });
     this.worker.on('error', (err) => {
       const outOfMemory = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.job?.onFailure(new LayerIndexError(outOfMemory ? `layer worker ran out of memory (${err.message.split('\n')[0]})` : `layer worker failed: ${err.message.split('\n')[0]}`, { cause: err }));
+      this.job?.onFailure(
+        new LayerIndexError(
+          outOfMemory
+            ? `layer worker ran out of memory (${err.message.split('\n')[0]})`
+            : `layer worker failed: ${err.message.split('\n')[0]}`,
+          { cause: err },
+        ),
+      );
     });
     this.worker.on('exit', (code) => this.job?.onFailure(new LayerIndexError(`layer worker exited with code ${code}`)));
   }
@@ -110,7 +117,9 @@ export class LayerPool {
         this.all.add(w);
         return w;
       } catch (err) {
-        this.workersUnavailable = new Error(`layer workers cannot start (${(err as Error).message}): layers are indexed on the main thread`);
+        this.workersUnavailable = new Error(
+          `layer workers cannot start (${(err as Error).message}): layers are indexed on the main thread`,
+        );
         return undefined;
       }
     }
@@ -125,7 +134,12 @@ export class LayerPool {
     else this.idle.push(worker);
   }
 
-  private async run(worker: LayerWorker, stream: AsyncIterable<Uint8Array>, options: LayerIndexOptions, signal?: AbortSignal): Promise<LayerIndexResult> {
+  private async run(
+    worker: LayerWorker,
+    stream: AsyncIterable<Uint8Array>,
+    options: LayerIndexOptions,
+    signal?: AbortSignal,
+  ): Promise<LayerIndexResult> {
     const id = this.nextId++;
     let inFlight = 0;
     let drained: (() => void) | undefined;
@@ -148,7 +162,9 @@ export class LayerPool {
           settle.resolve(message.result);
           drained?.();
         } else {
-          settle.reject(new LayerIndexError(`${message.name === undefined || message.name === 'Error' ? '' : `${message.name}: `}${message.message}`));
+          settle.reject(
+            new LayerIndexError(`${message.name === undefined || message.name === 'Error' ? '' : `${message.name}: `}${message.message}`),
+          );
           drained?.();
         }
       },

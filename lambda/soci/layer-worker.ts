@@ -37,7 +37,9 @@ async function* chunks(id: number): AsyncGenerator<Uint8Array> {
       yield next;
       // The consumer asks for the next chunk only when it is done with this one (the zTOC builder copies
       // what it keeps): hand the memory back to the pool for reuse.
-      port!.postMessage({ type: 'ack', id, bytes: next.length, buffer: next.buffer as ArrayBuffer } satisfies FromWorker, [next.buffer as ArrayBuffer]);
+      port!.postMessage({ type: 'ack', id, bytes: next.length, buffer: next.buffer as ArrayBuffer } satisfies FromWorker, [
+        next.buffer as ArrayBuffer,
+      ]);
       continue;
     }
     if (ended) return;
@@ -58,7 +60,12 @@ port.on('message', (message: ToWorker) => {
             port.postMessage({ type: 'done', id: message.id, result } satisfies FromWorker, transfer);
           },
           (err: unknown) =>
-            port.postMessage({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : undefined } satisfies FromWorker),
+            port.postMessage({
+              type: 'failed',
+              id: message.id,
+              message: err instanceof Error ? err.message : String(err),
+              name: err instanceof Error ? err.name : undefined,
+            } satisfies FromWorker),
         )
         .finally(() => collectGarbage?.());
       break;

@@ -45,7 +45,13 @@ export interface BuildLayersOptions {
   reuse?: (job: LayerJob, signal: AbortSignal) => Promise<LayerOutcome | undefined>;
 }
 
-async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptions, pool: LayerPool, signal: AbortSignal): Promise<LayerOutcome> {
+async function buildOne(
+  source: Target,
+  job: LayerJob,
+  options: BuildLayersOptions,
+  pool: LayerPool,
+  signal: AbortSignal,
+): Promise<LayerOutcome> {
   const { layer, platform } = job;
   const started = Date.now();
   options.emit({ type: 'layer-start', platform, layer: layer.digest, size: layer.size });
@@ -69,7 +75,13 @@ async function buildOne(source: Target, job: LayerJob, options: BuildLayersOptio
   try {
     outcome = await pool.index(
       { [Symbol.asyncIterator]: () => iterator },
-      { spanSize: options.spanSize, compression: job.compression, buildToolId: options.buildToolId, prefetchPaths: options.prefetchPaths, sizeHint: layer.size },
+      {
+        spanSize: options.spanSize,
+        compression: job.compression,
+        buildToolId: options.buildToolId,
+        prefetchPaths: options.prefetchPaths,
+        sizeHint: layer.size,
+      },
       signal,
     );
   } finally {
@@ -99,7 +111,9 @@ export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options:
       )
     : [];
   const toBuild = jobs.filter((_, i) => !reused[i]);
-  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, toBuild.length)), (reason) => options.emit({ type: 'log', level: 'warn', message: reason }));
+  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, toBuild.length)), (reason) =>
+    options.emit({ type: 'log', level: 'warn', message: reason }),
+  );
   let outcomes: LayerOutcome[];
   try {
     outcomes = await mapPool(

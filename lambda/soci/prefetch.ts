@@ -85,14 +85,21 @@ export interface PrefetchBlob {
 /** The prefetch artifact of one layer and its index descriptor. */
 export function prefetchArtifact(layerDigest: string, spans: readonly PrefetchSpan[]): PrefetchBlob {
   const bytes = goMarshal(prefetchSchema, { version: SOCI_PREFETCH_VERSION, spans: mergeSpans(spans) });
-  return { bytes, descriptor: descriptorFor(SOCI_PREFETCH_MEDIA_TYPE, bytes, { annotations: { [ANNOTATION_IMAGE_LAYER_DIGEST]: layerDigest } }) };
+  return {
+    bytes,
+    descriptor: descriptorFor(SOCI_PREFETCH_MEDIA_TYPE, bytes, { annotations: { [ANNOTATION_IMAGE_LAYER_DIGEST]: layerDigest } }),
+  };
 }
 
 /**
  * The prefetch artifacts of one image: each path goes to the topmost layer (last in `layers`) that found
  * it; artifacts come out in layer order. `found` gives, per layer digest, what that layer's zTOC matched.
  */
-export function prefetchArtifacts(layers: readonly Descriptor[], found: (layer: Descriptor) => Map<string, PrefetchSpan> | undefined, paths: readonly string[]): PrefetchBlob[] {
+export function prefetchArtifacts(
+  layers: readonly Descriptor[],
+  found: (layer: Descriptor) => Map<string, PrefetchSpan> | undefined,
+  paths: readonly string[],
+): PrefetchBlob[] {
   const perLayer = new Map<string, PrefetchSpan[]>();
   for (const path of paths) {
     for (let i = layers.length - 1; i >= 0; i--) {

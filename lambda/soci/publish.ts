@@ -5,7 +5,7 @@
 import { isManifest } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { mapPool } from './pool.ts';
-import { PUSH_MARGIN_MS, checkDeadline } from './tagging.ts';
+import { checkDeadline, PUSH_MARGIN_MS } from './tagging.ts';
 import type { BuildEvent } from './types.ts';
 
 export interface Content {
@@ -30,7 +30,13 @@ export interface PublishOptions {
 }
 
 /** Copies a blob, streamed when the destination can take a stream (layers can be any size). */
-export async function copyBlob(source: Target, destination: Target, desc: Descriptor, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
+export async function copyBlob(
+  source: Target,
+  destination: Target,
+  desc: Descriptor,
+  signal?: AbortSignal,
+  onBytes?: (n: number) => void,
+): Promise<void> {
   const options = { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) };
   if (destination.pushFrom) return destination.pushFrom(desc, () => source.fetch(desc, options), signal ? { signal } : {});
   const bytes = await source.fetchBytes(desc, signal ? { signal } : {});

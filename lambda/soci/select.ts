@@ -3,24 +3,26 @@
 // the compression decides: an algorithm of the zTOC compression table indexes it (gzip, plain tar), others
 // (zstd, wrapped variants) are skipped.
 import { MediaTypeError } from '../oci/errors.ts';
-import { SOCI_PREFETCH_MEDIA_TYPE, isLayer, layerCompression } from '../oci/media-types.ts';
+import { isLayer, layerCompression, SOCI_PREFETCH_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor } from '../oci/target.ts';
 import { compressionForMediaType } from '../ztoc/compression/table.ts';
 import type { CompressionAlgorithm } from '../ztoc/types.ts';
-import { SKIP_CODE, SociError, type SkipCode } from './types.ts';
+import { SKIP_CODE, type SkipCode, SociError } from './types.ts';
 
-export type LayerDecision =
-  | { action: 'index'; compression: CompressionAlgorithm }
-  | { action: 'skip'; reason: string; code: SkipCode };
+export type LayerDecision = { action: 'index'; compression: CompressionAlgorithm } | { action: 'skip'; reason: string; code: SkipCode };
 
 /**
  * The decision for one layer of `image` (named in errors). Throws a permanent SociError where upstream
  * fails the whole build: a descriptor that is not a layer, or a layer base type containerd does not know.
  */
 export function selectLayer(layer: Descriptor, minLayerSize: number, image: string): LayerDecision {
-  if (layer.mediaType === SOCI_PREFETCH_MEDIA_TYPE) return { action: 'skip', code: SKIP_CODE.notALayer, reason: 'a SOCI prefetch artifact, not a layer' };
+  if (layer.mediaType === SOCI_PREFETCH_MEDIA_TYPE)
+    return { action: 'skip', code: SKIP_CODE.notALayer, reason: 'a SOCI prefetch artifact, not a layer' };
   if (!isLayer(layer.mediaType)) {
-    throw new SociError('permanent', `${image}: ${layer.digest} has media type ${JSON.stringify(layer.mediaType)}, which is not a layer type`);
+    throw new SociError(
+      'permanent',
+      `${image}: ${layer.digest} has media type ${JSON.stringify(layer.mediaType)}, which is not a layer type`,
+    );
   }
   if (layer.size < minLayerSize) {
     return { action: 'skip', code: SKIP_CODE.belowMinimumSize, reason: `below minimum layer size (${layer.size} < ${minLayerSize})` };
@@ -32,7 +34,8 @@ export function selectLayer(layer: Descriptor, minLayerSize: number, image: stri
     if (err instanceof MediaTypeError) throw new SociError('permanent', `${image}: layer ${layer.digest}: ${err.message}`, { cause: err });
     throw err;
   }
-  if (compression === 'unsupported') return { action: 'skip', code: SKIP_CODE.unsupportedFormat, reason: `layers of media type ${layer.mediaType} cannot be indexed` };
+  if (compression === 'unsupported')
+    return { action: 'skip', code: SKIP_CODE.unsupportedFormat, reason: `layers of media type ${layer.mediaType} cannot be indexed` };
   const algorithm = compressionForMediaType(compression);
   if (!algorithm) return { action: 'skip', code: SKIP_CODE.unsupportedFormat, reason: `${compression} layers cannot be indexed` };
   return { action: 'index', compression: algorithm.name };

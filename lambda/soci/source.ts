@@ -2,18 +2,18 @@
 // v2 convert rewrites them all), and the platform images to index. Recognises what must not be indexed:
 // our own output (SOCI v2 descriptors or index-digest annotations) and artifacts that are not images.
 import { isDigest } from '../oci/digest.ts';
-import { goUnmarshal, parseIndex, parseManifest, platformSchema, type Index, type Manifest } from '../oci/go-json.ts';
+import { goUnmarshal, type Index, type Manifest, parseIndex, parseManifest, platformSchema } from '../oci/go-json.ts';
 import {
   ANNOTATION_REF_NAME,
   ANNOTATION_SOCI_INDEX_DIGEST,
+  isIndex,
+  isManifest,
   MEDIA_TYPE_DOCKER_CONFIG,
   MEDIA_TYPE_OCI_CONFIG,
   SOCI_INDEX_ARTIFACT_TYPE_V1,
   SOCI_INDEX_ARTIFACT_TYPE_V2,
-  isIndex,
-  isManifest,
 } from '../oci/media-types.ts';
-import { MAX_CONFIG_BYTES, checkDescriptorSize, type Descriptor, type Platform, type Target } from '../oci/target.ts';
+import { checkDescriptorSize, type Descriptor, MAX_CONFIG_BYTES, type Platform, type Target } from '../oci/target.ts';
 import { isNotFound } from './errors.ts';
 import { formatPlatform, normalizePlatform, parseSpecifier, platformMatches } from './platform.ts';
 import { SociError } from './types.ts';
@@ -124,7 +124,12 @@ function choosePlatforms(candidates: PlatformImage[], filter: Platform[] | undef
 }
 
 /** Resolves `reference` in `target` and reads what the build needs; never pushes. */
-export async function readSource(target: Target, reference: string, platforms: 'all' | string[], signal?: AbortSignal): Promise<SourceVerdict> {
+export async function readSource(
+  target: Target,
+  reference: string,
+  platforms: 'all' | string[],
+  signal?: AbortSignal,
+): Promise<SourceVerdict> {
   const filter = wanted(platforms);
   const { resolve, tag: givenTag } = splitReference(reference);
   const root = await target.resolve(resolve);
@@ -138,10 +143,21 @@ export async function readSource(target: Target, reference: string, platforms: '
     const artifact = notAnImage(manifest);
     if (artifact) return { kind: 'not-an-image', root, tag, reason: `${what} is ${artifact}` };
     if (manifest.annotations?.[ANNOTATION_SOCI_INDEX_DIGEST]) {
-      return { kind: 'own-output', root, tag, reason: `${what} is an image manifest already bound to SOCI index ${manifest.annotations[ANNOTATION_SOCI_INDEX_DIGEST]}` };
+      return {
+        kind: 'own-output',
+        root,
+        tag,
+        reason: `${what} is an image manifest already bound to SOCI index ${manifest.annotations[ANNOTATION_SOCI_INDEX_DIGEST]}`,
+      };
     }
     const platform = await configPlatform(target, manifest, signal);
-    const image: PlatformImage = { platform, indexPlatform: platform, name: formatPlatform(platform), descriptor: { ...root, platform }, manifest };
+    const image: PlatformImage = {
+      platform,
+      indexPlatform: platform,
+      name: formatPlatform(platform),
+      descriptor: { ...root, platform },
+      manifest,
+    };
     return { kind: 'image', source: { ...base, kind: 'manifest', images: choosePlatforms([image], filter, what) } };
   }
   if (!isIndex(root.mediaType)) {
@@ -151,7 +167,8 @@ export async function readSource(target: Target, reference: string, platforms: '
   const index = parseWith(parseIndex, rootBytes, `${what}: index ${root.digest}`);
   const entries = index.manifests ?? [];
   const soci = entries.find((d) => d.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2 || d.annotations?.[ANNOTATION_SOCI_INDEX_DIGEST]);
-  if (soci) return { kind: 'own-output', root, tag, reason: `${what} is an image index that already carries SOCI v2 content (${soci.digest})` };
+  if (soci)
+    return { kind: 'own-output', root, tag, reason: `${what} is an image index that already carries SOCI v2 content (${soci.digest})` };
 
   const children = new Map<string, ChildManifest>();
   const candidates: PlatformImage[] = [];

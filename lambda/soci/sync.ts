@@ -17,17 +17,23 @@
 //   these settings is attached to the tag's current digest (a moved tag is a new digest: create). No
 //   prune: an index of a digest no longer tagged follows its image (ECR deletes referrers with their
 //   subject), and deleting by subject is not something a tag listing shows.
-import { parseIndex, parseManifest } from '../oci/go-json.ts';
+
 import { matchFilter, type RepositoryFilter } from '../oci/filters.ts';
-import { ANNOTATION_BUILD_TOOL_IDENTIFIER, ANNOTATION_IMAGE_MANIFEST_DIGEST, SOCI_INDEX_ARTIFACT_TYPE_V2, isIndex } from '../oci/media-types.ts';
+import { parseIndex, parseManifest } from '../oci/go-json.ts';
+import {
+  ANNOTATION_BUILD_TOOL_IDENTIFIER,
+  ANNOTATION_IMAGE_MANIFEST_DIGEST,
+  isIndex,
+  SOCI_INDEX_ARTIFACT_TYPE_V2,
+} from '../oci/media-types.ts';
 import type { RegistryListing, TagRecord } from '../oci/registry.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
 import { buildSociIndex, checkSociIndex } from './build.ts';
-import { isMissingOrBroken, isNotFound, toSociError } from './errors.ts';
 import { DEFAULTS } from './defaults.ts';
+import { isMissingOrBroken, isNotFound, toSociError } from './errors.ts';
 import { mapPool } from './pool.ts';
 import { tagPolicyEntry } from './tag-policy.ts';
-import { SociError, type BuildOptions, type BuildResult } from './types.ts';
+import { type BuildOptions, type BuildResult, SociError } from './types.ts';
 
 export type SyncAction = 'up-to-date' | 'create' | 'repair' | 'prune' | 'skip' | 'error';
 export const SYNC_ACTIONS: readonly SyncAction[] = ['up-to-date', 'create', 'repair', 'prune', 'skip', 'error'];
@@ -136,7 +142,9 @@ export async function isOwnOutput(target: Target, desc: Descriptor, buildToolId:
     if (soci.length === 0 || soci.some((d) => d.annotations?.[ANNOTATION_IMAGE_MANIFEST_DIGEST] === undefined)) return false;
     const manifest = parseManifest(await target.fetchBytes(soci[0]!));
     const tool = manifest.annotations?.[ANNOTATION_BUILD_TOOL_IDENTIFIER];
-    return manifest.config.mediaType === SOCI_INDEX_ARTIFACT_TYPE_V2 && (tool === buildToolId || (tool?.startsWith('soci-indexer ') ?? false));
+    return (
+      manifest.config.mediaType === SOCI_INDEX_ARTIFACT_TYPE_V2 && (tool === buildToolId || (tool?.startsWith('soci-indexer ') ?? false))
+    );
   } catch (err) {
     if (isMissingOrBroken(err)) return false;
     throw err;
@@ -157,11 +165,15 @@ async function planTag(target: Target, repository: string, record: TagRecord, op
     const digest = check.source.digest;
     const policy = tagPolicyEntry(build.tagPolicy);
     const inPlace = policy.replacesSource;
-    const outputTag = build.indexVersion === 'v2' && 'outputTag' in policy.sync ? policy.sync.outputTag(build.tagPolicy, tag, suffixOf(options)) : undefined;
+    const outputTag =
+      build.indexVersion === 'v2' && 'outputTag' in policy.sync
+        ? policy.sync.outputTag(build.tagPolicy, tag, suffixOf(options))
+        : undefined;
     const common = { ...base, digest, ...(outputTag !== undefined && { outputTag }) };
     switch (check.status) {
       case 'indexed':
-        if (check.sociEnabled && !inPlace) return { ...common, action: 'skip', reason: `${tag} is itself a SOCI-enabled image: ${check.message}` };
+        if (check.sociEnabled && !inPlace)
+          return { ...common, action: 'skip', reason: `${tag} is itself a SOCI-enabled image: ${check.message}` };
         return { ...common, action: 'up-to-date', reason: check.message, ...(check.output && { outputDigest: check.output.digest }) };
       case 'not-an-image':
       case 'no-eligible-layers':
@@ -169,13 +181,28 @@ async function planTag(target: Target, repository: string, record: TagRecord, op
       case 'missing':
         break;
     }
-    if (outputTag === undefined || inPlace) return { ...common, action: 'create', reason: inPlace ? `${tag} names an image without a SOCI index` : `no v1 SOCI index with these settings is attached to ${digest}` };
+    if (outputTag === undefined || inPlace)
+      return {
+        ...common,
+        action: 'create',
+        reason: inPlace ? `${tag} names an image without a SOCI index` : `no v1 SOCI index with these settings is attached to ${digest}`,
+      };
     const existing = await resolveOrUndefined(target, outputTag);
     if (!existing) return { ...common, action: 'create', reason: `${outputTag} does not exist` };
     if (await isOwnOutput(target, existing, build.buildToolId)) {
-      return { ...common, action: 'repair', outputDigest: existing.digest, reason: `${outputTag} is a SOCI index for another digest than ${digest} or other settings` };
+      return {
+        ...common,
+        action: 'repair',
+        outputDigest: existing.digest,
+        reason: `${outputTag} is a SOCI index for another digest than ${digest} or other settings`,
+      };
     }
-    return { ...common, action: 'skip', outputDigest: existing.digest, reason: `${outputTag} exists and was not made by soci-indexer: left alone` };
+    return {
+      ...common,
+      action: 'skip',
+      outputDigest: existing.digest,
+      reason: `${outputTag} exists and was not made by soci-indexer: left alone`,
+    };
   } catch (err) {
     return { ...base, action: 'error', reason: oneLine(toSociError(err)) };
   }
@@ -184,19 +211,32 @@ async function planTag(target: Target, repository: string, record: TagRecord, op
 /** Digests of every tag (from the listing, or resolved): what the prune guard compares. */
 async function tagDigests(target: Target, records: TagRecord[], options: SyncOptions): Promise<Map<string, string | undefined>> {
   const digests = new Map<string, string | undefined>();
-  await mapPool(records, options.checkConcurrency ?? 8, async (r) => {
-    digests.set(r.tag, r.digest ?? (await resolveOrUndefined(target, r.tag))?.digest);
-  }, options.signal);
+  await mapPool(
+    records,
+    options.checkConcurrency ?? 8,
+    async (r) => {
+      digests.set(r.tag, r.digest ?? (await resolveOrUndefined(target, r.tag))?.digest);
+    },
+    options.signal,
+  );
   return digests;
 }
 
 /** `prune` candidates: `<source><suffix>` tags whose source tag is gone, in scope of the patterns. */
-async function planPrune(listing: RegistryListing, target: Target, repository: string, records: TagRecord[], options: SyncOptions): Promise<PlanItem[]> {
+async function planPrune(
+  listing: RegistryListing,
+  target: Target,
+  repository: string,
+  records: TagRecord[],
+  options: SyncOptions,
+): Promise<PlanItem[]> {
   const suffix = suffixOf(options);
   const present = new Set(records.map((r) => r.tag));
   const orphans = records.filter((r) => {
     const source = r.tag.slice(0, -suffix.length);
-    return r.tag.endsWith(suffix) && source !== '' && !present.has(source) && matchFilter(options.filters, repository, source) !== undefined;
+    return (
+      r.tag.endsWith(suffix) && source !== '' && !present.has(source) && matchFilter(options.filters, repository, source) !== undefined
+    );
   });
   if (orphans.length === 0) return [];
   // Deleting by digest removes every tag naming it: only when no other tag does.
@@ -209,7 +249,12 @@ async function planPrune(listing: RegistryListing, target: Target, repository: s
       const desc = await resolveOrUndefined(target, orphan.tag);
       if (!desc) continue; // deleted meanwhile
       if (!(await isOwnOutput(target, desc, options.build.buildToolId))) {
-        items.push({ ...base, action: 'skip', outputDigest: desc.digest, reason: `${orphan.tag} was not made by soci-indexer: left alone` });
+        items.push({
+          ...base,
+          action: 'skip',
+          outputDigest: desc.digest,
+          reason: `${orphan.tag} was not made by soci-indexer: left alone`,
+        });
         continue;
       }
       if (!listing.deletion) {
@@ -218,7 +263,12 @@ async function planPrune(listing: RegistryListing, target: Target, repository: s
       }
       const sharing = digests ? [...digests].filter(([tag, d]) => tag !== orphan.tag && d === desc.digest).map(([tag]) => tag) : [];
       if (sharing.length > 0) {
-        items.push({ ...base, action: 'skip', outputDigest: desc.digest, reason: `${orphan.tag} names ${desc.digest}, also tagged ${sharing.join(', ')}; this registry deletes by digest, which would remove those tags too` });
+        items.push({
+          ...base,
+          action: 'skip',
+          outputDigest: desc.digest,
+          reason: `${orphan.tag} names ${desc.digest}, also tagged ${sharing.join(', ')}; this registry deletes by digest, which would remove those tags too`,
+        });
         continue;
       }
       items.push({ ...base, action: 'prune', outputDigest: desc.digest, reason: `source tag ${source} no longer exists` });
@@ -264,11 +314,16 @@ export async function planSync(listing: RegistryListing, options: SyncOptions): 
     emit({ type: 'listed', repository, tags: records.length });
     const target = listing.target(repository);
     const sources = records.filter((r) => !r.tag.endsWith(suffix) && matchFilter(options.filters, repository, r.tag) !== undefined);
-    const planned = await mapPool(sources, options.checkConcurrency ?? 8, async (record) => {
-      const item = await planTag(target, repository, record, options);
-      emit({ type: 'planned', item });
-      return item;
-    }, options.signal);
+    const planned = await mapPool(
+      sources,
+      options.checkConcurrency ?? 8,
+      async (record) => {
+        const item = await planTag(target, repository, record, options);
+        emit({ type: 'planned', item });
+        return item;
+      },
+      options.signal,
+    );
     items.push(...planned);
     const prunable = options.prune === true && options.build.indexVersion === 'v2' && tagPolicyEntry(options.build.tagPolicy).prunable;
     if (prunable) {
@@ -289,10 +344,12 @@ export function countActions(items: readonly PlanItem[]): Record<SyncAction, num
 /** Deletes an orphaned output after checking again that its source is still gone and it is unchanged. */
 export async function pruneItem(listing: RegistryListing, item: PlanItem, signal?: AbortSignal): Promise<ItemOutcome> {
   const target = listing.target(item.repository);
-  if (await resolveOrUndefined(target, item.tag)) return { ok: true, status: 'kept', message: `source tag ${item.tag} exists again: ${item.outputTag} kept` };
+  if (await resolveOrUndefined(target, item.tag))
+    return { ok: true, status: 'kept', message: `source tag ${item.tag} exists again: ${item.outputTag} kept` };
   const current = await resolveOrUndefined(target, item.outputTag!);
   if (!current) return { ok: true, status: 'deleted', message: `${item.outputTag} was already gone` };
-  if (current.digest !== item.outputDigest) return { ok: true, status: 'kept', message: `${item.outputTag} changed since planning (now ${current.digest}): kept` };
+  if (current.digest !== item.outputDigest)
+    return { ok: true, status: 'kept', message: `${item.outputTag} changed since planning (now ${current.digest}): kept` };
   await listing.deletion!.deleteTag(item.repository, item.outputTag!, current.digest, signal);
   return { ok: true, status: 'deleted', message: `deleted ${item.outputTag} (${current.digest})` };
 }
@@ -318,7 +375,12 @@ export async function runSync(listing: RegistryListing, plan: SyncPlan, options:
       outcome =
         item.action === 'prune'
           ? await pruneItem(listing, item, options.signal)
-          : buildOutcome(await buildSociIndex(listing.target(item.repository), `${item.tag}@${item.digest}`, { ...options.build, signal: options.signal }));
+          : buildOutcome(
+              await buildSociIndex(listing.target(item.repository), `${item.tag}@${item.digest}`, {
+                ...options.build,
+                signal: options.signal,
+              }),
+            );
     } catch (err) {
       if (options.signal?.aborted) throw err;
       const failure = toSociError(err);
@@ -333,8 +395,12 @@ export async function runSync(listing: RegistryListing, plan: SyncPlan, options:
 /** Counts and failures of a plan and what was done with it (also for a dry run: no results). */
 export function summarize(plan: SyncPlan, results: SyncResult['results']): SyncResult {
   const failures = [
-    ...plan.items.filter((i) => i.action === 'error').map((i) => ({ repository: i.repository, tag: i.tag, action: i.action, reason: i.reason })),
-    ...results.filter((r) => !r.outcome.ok).map((r) => ({ repository: r.item.repository, tag: r.item.tag, action: r.item.action, reason: r.outcome.message })),
+    ...plan.items
+      .filter((i) => i.action === 'error')
+      .map((i) => ({ repository: i.repository, tag: i.tag, action: i.action, reason: i.reason })),
+    ...results
+      .filter((r) => !r.outcome.ok)
+      .map((r) => ({ repository: r.item.repository, tag: r.item.tag, action: r.item.action, reason: r.outcome.message })),
   ];
   return { plan, results, counts: countActions(plan.items), failures, ok: failures.length === 0 };
 }

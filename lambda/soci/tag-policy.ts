@@ -42,7 +42,8 @@ type Entries = { [M in TagPolicy['mode']]: TagPolicyEntry<Extract<TagPolicy, { m
 export const TAG_POLICIES: Entries = {
   suffix: {
     outputTags(policy, sourceTag) {
-      if (policy.suffix === '') throw new SociError('permanent', 'the output tag suffix is empty: it would replace the source tag (ask for in-place explicitly)');
+      if (policy.suffix === '')
+        throw new SociError('permanent', 'the output tag suffix is empty: it would replace the source tag (ask for in-place explicitly)');
       if (sourceTag === undefined) return { tags: [], untagged: UNTAGGED };
       return { tags: [checkTag(`${sourceTag}${policy.suffix}`, `source tag ${sourceTag} + suffix ${policy.suffix}`)] };
     },

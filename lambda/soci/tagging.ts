@@ -23,7 +23,10 @@ export function checkDeadline(deadline: number | undefined, marginMs: number, be
   if (deadline === undefined) return;
   const left = deadline - Date.now();
   if (left < marginMs) {
-    throw new SociError('transient', `deadline: ${Math.max(0, left)} ms left, not enough to start ${before} (needs ${marginMs} ms); nothing was tagged`);
+    throw new SociError(
+      'transient',
+      `deadline: ${Math.max(0, left)} ms left, not enough to start ${before} (needs ${marginMs} ms); nothing was tagged`,
+    );
   }
 }
 

@@ -6,6 +6,7 @@ import type { ZtocCache } from './ztoc-cache.ts';
 export type IndexVersion = 'v1' | 'v2';
 
 import type { TagPolicy } from './tag-policy.ts';
+
 export type { TagPolicy } from './tag-policy.ts';
 
 export interface BuildOptions {

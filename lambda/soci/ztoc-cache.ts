@@ -6,10 +6,10 @@
 // header agree with the key, so a bad entry costs a rebuild, never a wrong index.
 import { createHash } from 'node:crypto';
 import { descriptorFor } from '../oci/digest.ts';
+import { isNotFound, isTransient } from '../oci/errors.ts';
 import { marshalManifest, parseManifest } from '../oci/go-json.ts';
 import { EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_MANIFEST, SOCI_ZTOC_MEDIA_TYPE } from '../oci/media-types.ts';
 import type { Descriptor, Target } from '../oci/target.ts';
-import { isNotFound, isTransient } from '../oci/errors.ts';
 import { VERSION } from '../version.ts';
 import type { ZtocSummary } from '../ztoc/builder.ts';
 import { parseZtoc, parseZtocHeader, type ZtocHeader } from '../ztoc/codec.ts';
@@ -59,7 +59,10 @@ export function keyFields(key: ZtocCacheKey): Record<string, string> {
  */
 export function cacheTag(key: ZtocCacheKey): string {
   const [algorithm, hex] = key.layerDigest.split(':');
-  const config = createHash('sha256').update(JSON.stringify(keyFields(key))).digest('hex').slice(0, 16);
+  const config = createHash('sha256')
+    .update(JSON.stringify(keyFields(key)))
+    .digest('hex')
+    .slice(0, 16);
   return `${algorithm}-${hex}.${config}`;
 }
 
@@ -131,7 +134,8 @@ export class RepositoryZtocCache implements ZtocCache {
       if (isNotFound(err)) return { miss: 'absent' };
       throw err;
     }
-    if (manifestDesc.mediaType !== MEDIA_TYPE_OCI_MANIFEST) return invalid(`entry ${tag} is a ${manifestDesc.mediaType}, not an OCI manifest`);
+    if (manifestDesc.mediaType !== MEDIA_TYPE_OCI_MANIFEST)
+      return invalid(`entry ${tag} is a ${manifestDesc.mediaType}, not an OCI manifest`);
     let manifest;
     try {
       manifest = parseManifest(await this.target.fetchBytes(manifestDesc, signal ? { signal } : {}));
@@ -139,16 +143,21 @@ export class RepositoryZtocCache implements ZtocCache {
       if (signal?.aborted) throw err;
       return invalid(`entry ${tag}: ${errorMessage(err)}`);
     }
-    if (manifest.config?.mediaType !== ZTOC_CACHE_ARTIFACT_TYPE) return invalid(`entry ${tag} has config type ${JSON.stringify(manifest.config?.mediaType)}`);
+    if (manifest.config?.mediaType !== ZTOC_CACHE_ARTIFACT_TYPE)
+      return invalid(`entry ${tag} has config type ${JSON.stringify(manifest.config?.mediaType)}`);
     const expected = keyFields(key);
     for (const [name, value] of Object.entries(expected)) {
-      if (manifest.annotations?.[name] !== value) return invalid(`entry ${tag}: annotation ${name} is ${JSON.stringify(manifest.annotations?.[name])}, expected ${JSON.stringify(value)}`);
+      if (manifest.annotations?.[name] !== value)
+        return invalid(
+          `entry ${tag}: annotation ${name} is ${JSON.stringify(manifest.annotations?.[name])}, expected ${JSON.stringify(value)}`,
+        );
     }
     const layers = manifest.layers ?? [];
     if (layers.length !== 1) return invalid(`entry ${tag} has ${layers.length} layers, not 1`);
     const blob = layers[0]!;
     if (blob.mediaType !== SOCI_ZTOC_MEDIA_TYPE) return invalid(`entry ${tag}: zTOC media type ${JSON.stringify(blob.mediaType)}`);
-    if (!Number.isSafeInteger(blob.size) || blob.size < 1 || blob.size > MAX_CACHED_ZTOC_BYTES) return invalid(`entry ${tag}: zTOC size ${blob.size} is out of range`);
+    if (!Number.isSafeInteger(blob.size) || blob.size < 1 || blob.size > MAX_CACHED_ZTOC_BYTES)
+      return invalid(`entry ${tag}: zTOC size ${blob.size} is out of range`);
     let bytes: Uint8Array;
     try {
       // The backend checks the digest and the size against the descriptor.
@@ -177,7 +186,8 @@ export class RepositoryZtocCache implements ZtocCache {
       ['compressed size', ztoc.compressedArchiveSize, layerSize],
     ];
     for (const [what, actual, wanted] of header) {
-      if (actual !== wanted) return invalid(`entry ${tag}: the zTOC's ${what} is ${JSON.stringify(actual)}, expected ${JSON.stringify(wanted)}`);
+      if (actual !== wanted)
+        return invalid(`entry ${tag}: the zTOC's ${what} is ${JSON.stringify(actual)}, expected ${JSON.stringify(wanted)}`);
     }
     const summary: ZtocSummary = {
       digest: blob.digest,
@@ -190,7 +200,14 @@ export class RepositoryZtocCache implements ZtocCache {
       uncompressedSize: ztoc.uncompressedArchiveSize,
       buildToolId: ztoc.buildToolIdentifier,
     };
-    return { hit: { descriptor: { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: blob.digest, size: blob.size }, bytes, summary, ...('toc' in ztoc && { ztoc }) } };
+    return {
+      hit: {
+        descriptor: { mediaType: SOCI_ZTOC_MEDIA_TYPE, digest: blob.digest, size: blob.size },
+        bytes,
+        summary,
+        ...('toc' in ztoc && { ztoc }),
+      },
+    };
   }
 
   async store(key: ZtocCacheKey, bytes: Uint8Array, summary: ZtocSummary, signal?: AbortSignal): Promise<void> {

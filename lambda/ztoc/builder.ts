@@ -2,16 +2,16 @@
 // magic bytes, or as asked), whose builder runs the tar reader over the uncompressed bytes while it records
 // checkpoints and span digests; the result is serialized exactly as soci-snapshotter does.
 import { createHash } from 'node:crypto';
+import { parseZtoc } from './codec.ts';
 import type { Serialized } from './compression/algorithm.ts';
 import { chooseCompression, magicLength } from './compression/table.ts';
-import { parseZtoc } from './codec.ts';
 import type { GzipIndexOptions } from './gzip-index.ts';
 import { limitsWith, tocBytesAllowed, type ZtocLimits } from './limits.ts';
 import type { TocEntries } from './toc-table.ts';
-import { type CompressionAlgorithm, DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, type Ztoc, ZTOC_VERSION, ZtocError } from './types.ts';
+import { type CompressionAlgorithm, DEFAULT_BUILD_TOOL_ID, DEFAULT_SPAN_SIZE, ZTOC_VERSION, type Ztoc, ZtocError } from './types.ts';
 
-export { DEFAULT_BUILD_TOOL_ID };
 export { detectFormat } from './compression/table.ts';
+export { DEFAULT_BUILD_TOOL_ID };
 
 /** `auto`, or a name in the compression table. */
 export type CompressionChoice = 'auto' | CompressionAlgorithm;

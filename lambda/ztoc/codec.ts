@@ -4,11 +4,11 @@
 // ByteBuffer itself checks nothing, and a zTOC may come from an untrusted registry.
 
 import * as flatbuffers from 'flatbuffers';
-import { keepShape } from './shapes.ts';
-import { type TocEntries, TocTable, entryReader } from './toc-table.ts';
-import { WINDOW_SIZE, ZtocError } from './types.ts';
-import type { Checkpoint, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
 import { compressionForFbsCode, findCompression } from './compression/table.ts';
+import { keepShape } from './shapes.ts';
+import { entryReader, type TocEntries, TocTable } from './toc-table.ts';
+import type { Checkpoint, EntryType, FileMetadata, PaxRecord, Ztoc } from './types.ts';
+import { WINDOW_SIZE, ZtocError } from './types.ts';
 
 // '' is upstream's zero-value FileMetadata (its own serializer golden, TestWriteZtoc, has two of them).
 const ENTRY_TYPES: ReadonlySet<string> = new Set<string>(['reg', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo', '']);
@@ -35,7 +35,8 @@ function uint32(value: number, field: string): number {
 }
 
 function int32(value: number, field: string): number {
-  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) bad(`cannot serialize zTOC: ${field} is not an int32 (${value})`);
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff)
+    bad(`cannot serialize zTOC: ${field} is not an int32 (${value})`);
   return value;
 }
 
@@ -144,7 +145,10 @@ export function serializeZtoc(z: ZtocToSerialize): Uint8Array {
   const toc = b.endObject();
 
   const checkpoints = byteVector(b, z.checkpoints);
-  const spanDigests = offsetVector(b, z.spanDigests.map((d) => b.createString(d)));
+  const spanDigests = offsetVector(
+    b,
+    z.spanDigests.map((d) => b.createString(d)),
+  );
   b.startObject(4);
   b.addFieldInt32(1, int32(z.maxSpanId, 'max_span_id'), 0);
   b.addFieldOffset(2, spanDigests, 0);
@@ -370,7 +374,9 @@ function readFileMetadata(r: CheckedReader, t: TablePos): FileMetadata {
     modTime: r.text(t, 10, 'mod_time'),
     devmajor: r.int64(t, 11, 'devmajor'),
     devminor: r.int64(t, 12, 'devminor'),
-    xattrs: r.tableVector(t, 13, 'xattrs', `${t.what}.xattrs`).map((x) => ({ key: r.rawString(x, 0, 'key'), value: r.rawString(x, 1, 'value') })),
+    xattrs: r
+      .tableVector(t, 13, 'xattrs', `${t.what}.xattrs`)
+      .map((x) => ({ key: r.rawString(x, 0, 'key'), value: r.rawString(x, 1, 'value') })),
   };
 }
 

@@ -12,11 +12,12 @@
 //  - a native return that ran out of input or output room might hide a boundary: when a checkpoint would
 //    be due there, the block is decoded in software to find out ("suspect" returns).
 // Nothing is guessed: any ambiguity that cannot be settled throws.
-import zlib from 'node:zlib';
+
 import { createHash, type Hash } from 'node:crypto';
-import { keepShape } from './shapes.ts';
+import zlib from 'node:zlib';
 import { limitsWith, type ZtocLimits } from './limits.ts';
-import { SoftInflater, type SoftSlot, Z_BUF_ERROR, Z_STREAM_END, releaseSoftInflater } from './soft-inflate.ts';
+import { keepShape } from './shapes.ts';
+import { releaseSoftInflater, SoftInflater, type SoftSlot, Z_BUF_ERROR, Z_STREAM_END } from './soft-inflate.ts';
 import { type Checkpoint, WINDOW_SIZE, ZtocError } from './types.ts';
 
 const Z_BLOCK = zlib.constants.Z_BLOCK;
@@ -192,7 +193,11 @@ function gzipHeaderLength(data: SlidingBuffer, pos: number, maxLength: number): 
 }
 
 function headerTooLong(pos: number, maxLength: number): ZtocError {
-  return new ZtocError('limit-exceeded', `gzip header at offset ${pos} is longer than ${maxLength} bytes (limit gzipHeaderBytes)`, 'gzipHeaderBytes');
+  return new ZtocError(
+    'limit-exceeded',
+    `gzip header at offset ${pos} is longer than ${maxLength} bytes (limit gzipHeaderBytes)`,
+    'gzipHeaderBytes',
+  );
 }
 
 /**
@@ -624,15 +629,7 @@ export async function indexGzip(
 }
 
 interface NativeHandle {
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inOff: number,
-    inLen: number,
-    out: Uint8Array,
-    outOff: number,
-    outLen: number,
-  ): void;
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
   reset(): void;
   onerror: (message: string, errno: number, code: string) => void;
 }

@@ -2,8 +2,9 @@
 // Node's native zlib cannot start mid-byte (no inflatePrime) and does not report `data_type`, so this
 // (pako's port of zlib's inflate, same state machine) is used for the two things native zlib cannot
 // tell us: the exact bit offset of a checkpoint, and extraction from a checkpoint in `ztoc verify`.
-import ZStream from 'pako/lib/zlib/zstream.js';
+
 import { inflate, inflateInit2, inflateReset, inflateSetDictionary } from 'pako/lib/zlib/inflate.js';
+import ZStream from 'pako/lib/zlib/zstream.js';
 
 const Z_NO_FLUSH = 0;
 const Z_BLOCK = 5;

@@ -4,11 +4,11 @@
 // buffered; file data is skipped with arithmetic, so a chunk costs O(1) outside header blocks.
 
 import { Buffer } from 'node:buffer';
-import { ZtocError } from './types.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
 import { keepShape } from './shapes.ts';
 import { TocTable } from './toc-table.ts';
-import { DEFAULT_LIMITS } from './limits.ts';
 import type { EntryType, FileMetadata, PaxRecord } from './types.ts';
+import { ZtocError } from './types.ts';
 
 const BLOCK_SIZE = 512;
 const DEFAULT_MAX_SPECIAL_BODY_SIZE = 1 << 20; // Go's maxSpecialFileSize
@@ -48,7 +48,6 @@ interface GoTime {
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 const NO_RECORDS: PaxRecord[] = [];
-
 
 export interface GoTarReaderOptions {
   /** Largest PAX / GNU long-name body accepted (Go: 1 MiB). */
@@ -244,8 +243,7 @@ export class GoTarReader {
         if (typeof size === 'bigint' || size > this.maxSpecialBodySize) {
           throw new ZtocError(
             'limit-exceeded',
-            `${typeName(typeflag)} header at offset ${headerOffset} has a ${size}-byte body ` +
-              `(limit ${this.maxSpecialBodySize})`,
+            `${typeName(typeflag)} header at offset ${headerOffset} has a ${size}-byte body ` + `(limit ${this.maxSpecialBodySize})`,
             'tarSpecialBodyBytes',
           );
         }
@@ -261,10 +259,7 @@ export class GoTarReader {
 
   private onBlockAfterZeroBlock(block: Uint8Array): void {
     if (!isZeroBlock(block)) {
-      throw new ZtocError(
-        'bad-tar',
-        `a zero block is followed by a non-zero block at offset ${this.position - BLOCK_SIZE}`,
-      );
+      throw new ZtocError('bad-tar', `a zero block is followed by a non-zero block at offset ${this.position - BLOCK_SIZE}`);
     }
     this.markDone();
   }
@@ -279,10 +274,7 @@ export class GoTarReader {
         break;
       case 0x67:
         parsePaxBody(body, headerOffset, this.maxPaxRecords); // Go parses it (and may fail) before returning the entry
-        throw new ZtocError(
-          'unsupported-tar-entry',
-          `unsupported tar entry type 'g' (PAX global header) at offset ${headerOffset}`,
-        );
+        throw new ZtocError('unsupported-tar-entry', `unsupported tar entry type 'g' (PAX global header) at offset ${headerOffset}`);
       case 0x4c:
         this.gnuLongName = cString(body, 0, body.length);
         break;
@@ -638,14 +630,17 @@ const NUL_FREE_VALUE_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
 
 /** Go's parsePAX + parsePAXRecord: records `"%d %s=%s\n"`, with GNU sparse 0.0 pairs collapsed. */
 function parsePaxBody(body: Uint8Array, headerOffset: number, maxRecords: number): PaxRecords {
-  const bad = (why: string): ZtocError =>
-    new ZtocError('bad-tar', `invalid PAX record in the header at offset ${headerOffset}: ${why}`);
+  const bad = (why: string): ZtocError => new ZtocError('bad-tar', `invalid PAX record in the header at offset ${headerOffset}: ${why}`);
   const records: PaxRecords = new Map();
   const sparseMap: Uint8Array[] = [];
   let at = 0;
   for (let count = 1; at < body.length; count++) {
     if (count > maxRecords) {
-      throw new ZtocError('limit-exceeded', `PAX header at offset ${headerOffset} has more than ${maxRecords} records (limit paxRecordsPerEntry)`, 'paxRecordsPerEntry');
+      throw new ZtocError(
+        'limit-exceeded',
+        `PAX header at offset ${headerOffset} has more than ${maxRecords} records (limit paxRecordsPerEntry)`,
+        'paxRecordsPerEntry',
+      );
     }
     const space = indexOfByte(body, 0x20, at, body.length);
     if (space < 0) throw bad('no length field');

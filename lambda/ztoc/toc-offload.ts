@@ -4,10 +4,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from './worker-options.ts';
+import type { ZtocLimits } from './limits.ts';
 import type { FromTocWorker, ToTocWorker, ZtocWithoutToc } from './toc-protocol.ts';
 import { ZtocError } from './types.ts';
-import type { ZtocLimits } from './limits.ts';
+import { startWorker } from './worker-options.ts';
 
 const WORKER_URL = new URL('./toc-worker.mjs', import.meta.url);
 const BATCH = 1 << 20;
@@ -31,8 +31,7 @@ export class TocOffload {
       if (m.type === 'ack') {
         this.inFlight -= m.bytes;
         this.free.push(m.buffer);
-      }
-      else if (m.type === 'failed') this.failure = new ZtocError(m.code as ZtocError['code'], m.message, m.limit);
+      } else if (m.type === 'failed') this.failure = new ZtocError(m.code as ZtocError['code'], m.message, m.limit);
       else this.finished?.(m);
       if (this.failure || this.inFlight <= MAX_IN_FLIGHT / 2) this.wake();
     });
@@ -62,7 +61,9 @@ export class TocOffload {
   private flush(): void {
     if (this.used === 0) return;
     this.inFlight += this.used;
-    this.post({ type: 'data', buffer: this.batch.buffer as ArrayBuffer, length: this.used, layerBytes: this.layerBytes() }, [this.batch.buffer as ArrayBuffer]);
+    this.post({ type: 'data', buffer: this.batch.buffer as ArrayBuffer, length: this.used, layerBytes: this.layerBytes() }, [
+      this.batch.buffer as ArrayBuffer,
+    ]);
     this.batch = new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH));
     this.used = 0;
   }

@@ -50,7 +50,22 @@ keepShape(new ColumnBlock(0));
 const EMPTY = new Uint8Array(0);
 
 function emptyEntry(): FileMetadata {
-  return { name: EMPTY, type: 'reg', uncompressedOffset: 0, uncompressedSize: 0, linkname: EMPTY, mode: 0, uid: 0, gid: 0, uname: EMPTY, gname: EMPTY, modTime: '', devmajor: 0, devminor: 0, xattrs: NO_RECORDS };
+  return {
+    name: EMPTY,
+    type: 'reg',
+    uncompressedOffset: 0,
+    uncompressedSize: 0,
+    linkname: EMPTY,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    uname: EMPTY,
+    gname: EMPTY,
+    modTime: '',
+    devmajor: 0,
+    devminor: 0,
+    xattrs: NO_RECORDS,
+  };
 }
 
 /** Byte-for-byte equality (a plain loop: it runs twice per entry for the owner names). */
@@ -136,7 +151,8 @@ export class TocTable implements TocEntries {
     this.storeBytes(x, NAME_SLAB * BLOCK_ENTRIES + i, entry.name);
     this.storeBytes(x, LINK_SLAB * BLOCK_ENTRIES + i, entry.linkname);
     block.types[i] = TYPE_CODE[entry.type];
-    this.stringBytes += entry.name.length + entry.linkname.length + entry.uname.length + entry.gname.length + entry.modTime.length + entry.type.length;
+    this.stringBytes +=
+      entry.name.length + entry.linkname.length + entry.uname.length + entry.gname.length + entry.modTime.length + entry.type.length;
     for (const record of entry.xattrs) this.stringBytes += 32 + record.key.length + record.value.length;
     this.count++;
   }

@@ -1,11 +1,12 @@
 // The TOC worker: consumes the uncompressed tar stream produced by the inflating thread, runs the Go-tar
 // reader over it, checks each gzip member's CRC-32, and serializes the finished zTOC. Moving this work off
 // the inflating thread lets one layer use two cores. One build per worker.
-import zlib from 'node:zlib';
+
 import { parentPort } from 'node:worker_threads';
+import zlib from 'node:zlib';
 import { serializeZtoc } from './codec.ts';
-import { GoTarReader } from './tar-reader.ts';
 import { DEFAULT_LIMITS, tocBytesAllowed } from './limits.ts';
+import { GoTarReader } from './tar-reader.ts';
 import type { FromTocWorker, ToTocWorker } from './toc-protocol.ts';
 import { ZtocError } from './types.ts';
 
@@ -22,7 +23,12 @@ function fail(err: unknown): void {
   failed = true;
   const code = err instanceof ZtocError ? err.code : 'bad-tar';
   const limit = err instanceof ZtocError ? err.limit : undefined;
-  port!.postMessage({ type: 'failed', code, message: err instanceof Error ? err.message : String(err), ...(limit && { limit }) } satisfies FromTocWorker);
+  port!.postMessage({
+    type: 'failed',
+    code,
+    message: err instanceof Error ? err.message : String(err),
+    ...(limit && { limit }),
+  } satisfies FromTocWorker);
 }
 
 port.on('message', (message: ToTocWorker) => {

@@ -98,6 +98,8 @@ export class ZtocError extends Error {
    */
   get errorKind(): 'limit' | 'permanent' | 'corrupt' {
     if (this.code === 'limit-exceeded') return 'limit';
-    return this.code === 'unsupported-compression' || this.code === 'unsupported-tar-entry' || this.code === 'empty' ? 'permanent' : 'corrupt';
+    return this.code === 'unsupported-compression' || this.code === 'unsupported-tar-entry' || this.code === 'empty'
+      ? 'permanent'
+      : 'corrupt';
   }
 }

@@ -1,16 +1,16 @@
 // `soci-indexer build` as a user runs it (the real bin script in a child process): on a copy of the golden
 // layout (golden digests, idempotent rerun, --json), against a registry with basic auth through
 // --username/--password-stdin, and the one-line errors for bad references and missing images.
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { goldenPath } from '../support/golden.ts';
 import { buildLayout, pushLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { runCli } from '../support/run.ts';
-
 
 const run = runCli;
 
@@ -24,7 +24,19 @@ describe('build on an OCI layout', () => {
   test('golden settings a: the converted OCI index has the golden digest, a rerun pushes nothing', async () => {
     const layout = join(dir, 'golden-a');
     await cp(goldenPath('image-layout'), layout, { recursive: true });
-    const args = ['build', `oci:${layout}:golden`, '--span-size', '4194304', '--min-layer-size', '1048576', '--build-tool-id', 'AWS SOCI CLI v0.2', '--output-tag', 'soci', '--json'];
+    const args = [
+      'build',
+      `oci:${layout}:golden`,
+      '--span-size',
+      '4194304',
+      '--min-layer-size',
+      '1048576',
+      '--build-tool-id',
+      'AWS SOCI CLI v0.2',
+      '--output-tag',
+      'soci',
+      '--json',
+    ];
     const first = await run(args);
     assert.equal(first.code, 0, first.stderr);
     const result = JSON.parse(first.stdout);
@@ -32,9 +44,13 @@ describe('build on an OCI layout', () => {
     assert.equal(result.output.digest, 'sha256:e21d2307a2cb137478d28aa67ee466eec19d04de1b32c90cf83205ee7cc3c081');
     assert.deepEqual(result.output.tags, ['soci']);
     assert.equal(result.platforms[0].indexDigest, 'sha256:fc62f8fca2e6fd9c5c7d92b5fe87ac699d27575d1a5ba7e1c3f12ba32b3967d2');
-    const skipped = result.platforms[0].layers.filter((l: { status: string }) => l.status === 'skipped').map((l: { reason: string }) => l.reason);
+    const skipped = result.platforms[0].layers
+      .filter((l: { status: string }) => l.status === 'skipped')
+      .map((l: { reason: string }) => l.reason);
     assert.equal(skipped.length, 2, 'the tiny layer and the zstd layer');
-    const codes = result.platforms[0].layers.filter((l: { status: string }) => l.status === 'skipped').map((l: { skipCode: string }) => l.skipCode);
+    const codes = result.platforms[0].layers
+      .filter((l: { status: string }) => l.status === 'skipped')
+      .map((l: { skipCode: string }) => l.skipCode);
     assert.deepEqual(codes.sort(), ['below-minimum-size', 'unsupported-format']);
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
     assert.ok(index.manifests.some((m: { digest: string }) => m.digest === result.output.digest));
@@ -59,11 +75,27 @@ describe('build on an OCI layout', () => {
   test('bad references and missing images: one line, no stack trace', async () => {
     // The whole line: a pattern would also match the input the message repeats back.
     const cases: Array<[string[], number, string]> = [
-      [['build', 'Not A Reference!'], 1, 'soci-indexer: error: invalid image reference "Not A Reference!": the repository name must be lower case'],
-      [['build', `oci:${join(dir, 'nowhere')}`], 1, `soci-indexer: error: oci:${join(dir, 'nowhere')} is not an OCI image layout: no oci-layout`],
-      [['build', `oci:${goldenPath('image-layout')}:no-such-tag`], 1, `soci-indexer: error: oci:${goldenPath('image-layout')}: no manifest tagged "no-such-tag"`],
+      [
+        ['build', 'Not A Reference!'],
+        1,
+        'soci-indexer: error: invalid image reference "Not A Reference!": the repository name must be lower case',
+      ],
+      [
+        ['build', `oci:${join(dir, 'nowhere')}`],
+        1,
+        `soci-indexer: error: oci:${join(dir, 'nowhere')} is not an OCI image layout: no oci-layout`,
+      ],
+      [
+        ['build', `oci:${goldenPath('image-layout')}:no-such-tag`],
+        1,
+        `soci-indexer: error: oci:${goldenPath('image-layout')}: no manifest tagged "no-such-tag"`,
+      ],
       [['build', 'x', '--index-version', 'v3'], 2, 'soci-indexer: --index-version must be one of v1, v2, got "v3" (see --help)'],
-      [['build', 'x', '--in-place', '--output-tag', 't'], 2, 'soci-indexer: choose one of --tag-suffix, --output-tag and --in-place (see --help)'],
+      [
+        ['build', 'x', '--in-place', '--output-tag', 't'],
+        2,
+        'soci-indexer: choose one of --tag-suffix, --output-tag and --in-place (see --help)',
+      ],
     ];
     for (const [args, code, line] of cases) {
       const r = await run(args);
@@ -86,7 +118,10 @@ describe('build against a registry with basic auth', () => {
   after(() => registry.stop());
 
   test('--username with --password-stdin indexes and tags <tag>-soci; without credentials it fails in one line', async () => {
-    const ok = await run(['build', `${registry.host}/cli/app:v1`, '--min-layer-size', '0', '--username', creds.username, '--password-stdin', '--json'], `${creds.password}\n`);
+    const ok = await run(
+      ['build', `${registry.host}/cli/app:v1`, '--min-layer-size', '0', '--username', creds.username, '--password-stdin', '--json'],
+      `${creds.password}\n`,
+    );
     assert.equal(ok.code, 0, ok.stderr);
     const result = JSON.parse(ok.stdout);
     assert.equal(result.status, 'created');

@@ -2,8 +2,8 @@
 // equality, so a flag the CLI drops fails), and end-to-end runs of the modes whose effect is in the output:
 // --platform on a multi-platform image, and v1 with the golden index bytes.
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseArgs } from 'node:util';
@@ -63,19 +63,47 @@ const run = runCli;
 describe('CLI end to end', () => {
   test('--platform on a multi-platform image indexes that platform only, recorded as asked', async () => {
     const { dir } = await copy();
-    const r = await run(['build', `oci:${dir}:latest`, '--platform', 'linux/arm64', '--min-layer-size', '1048576', '--concurrency', '1', '--json']);
+    const r = await run([
+      'build',
+      `oci:${dir}:latest`,
+      '--platform',
+      'linux/arm64',
+      '--min-layer-size',
+      '1048576',
+      '--concurrency',
+      '1',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     assert.equal(result.status, 'created');
-    assert.deepEqual(result.platforms.map((p: { platform: string }) => p.platform), ['linux/arm64/v8']);
+    assert.deepEqual(
+      result.platforms.map((p: { platform: string }) => p.platform),
+      ['linux/arm64/v8'],
+    );
     const output = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', result.output.digest.slice(7)), 'utf8'));
     const soci = output.manifests.filter((m: { artifactType?: string }) => m.artifactType === 'application/vnd.amazon.soci.index.v2+json');
-    assert.deepEqual(soci.map((m: { platform: unknown }) => m.platform), [{ architecture: 'arm64', os: 'linux' }]);
+    assert.deepEqual(
+      soci.map((m: { platform: unknown }) => m.platform),
+      [{ architecture: 'arm64', os: 'linux' }],
+    );
   });
 
   test('v1 through the CLI writes the golden SOCI index and finds it again', async () => {
     const { dir } = await copy(goldenLayoutDir());
-    const args = ['build', `oci:${dir}:golden`, '--index-version', 'v1', '--span-size', '4194304', '--min-layer-size', '1048576', '--build-tool-id', 'AWS SOCI CLI v0.2', '--json'];
+    const args = [
+      'build',
+      `oci:${dir}:golden`,
+      '--index-version',
+      'v1',
+      '--span-size',
+      '4194304',
+      '--min-layer-size',
+      '1048576',
+      '--build-tool-id',
+      'AWS SOCI CLI v0.2',
+      '--json',
+    ];
     const first = await run(args);
     assert.equal(first.code, 0, first.stderr);
     const golden = await readFile(goldenPath('index', 'a-span4m-min1MiB', 'soci-index-v1.json'));

@@ -3,16 +3,16 @@
 // is a FIFO instead of hanging, and two CLIs tagging one layout at once must not lose a tag.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, rm as remove } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm as remove, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { goldenPath, repoRoot } from '../support/golden.ts';
 import { buildLayout, pushLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const BIN = join(repoRoot, 'bin', 'soci-indexer');
 const PROBE = fileURLToPath(new URL('../support/handle-probe.mjs', import.meta.url));
@@ -42,7 +42,10 @@ interface Run {
 function runCli(args: string[]): Promise<Run> {
   const probeFile = join(dir, `probe-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', PROBE, BIN, ...args], { env: { ...process.env, HANDLE_PROBE_FILE: probeFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', PROBE, BIN, ...args], {
+      env: { ...process.env, HANDLE_PROBE_FILE: probeFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let lastOutput = Date.now();
@@ -90,10 +93,17 @@ describe('exit after the result', () => {
   test('a blob HEAD answered 429 + Retry-After: right result, and the CLI exits within seconds', async () => {
     proxy.failNext(429, 1, { method: 'HEAD', path: /\/blobs\//, retryAfter: '1' });
     const run = await runCli(['build', `${proxy.host}/test/app:v1`, '--min-layer-size', '0', '--json']);
-    assert.equal(run.activeResources, undefined, `the CLI was still alive ${EXIT_GRACE_MS} ms after its result; active: ${run.activeResources}`);
+    assert.equal(
+      run.activeResources,
+      undefined,
+      `the CLI was still alive ${EXIT_GRACE_MS} ms after its result; active: ${run.activeResources}`,
+    );
     assert.equal(run.code, 0, run.stderr);
     assert.equal(JSON.parse(run.stdout).status, 'created');
-    assert.ok(proxy.requests.some((r) => r.method === 'HEAD' && r.status === 429), 'the throttled HEAD happened');
+    assert.ok(
+      proxy.requests.some((r) => r.method === 'HEAD' && r.status === 429),
+      'the throttled HEAD happened',
+    );
   });
 
   test('throttled and failing GETs and PUTs on the way do not keep it alive either', async () => {
@@ -118,7 +128,10 @@ describe('layout files that are not what they claim', () => {
     assert.equal(run.activeResources, undefined, `hung; active: ${run.activeResources}`);
     assert.equal(run.stdout, '');
     assert.equal(run.code, 1);
-    assert.equal(run.stderr.trim().split('\n').pop(), `soci-indexer: error: oci:${layout}: blob sha256:e2b3933ccdbbf9195269e7365dcf4a65673c1a6e4e2f2a6ade8127d5335ed297 is a FIFO, not a regular file; refused`);
+    assert.equal(
+      run.stderr.trim().split('\n').pop(),
+      `soci-indexer: error: oci:${layout}: blob sha256:e2b3933ccdbbf9195269e7365dcf4a65673c1a6e4e2f2a6ade8127d5335ed297 is a FIFO, not a regular file; refused`,
+    );
   });
 });
 
@@ -129,9 +142,12 @@ describe('two processes tagging one layout', () => {
     execFileSync('chmod', ['-R', 'u+w', layout]);
     const digest = 'sha256:fbf36bc11809c654edf97c6f26cf31969fa65c8dc0402f4f4bb7bdf1a7249964';
     const count = 40;
-    const tagger = (prefix: string) => promisify(execFile)(process.execPath, ['--import', 'tsx', TAGGER, layout, digest, prefix, String(count)]);
+    const tagger = (prefix: string) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', TAGGER, layout, digest, prefix, String(count)]);
     await Promise.all([tagger('a'), tagger('b')]);
-    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
+      manifests: { annotations?: Record<string, string> }[];
+    };
     const tags = new Set(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']));
     const missing = ['a', 'b'].flatMap((p) => Array.from({ length: count }, (_, i) => `${p}-${i}`)).filter((t) => !tags.has(t));
     assert.deepEqual(missing, []);

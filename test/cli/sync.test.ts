@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { runCli as run } from '../support/run.ts';
 
 let registry: RunningRegistry;
@@ -17,7 +17,12 @@ before(async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy({ upstream: registry.host });
   for (let i = 0; i < 4; i++) {
-    images.push(await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 150_000, seed: `image ${i}` }] }], tag: 'latest' }));
+    images.push(
+      await buildLayout({
+        layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 150_000, seed: `image ${i}` }] }],
+        tag: 'latest',
+      }),
+    );
   }
 });
 
@@ -47,7 +52,10 @@ async function deleteManifest(repository: string, digest: string): Promise<void>
 async function writesDuring<T>(action: () => Promise<T>): Promise<{ value: T; writes: string[] }> {
   const start = proxy.requests.length;
   const value = await action();
-  const writes = proxy.requests.slice(start).filter((r) => !['GET', 'HEAD'].includes(r.method)).map((r) => `${r.method} ${r.path}`);
+  const writes = proxy.requests
+    .slice(start)
+    .filter((r) => !['GET', 'HEAD'].includes(r.method))
+    .map((r) => `${r.method} ${r.path}`);
   return { value, writes };
 }
 
@@ -84,7 +92,10 @@ describe('soci-indexer sync against docker-registry', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(first.json.plan.repositories.sort(), ['fill/app', 'fill/web']);
     assert.deepEqual(actionsOf(first.json), { 'fill/app:v1': 'create', 'fill/app:v2': 'create', 'fill/web:v1': 'create' });
-    assert.deepEqual(first.json.results.map((r) => r.outcome.status), ['created', 'created', 'created']);
+    assert.deepEqual(
+      first.json.results.map((r) => r.outcome.status),
+      ['created', 'created', 'created'],
+    );
     assert.ok((await digestOf('fill/app', 'v1-soci')) !== undefined);
     assert.ok((await digestOf('fill/web', 'v1-soci')) !== undefined);
     assert.equal(await digestOf('fill-other/svc', 'v1-soci'), undefined, 'a repository outside the patterns is not touched');
@@ -99,7 +110,9 @@ describe('soci-indexer sync against docker-registry', () => {
   test('a tag pattern selects tags; human output has the table; --dry-run plans and changes nothing', async () => {
     await push(images[0]!, 'pat/app:release-1');
     await push(images[1]!, 'pat/app:dev');
-    const dry = await writesDuring(() => run(['sync', proxy.host, '--repositories', 'pat/app:release-*', '--min-layer-size', '0', '--dry-run']));
+    const dry = await writesDuring(() =>
+      run(['sync', proxy.host, '--repositories', 'pat/app:release-*', '--min-layer-size', '0', '--dry-run']),
+    );
     assert.equal(dry.value.code, 0, dry.value.stderr);
     assert.match(dry.value.stdout, /^create +pat\/app:release-1 -> release-1-soci: release-1-soci does not exist$/m);
     assert.doesNotMatch(dry.value.stdout, /pat\/app:dev/);
@@ -139,13 +152,22 @@ describe('soci-indexer sync against docker-registry', () => {
     const other = await sync('settings/app', '--span-size', '65536', '--dry-run');
     assert.deepEqual(actionsOf(other.json), { 'settings/app:v1': 'repair' });
     const suffix = await sync('settings/app', '--tag-suffix=-lazy', '--dry-run');
-    assert.deepEqual(suffix.json.plan.items.map((i) => [i.tag, i.action, i.outputTag]), [['v1', 'create', 'v1-lazy'], ['v1-soci', 'skip', 'v1-soci-lazy']]);
+    assert.deepEqual(
+      suffix.json.plan.items.map((i) => [i.tag, i.action, i.outputTag]),
+      [
+        ['v1', 'create', 'v1-lazy'],
+        ['v1-soci', 'skip', 'v1-soci-lazy'],
+      ],
+    );
     assert.match(suffix.json.plan.items[1]!.reason, /v1-soci is itself a SOCI-enabled image/);
 
     await push(images[3]!, 'inplace/app:v1');
     const inPlace = await sync('inplace/app', '--in-place');
     assert.equal(inPlace.code, 0, inPlace.stderr);
-    assert.deepEqual(inPlace.json.plan.items.map((i) => [i.tag, i.action, i.outputTag]), [['v1', 'create', 'v1']]);
+    assert.deepEqual(
+      inPlace.json.plan.items.map((i) => [i.tag, i.action, i.outputTag]),
+      [['v1', 'create', 'v1']],
+    );
     assert.notEqual(await digestOf('inplace/app', 'v1'), images[3]!.root.digest, 'v1 now names the SOCI-enabled index');
     const rerun = await writesDuring(() => sync('inplace/app', '--in-place'));
     assert.deepEqual(actionsOf(rerun.value.json), { 'inplace/app:v1': 'up-to-date' });
@@ -164,7 +186,14 @@ describe('soci-indexer sync against docker-registry', () => {
     await push(images[0]!, `${repo}:bar-soci`);
     // A user tagged our output of `shared` as `prod` as well.
     const sharedOutput = (await digestOf(repo, 'shared-soci'))!;
-    await target(repo).tag({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: sharedOutput, size: (await target(repo).resolve('shared-soci')).size }, 'prod');
+    await target(repo).tag(
+      {
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        digest: sharedOutput,
+        size: (await target(repo).resolve('shared-soci')).size,
+      },
+      'prod',
+    );
 
     await deleteManifest(repo, images[1]!.root.digest); // v2 is gone
     await deleteManifest(repo, images[2]!.root.digest); // shared is gone
@@ -175,7 +204,10 @@ describe('soci-indexer sync against docker-registry', () => {
     assert.equal(withoutPrune.json.counts.prune, 0);
     assert.ok(!withoutPrune.json.plan.items.some((i) => i.tag === 'v2'), 'no prune without --prune');
     assert.equal(actionsOf(withoutPrune.json)[`${repo}:bar`], 'skip');
-    assert.match(withoutPrune.json.plan.items.find((i) => i.tag === 'bar')!.reason, /bar-soci exists and was not made by soci-indexer: left alone/);
+    assert.match(
+      withoutPrune.json.plan.items.find((i) => i.tag === 'bar')!.reason,
+      /bar-soci exists and was not made by soci-indexer: left alone/,
+    );
 
     const pruned = await writesDuring(() => sync(repo, '--prune'));
     const { json } = pruned.value;
@@ -203,7 +235,14 @@ describe('soci-indexer sync against docker-registry', () => {
     const result = await sync('fail/*');
     assert.equal(result.code, 1);
     assert.equal(result.json.ok, false);
-    assert.deepEqual(result.json.results.map((r) => [r.item.repository, r.outcome.status]), [['fail/a', 'created'], ['fail/b', 'failed'], ['fail/c', 'created']]);
+    assert.deepEqual(
+      result.json.results.map((r) => [r.item.repository, r.outcome.status]),
+      [
+        ['fail/a', 'created'],
+        ['fail/b', 'failed'],
+        ['fail/c', 'created'],
+      ],
+    );
     assert.equal(result.json.failures.length, 1);
     assert.match(result.json.failures[0]!.reason, /denied \(403/);
     const human = await run(['sync', proxy.host, '--repositories', 'fail/*', '--min-layer-size', '0']);

@@ -7,10 +7,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { repoRoot } from '../support/golden.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const BIN = join(repoRoot, 'bin', 'soci-indexer');
 
@@ -30,7 +30,8 @@ let d2: BuiltLayout;
 before(async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy({ upstream: registry.host });
-  const image = (seed: string) => buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 200_000, seed }] }], tag: 'v1' });
+  const image = (seed: string) =>
+    buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 200_000, seed }] }], tag: 'v1' });
   d1 = await image('first push');
   d2 = await image('second push');
 });

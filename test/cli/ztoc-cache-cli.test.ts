@@ -1,12 +1,13 @@
 // `soci-indexer build --ztoc-cache` as a user runs it (the real bin script in a child process): a zTOC
 // cache in an OCI layout shared by two copies of the golden image layout; the second reads no layer and
 // still gets upstream's golden digests. (The cache against registries: test/soci/ztoc-cache*.test.ts.)
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { goldenPath, repoRoot } from '../support/golden.ts';
 
 const BIN = join(repoRoot, 'bin', 'soci-indexer');
@@ -29,7 +30,18 @@ after(() => rm(dir, { recursive: true, force: true }));
 describe('build --ztoc-cache', () => {
   test('--ztoc-cache: a second layout of the same image reuses every zTOC, reads no layer, gets the golden digests', async () => {
     const cache = join(dir, 'ztoc-cache');
-    const settings = ['--span-size', '4194304', '--min-layer-size', '1048576', '--build-tool-id', 'AWS SOCI CLI v0.2', '--output-tag', 'soci', '--ztoc-cache', `oci:${cache}`];
+    const settings = [
+      '--span-size',
+      '4194304',
+      '--min-layer-size',
+      '1048576',
+      '--build-tool-id',
+      'AWS SOCI CLI v0.2',
+      '--output-tag',
+      'soci',
+      '--ztoc-cache',
+      `oci:${cache}`,
+    ];
     const results = [];
     for (const name of ['cached-1', 'cached-2']) {
       const layout = join(dir, name);
@@ -39,7 +51,8 @@ describe('build --ztoc-cache', () => {
       results.push(JSON.parse(r.stdout));
     }
     const [first, second] = results;
-    const modes = (result: { platforms: { layers: { ztoc?: string }[] }[] }) => result.platforms[0]!.layers.flatMap((l) => (l.ztoc ? [l.ztoc] : []));
+    const modes = (result: { platforms: { layers: { ztoc?: string }[] }[] }) =>
+      result.platforms[0]!.layers.flatMap((l) => (l.ztoc ? [l.ztoc] : []));
     assert.deepEqual(modes(first), ['built', 'built', 'built']);
     assert.deepEqual(modes(second), ['reused', 'reused', 'reused']);
     assert.equal(second.bytesRead, 0);
@@ -60,7 +73,8 @@ describe('build --ztoc-cache', () => {
   });
 
   test('a --ztoc-cache that is not a repository: one line, exit 2', async () => {
-    const notARepository = 'soci-indexer: --ztoc-cache takes a repository (host[:port]/repository, no tag or digest) or oci:<dir> (see --help)\n';
+    const notARepository =
+      'soci-indexer: --ztoc-cache takes a repository (host[:port]/repository, no tag or digest) or oci:<dir> (see --help)\n';
     for (const [value, line] of [
       ['localhost:5000/cache:tag', notARepository],
       ['cache', notARepository],

@@ -1,17 +1,17 @@
 // The `soci-indexer ztoc` commands as a user runs them (the real bin script in a child process): golden
 // output, verify failures, and bad input that must exit non-zero with one line and leave no output file.
-import { describe, test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { parseZtoc, serializeZtoc } from '../../lambda/ztoc/codec.ts';
 import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
-import { globalHeaderTar } from '../support/tar-fixtures.ts';
 import { runCli } from '../support/run.ts';
-
+import { globalHeaderTar } from '../support/tar-fixtures.ts';
 
 const run = runCli;
 
@@ -64,7 +64,11 @@ describe('ztoc build', () => {
     ['a zstd file', () => readFileSync(goldenLayer('gotar.tar.zst').path), /zstd/],
     ['non-tar content', () => Buffer.from('hello world, not a tar\n'.repeat(100)), /tar/i],
     ['truncated gzip', () => readFileSync(goldenLayer('gotar-mini.tar.gzip6n.gz').path).subarray(0, 100_000), /truncated/],
-    ['trailing garbage', () => Buffer.concat([readFileSync(goldenLayer('tiny-gnu.tar.gz').path), Buffer.from('junk')]), /after the gzip stream/],
+    [
+      'trailing garbage',
+      () => Buffer.concat([readFileSync(goldenLayer('tiny-gnu.tar.gz').path), Buffer.from('junk')]),
+      /after the gzip stream/,
+    ],
     ['a PAX global header', () => zlib.gzipSync(globalHeaderTar()), /global|'g'/],
   ];
   for (const [name, make, pattern] of bad) {

@@ -2,13 +2,14 @@
 // process, its peak RSS measured from inside): each either builds within bounded memory or is refused with
 // the stable code `limit-exceeded`, one line on stderr, exit 1 and no output file. Memory bounds are
 // generous (the point is "bounded", not a benchmark); there are no timing assertions.
-import { describe, test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { repoRoot } from '../support/golden.ts';

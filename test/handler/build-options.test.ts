@@ -3,13 +3,13 @@
 // that aborts an overrunning core halfway through the safety margin. The registry and ECR are stubbed
 // (their own tests use real ones) so that the clock can be mocked: nothing here sleeps.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { availableParallelism } from 'node:os';
+import { describe, test } from 'node:test';
 import type { RegistryAccess } from '../../lambda/handler/ecr-auth.ts';
 import type { BuildFn } from '../../lambda/handler/invoke.ts';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import type { Descriptor, Target } from '../../lambda/oci/target.ts';
-import { SociError, type BuildOptions, type BuildResult } from '../../lambda/soci/types.ts';
+import { type BuildOptions, type BuildResult, SociError } from '../../lambda/soci/types.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
 import { capture, enablePowertoolsCapture, fixture } from './helpers.ts';
 
@@ -30,24 +30,45 @@ const registry: Target = {
   tag: () => Promise.reject(new Error('not used')),
   referrers: () => Promise.reject(new Error('not used')),
 };
-const access: RegistryAccess = { endpoint: new URL('https://123456789012.dkr.ecr.eu-west-1.amazonaws.com'), credentials: { username: 'AWS', password: 'x' }, expiresAt: Number.MAX_SAFE_INTEGER };
+const access: RegistryAccess = {
+  endpoint: new URL('https://123456789012.dkr.ecr.eu-west-1.amazonaws.com'),
+  credentials: { username: 'AWS', password: 'x' },
+  expiresAt: Number.MAX_SAFE_INTEGER,
+};
 
 function created(options: BuildOptions): BuildResult {
-  return { status: 'created', message: 'ok', source: { reference: 'v1', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' }, indexVersion: options.indexVersion, platforms: [], bytesRead: 0, ztocBytes: 0, durationMs: 0, dryRun: false };
+  return {
+    status: 'created',
+    message: 'ok',
+    source: { reference: 'v1', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+    indexVersion: options.indexVersion,
+    platforms: [],
+    bytesRead: 0,
+    ztocBytes: 0,
+    durationMs: 0,
+    dryRun: false,
+  };
 }
 
 /** Runs one push through a handler built from `env`; returns the options the core got. */
-async function optionsFor(env: Record<string, string>, overrides: { now?: () => number; remainingMs?: () => number; build?: BuildFn } = {}) {
+async function optionsFor(
+  env: Record<string, string>,
+  overrides: { now?: () => number; remainingMs?: () => number; build?: BuildFn } = {},
+) {
   const calls: BuildOptions[] = [];
   const build: BuildFn = overrides.build ?? (async (_source, _reference, options) => created(options));
-  const handler = handlerFromEnvironment({ SOCI_REPOSITORY_FILTERS: 'team/*', ...env }, async (...args) => {
-    calls.push(args[2]);
-    return build(...args);
-  }, {
-    auth: { access: async () => access },
-    openTarget: () => registry,
-    ...(overrides.now && { now: overrides.now }),
-  });
+  const handler = handlerFromEnvironment(
+    { SOCI_REPOSITORY_FILTERS: 'team/*', ...env },
+    async (...args) => {
+      calls.push(args[2]);
+      return build(...args);
+    },
+    {
+      auth: { access: async () => access },
+      openTarget: () => registry,
+      ...(overrides.now && { now: overrides.now }),
+    },
+  );
   const run = await capture(() => handler(pushEvent(), { getRemainingTimeInMillis: overrides.remainingMs ?? (() => 600_000) }));
   return { run, calls };
 }
@@ -134,7 +155,10 @@ describe('handler: deadline and hard stop', () => {
           { once: true },
         );
       });
-    const running = optionsFor({ SOCI_DEADLINE_MARGIN_MS: String(margin) }, { now: () => Date.now(), remainingMs: () => remaining - Date.now(), build: stuck });
+    const running = optionsFor(
+      { SOCI_DEADLINE_MARGIN_MS: String(margin) },
+      { now: () => Date.now(), remainingMs: () => remaining - Date.now(), build: stuck },
+    );
     await inCore;
     t.mock.timers.tick(stopAt - 1);
     await new Promise((r) => setImmediate(r));

@@ -12,10 +12,14 @@ const run = promisify(execFile);
 async function load(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SOCI_|POWERTOOLS_)/.test(k)));
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', "await import('./lambda/handler.ts')"], {
-      cwd: repoRoot,
-      env: { ...clean, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
-    });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', "await import('./lambda/handler.ts')"],
+      {
+        cwd: repoRoot,
+        env: { ...clean, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

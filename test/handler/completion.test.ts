@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { completionFromResult, completionWithoutBuild, publishCompletion } from '../../lambda/handler/completion.ts';
-import { SociError, type BuildResult } from '../../lambda/soci/types.ts';
-import { startFakeEventBridge, type FakeEventBridge } from '../support/fake-aws.ts';
+import { type BuildResult, SociError } from '../../lambda/soci/types.ts';
+import { type FakeEventBridge, startFakeEventBridge } from '../support/fake-aws.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
@@ -21,8 +21,22 @@ const created: BuildResult = {
       manifestDigest: source.digest,
       indexDigest: `sha256:${'3'.repeat(64)}`,
       layers: [
-        { digest: `sha256:${'4'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 20_000_000, status: 'indexed', ztocDigest: `sha256:${'5'.repeat(64)}`, ztoc: 'reused' },
-        { digest: `sha256:${'6'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 1000, status: 'skipped', reason: 'below minimum layer size', skipCode: 'below-minimum-size' },
+        {
+          digest: `sha256:${'4'.repeat(64)}`,
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          size: 20_000_000,
+          status: 'indexed',
+          ztocDigest: `sha256:${'5'.repeat(64)}`,
+          ztoc: 'reused',
+        },
+        {
+          digest: `sha256:${'6'.repeat(64)}`,
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          size: 1000,
+          status: 'skipped',
+          reason: 'below minimum layer size',
+          skipCode: 'below-minimum-size',
+        },
       ],
     },
   ],
@@ -46,8 +60,24 @@ describe('completion events', () => {
       indexVersion: 'v2',
       platforms: ['linux/amd64'],
       layers: [
-        { platform: 'linux/amd64', digest: `sha256:${'4'.repeat(64)}`, size: 20_000_000, ztocDigest: `sha256:${'5'.repeat(64)}`, ztoc: 'reused', skipReason: null, skipCode: null },
-        { platform: 'linux/amd64', digest: `sha256:${'6'.repeat(64)}`, size: 1000, ztocDigest: null, ztoc: null, skipReason: 'below minimum layer size', skipCode: 'below-minimum-size' },
+        {
+          platform: 'linux/amd64',
+          digest: `sha256:${'4'.repeat(64)}`,
+          size: 20_000_000,
+          ztocDigest: `sha256:${'5'.repeat(64)}`,
+          ztoc: 'reused',
+          skipReason: null,
+          skipCode: null,
+        },
+        {
+          platform: 'linux/amd64',
+          digest: `sha256:${'6'.repeat(64)}`,
+          size: 1000,
+          ztocDigest: null,
+          ztoc: null,
+          skipReason: 'below minimum layer size',
+          skipCode: 'below-minimum-size',
+        },
       ],
       durationMs: 1234,
       reason: null,
@@ -55,7 +85,11 @@ describe('completion events', () => {
   });
 
   test('core skips become Skipped with the reason', () => {
-    const { detailType, detail } = completionFromResult(source, { ...created, status: 'no-eligible-layers', message: 'no layer at or above the minimum size', output: undefined }, 5);
+    const { detailType, detail } = completionFromResult(
+      source,
+      { ...created, status: 'no-eligible-layers', message: 'no layer at or above the minimum size', output: undefined },
+      5,
+    );
     assert.equal(detailType, 'SOCI Index Skipped');
     assert.equal(detail.reason, 'no layer at or above the minimum size');
     assert.equal(detail.outputDigest, null);
@@ -68,7 +102,12 @@ describe('completion events', () => {
     assert.equal(transient.detail.retryable, true);
     assert.equal(transient.detail.reason, 'registry x: 503');
     assert.equal(transient.detail.indexVersion, 'v1');
-    const permanent = completionWithoutBuild({ ...source, tag: undefined }, 'v2', { status: 'failed', error: new SociError('permanent', 'manifest unknown') }, 10);
+    const permanent = completionWithoutBuild(
+      { ...source, tag: undefined },
+      'v2',
+      { status: 'failed', error: new SociError('permanent', 'manifest unknown') },
+      10,
+    );
     assert.equal(permanent.detail.retryable, false);
     assert.equal(permanent.detail.sourceTag, null);
     const superseded = completionWithoutBuild(source, 'v2', { status: 'superseded', reason: 'tag v1 now points at …' }, 10);
@@ -105,9 +144,15 @@ describe('publishCompletion through the real SDK', () => {
     const client = new EventBridgeClient({ region: 'eu-west-1', credentials, endpoint: events.url, maxAttempts: 1 });
     const completion = completionFromResult(source, created, 1);
     events.rejectEntries(1);
-    await assert.rejects(publishCompletion(client, 'default', completion), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /InternalFailure/.test(err.message));
+    await assert.rejects(
+      publishCompletion(client, 'default', completion),
+      (err: unknown) => err instanceof SociError && err.kind === 'transient' && /InternalFailure/.test(err.message),
+    );
     events.fail('PutEvents', { status: 400, type: 'ResourceNotFoundException', message: 'Event bus nope does not exist.' });
-    await assert.rejects(publishCompletion(client, 'nope', completion), (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /does not exist/.test(err.message));
+    await assert.rejects(
+      publishCompletion(client, 'nope', completion),
+      (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /does not exist/.test(err.message),
+    );
     const count = events.events.length;
     await publishCompletion(client, 'default', completion);
     assert.equal(events.events.length, count + 1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { availableParallelism } from 'node:os';
+import { describe, test } from 'node:test';
 import { ConfigError, parseConfig } from '../../lambda/handler/config.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
 
@@ -24,7 +24,10 @@ describe('parseConfig', () => {
     assert.equal(config.buildToolId, DEFAULT_BUILD_TOOL_ID);
     assert.equal(config.deadlineMarginMs, 15000);
     assert.equal(config.concurrency, availableParallelism(), 'README: CPUs');
-    assert.deepEqual(config.filters.map((f) => f.pattern), ['*:*']);
+    assert.deepEqual(
+      config.filters.map((f) => f.pattern),
+      ['*:*'],
+    );
     assert.equal(config.ztocCache, undefined, 'no zTOC cache unless one is named');
   });
 
@@ -43,7 +46,10 @@ describe('parseConfig', () => {
       SOCI_DEADLINE_MARGIN_MS: '2000',
       SOCI_ZTOC_CACHE: 'soci-indexer/ztoc-cache',
     });
-    assert.deepEqual(config.filters.map((f) => f.pattern), ['app-*', 'ml/trainer:release-*']);
+    assert.deepEqual(
+      config.filters.map((f) => f.pattern),
+      ['app-*', 'ml/trainer:release-*'],
+    );
     assert.equal(config.minLayerSize, 0);
     assert.equal(config.spanSize, 65536);
     assert.equal(config.indexVersion, 'v1');
@@ -79,7 +85,11 @@ describe('parseConfig', () => {
     rejects({ SOCI_BUILD_TOOL_ID: 'a\u0007b' }, 'SOCI_BUILD_TOOL_ID', /printable/);
     rejects({ SOCI_CONCURRENCY: '0' }, 'SOCI_CONCURRENCY', /between 1 and 64/);
     rejects({ SOCI_ZTOC_CACHE: 'Cache' }, 'SOCI_ZTOC_CACHE', /repository name/);
-    rejects({ SOCI_ZTOC_CACHE: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/cache' }, 'SOCI_ZTOC_CACHE', /repository name in the same registry/);
+    rejects(
+      { SOCI_ZTOC_CACHE: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/cache' },
+      'SOCI_ZTOC_CACHE',
+      /repository name in the same registry/,
+    );
     rejects({ SOCI_DEADLINE_MARGIN_MS: 'soon' }, 'SOCI_DEADLINE_MARGIN_MS', /milliseconds/);
     rejects({ SOCI_REPOSITORY_FILTERS: 'App' }, 'SOCI_REPOSITORY_FILTERS', /lower-case/);
     rejects({ SOCI_REPOSITORY_FILTERS: 'a:b:c' }, 'SOCI_REPOSITORY_FILTERS', /more than one ':'/);

@@ -4,23 +4,23 @@
 // a loopback ECR control plane whose GetAuthorizationToken names that registry as proxyEndpoint, and a
 // loopback EventBridge that records completion events.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import type { Descriptor } from '../../lambda/oci/target.ts';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
-import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { sha256Digest } from '../../lambda/oci/digest.ts';
+import type { Descriptor } from '../../lambda/oci/target.ts';
+import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
+import type { BuildOptions } from '../../lambda/soci/types.ts';
 import type { FakeAwsServer, FakeEventBridge } from '../support/fake-aws.ts';
 import type { FaultProxy } from '../support/fault-proxy.ts';
-import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import type { RunningRegistry } from '../support/registry.ts';
-import type { BuildOptions } from '../../lambda/soci/types.ts';
-import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
-import { readFile } from 'node:fs/promises';
 import { goldenPath, sha256Hex } from '../support/golden.ts';
+import { type HandlerWorld, startHandlerWorld } from '../support/handler-world.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
+import type { RunningRegistry } from '../support/registry.ts';
+import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
 const copyLayout = await layoutCopier('e2e-golden');
 
@@ -34,7 +34,10 @@ let ecr: FakeAwsServer;
 let events: FakeEventBridge;
 let single: BuiltLayout;
 let multi: BuiltLayout;
-let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<{ outcome: string; reason?: string; outputDigest?: string; outputTag?: string }>;
+let handler: (
+  event: unknown,
+  context: ReturnType<typeof lambdaContext>,
+) => Promise<{ outcome: string; reason?: string; outputDigest?: string; outputTag?: string }>;
 let multiRepo: RegistryTarget;
 
 before(async () => {
@@ -50,12 +53,25 @@ before(async () => {
     SOCI_DEADLINE_MARGIN_MS: '2000',
   });
   const layers = [
-    { compression: 'gzip' as const, files: [{ name: 'app/big.bin', size: 400_000 }, { name: 'app/readme.txt', size: 2000 }] },
+    {
+      compression: 'gzip' as const,
+      files: [
+        { name: 'app/big.bin', size: 400_000 },
+        { name: 'app/readme.txt', size: 2000 },
+      ],
+    },
     { compression: 'uncompressed' as const, files: [{ name: 'data/table.bin', size: 300_000 }] },
     { compression: 'gzip' as const, files: [{ name: 'etc/small.conf', size: 500 }] },
   ];
   single = await buildLayout({ layers, tag: 'v1' });
-  multi = await buildLayout({ layers: layers.slice(0, 2), tag: 'v2', platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }] });
+  multi = await buildLayout({
+    layers: layers.slice(0, 2),
+    tag: 'v2',
+    platforms: [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ],
+  });
   await pushLayout(multi, `${registry.host}/team/multi:v2`, { creds });
   multiRepo = new RegistryTarget({ registry: registry.host, repository: 'team/multi', credentials: async () => creds });
   // Imported only now: like Lambda, the module reads its configuration from the environment on load.
@@ -145,7 +161,10 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.equal(detail.indexVersion, 'v2');
     assert.deepEqual(detail.platforms, ['linux/amd64']);
     const layers = detail.layers as { digest: string; size: number; ztocDigest: string | null; skipReason: string | null }[];
-    assert.deepEqual(layers.map((l) => l.digest), single.images[0]!.layers.map((l) => l.digest));
+    assert.deepEqual(
+      layers.map((l) => l.digest),
+      single.images[0]!.layers.map((l) => l.digest),
+    );
     const indexed = layers.filter((l) => l.ztocDigest !== null);
     assert.equal(indexed.length, 2, 'the two layers above SOCI_MIN_LAYER_SIZE');
     assert.deepEqual(indexed.map((l) => l.ztocDigest).sort(), [...ztocs].sort());
@@ -158,7 +177,8 @@ describe('ECR push → SOCI index, end to end', () => {
       assert.equal(line.platform, 'linux/amd64');
       assert.ok(single.images[0]!.layers.some((l) => l.digest === line.layer));
     }
-    for (const line of run.logs) assert.deepEqual([line.repository, line.digest, line.tag], ['team/app', single.root.digest, 'v1'], JSON.stringify(line));
+    for (const line of run.logs)
+      assert.deepEqual([line.repository, line.digest, line.tag], ['team/app', single.root.digest, 'v1'], JSON.stringify(line));
     assert.equal(run.text.includes(password), false, 'credentials never reach the logs');
     assert.equal(run.text.includes(Buffer.from(`AWS:${password}`).toString('base64')), false);
   });
@@ -173,14 +193,22 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.equal(writes(), before.writes, 'no PUT/POST/PATCH reached the registry');
     assert.equal((await repo.resolve('v1-soci')).digest, before.tag);
     const skipped = events.events.slice(before.sent);
-    assert.deepEqual(skipped.map((e) => [e.DetailType, e.detail.status, e.detail.outputDigest]), [['SOCI Index Skipped', 'already-indexed', before.tag]]);
+    assert.deepEqual(
+      skipped.map((e) => [e.DetailType, e.detail.status, e.detail.outputDigest]),
+      [['SOCI Index Skipped', 'already-indexed', before.tag]],
+    );
   });
 
   test('a multi-platform push: the tagged index push indexes every platform, the untagged children do nothing', async () => {
     const sent = events.events.length;
     for (const child of multi.images) {
       const before = writes();
-      const run = await capture(() => handler(fixture('ecr-push-untagged-child', { 'repository-name': 'team/multi', 'image-digest': child.manifest.digest }), lambdaContext()));
+      const run = await capture(() =>
+        handler(
+          fixture('ecr-push-untagged-child', { 'repository-name': 'team/multi', 'image-digest': child.manifest.digest }),
+          lambdaContext(),
+        ),
+      );
       assert.equal(run.value?.reason, 'untagged');
       assert.equal(writes(), before);
     }
@@ -189,7 +217,11 @@ describe('ECR push → SOCI index, end to end', () => {
     const run = await capture(() => handler(pushOf('team/multi', multi), lambdaContext()));
     assert.equal(run.value?.outcome, 'created', JSON.stringify(run.logs.slice(-3)));
     const output = await multiRepo.resolve('v2-soci');
-    await checkOutputIndex(multiRepo, output, multi.images.map((i) => i.manifest));
+    await checkOutputIndex(
+      multiRepo,
+      output,
+      multi.images.map((i) => i.manifest),
+    );
     const [created] = events.events.slice(sent);
     assert.equal(created?.DetailType, 'SOCI Index Created');
     assert.equal(created?.detail.outputDigest, output.digest);
@@ -202,19 +234,27 @@ describe('ECR push → SOCI index, end to end', () => {
     const before = { writes: writes(), sent: events.events.length, ecr: ecr.calls.length };
     const cases = [
       [pushOf('other/app', single), 'filtered-out'],
-      [fixture('ecr-push-soci-output', { 'repository-name': 'team/own-output', 'image-digest': output.digest, 'image-tag': 'v1-soci' }), 'own-output'],
+      [
+        fixture('ecr-push-soci-output', { 'repository-name': 'team/own-output', 'image-digest': output.digest, 'image-tag': 'v1-soci' }),
+        'own-output',
+      ],
       [fixture('ecr-push-untagged-child', { 'repository-name': 'team/own-output', 'image-digest': single.root.digest }), 'untagged'],
     ] as const;
     for (const [event, reason] of cases) {
       const run = await capture(() => handler(event, lambdaContext()));
       assert.equal(run.error, undefined);
       assert.deepEqual([run.value?.outcome, run.value?.reason], ['skipped', reason]);
-      assert.ok(run.logs.some((l) => l.reason === reason && l.repository !== undefined), JSON.stringify(run.logs));
+      assert.ok(
+        run.logs.some((l) => l.reason === reason && l.repository !== undefined),
+        JSON.stringify(run.logs),
+      );
     }
     assert.equal(writes(), before.writes);
     assert.equal(events.events.length, before.sent);
     assert.equal(ecr.calls.length, before.ecr, 'decided from the event alone');
-    await assert.rejects(new RegistryTarget({ registry: registry.host, repository: 'other/app', credentials: async () => creds }).resolve('v1-soci'));
+    await assert.rejects(
+      new RegistryTarget({ registry: registry.host, repository: 'other/app', credentials: async () => creds }).resolve('v1-soci'),
+    );
   });
 
   test('the SOCI-enabled index pushed in place of a tag is recognised as our own output', async () => {
@@ -222,7 +262,12 @@ describe('ECR push → SOCI index, end to end', () => {
     const { repo, output } = await indexedSingle('team/in-place-output');
     await repo.tag(output, 'v1-inplace');
     const before = writes();
-    const run = await capture(() => handler(fixture('ecr-push-index', { 'repository-name': 'team/in-place-output', 'image-digest': output.digest, 'image-tag': 'v1-inplace' }), lambdaContext()));
+    const run = await capture(() =>
+      handler(
+        fixture('ecr-push-index', { 'repository-name': 'team/in-place-output', 'image-digest': output.digest, 'image-tag': 'v1-inplace' }),
+        lambdaContext(),
+      ),
+    );
     assert.equal(run.error, undefined, String(run.error));
     assert.equal(run.value?.outcome, 'skipped');
     assert.equal(run.value?.reason, 'already-indexed', run.value?.reason);
@@ -237,7 +282,11 @@ describe('ECR push → SOCI index, end to end', () => {
       // A digest the registry does not have, under a tag that names another image.
       [pushOf('team/bad-events', single, { 'image-digest': `sha256:${'d'.repeat(64)}` }), 'skipped', 'superseded'],
       // A tag and digest that do not exist.
-      [pushOf('team/bad-events', single, { 'image-digest': `sha256:${'d'.repeat(64)}`, 'image-tag': 'never-pushed' }), 'skipped', 'deleted'],
+      [
+        pushOf('team/bad-events', single, { 'image-digest': `sha256:${'d'.repeat(64)}`, 'image-tag': 'never-pushed' }),
+        'skipped',
+        'deleted',
+      ],
       // A repository that was deleted (docker-registry answers MANIFEST_UNKNOWN, ECR NAME_UNKNOWN).
       [pushOf('team/deleted', single), 'skipped', 'deleted'],
     ];
@@ -246,7 +295,10 @@ describe('ECR push → SOCI index, end to end', () => {
       assert.equal(run.error, undefined, `${reason}: ${String(run.error)}`);
       assert.deepEqual([run.value?.outcome, run.value?.reason], [outcome, reason]);
       // The log line says what happened, with the same stable reason.
-      const said = outcome === 'ignored' ? run.logs.filter((l) => l.message === 'dropped malformed ECR push event') : run.logs.filter((l) => l.reason === reason && String(l.message).startsWith('skipped: '));
+      const said =
+        outcome === 'ignored'
+          ? run.logs.filter((l) => l.message === 'dropped malformed ECR push event')
+          : run.logs.filter((l) => l.reason === reason && String(l.message).startsWith('skipped: '));
       assert.equal(said.length, 1, `${reason}: ${JSON.stringify(run.logs)}`);
     }
   });
@@ -263,26 +315,48 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.match((run.error as Error).message, /\(503 [^)]*\); not retried: the deadline is \d+ ms away$/);
     const slow = new RegistryTarget({ registry: registry.host, repository: 'team/slow', credentials: async () => creds });
     await assert.rejects(slow.resolve('v1-soci'), { name: 'RegistryError', kind: 'not-found' });
-    assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+    assert.deepEqual(
+      events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]),
+      [['SOCI Index Failed', true]],
+    );
   });
 
   test('a poison image (its config past the 4 MiB limit) costs one run: permanent, not retried, nothing tagged', async () => {
     const poison = new RegistryTarget({ registry: registry.host, repository: 'team/poison', credentials: async () => creds });
     const layer = single.images[0]!.layers[0]!;
     await poison.push(layer, single.blobs.get(layer.digest)!);
-    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, padding: 'x'.repeat(4 << 20) }));
+    const configBytes = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, padding: 'x'.repeat(4 << 20) }),
+    );
     const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(configBytes), size: configBytes.length };
     await poison.push(config, configBytes);
-    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }));
-    const manifest = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256Digest(manifestBytes), size: manifestBytes.length };
+    const manifestBytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }),
+    );
+    const manifest = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: sha256Digest(manifestBytes),
+      size: manifestBytes.length,
+    };
     await poison.push(manifest, manifestBytes);
     await poison.tag(manifest, 'v1');
     const sent = events.events.length;
-    const run = await capture(() => handler(fixture('ecr-push-image', { 'repository-name': 'team/poison', 'image-digest': manifest.digest, 'image-tag': 'v1' }), lambdaContext()));
+    const run = await capture(() =>
+      handler(
+        fixture('ecr-push-image', { 'repository-name': 'team/poison', 'image-digest': manifest.digest, 'image-tag': 'v1' }),
+        lambdaContext(),
+      ),
+    );
     assert.equal(run.error, undefined, 'returned normally: Lambda does not run it again');
     assert.equal(run.value?.outcome, 'failed');
-    assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', false]]);
-    assert.match(String(events.events.at(-1)!.detail.reason), /image config: sha256:[0-9a-f]{64} is \d+ bytes, over the 4 MiB limit \(max-config-bytes\)/);
+    assert.deepEqual(
+      events.events.slice(sent).map((e) => [e.DetailType, e.detail.retryable]),
+      [['SOCI Index Failed', false]],
+    );
+    assert.match(
+      String(events.events.at(-1)!.detail.reason),
+      /image config: sha256:[0-9a-f]{64} is \d+ bytes, over the 4 MiB limit \(max-config-bytes\)/,
+    );
     await assert.rejects(poison.resolve('v1-soci'), { name: 'RegistryError', kind: 'not-found' });
   });
 
@@ -299,17 +373,46 @@ describe('ECR push → SOCI index, end to end', () => {
     assert.equal(second.value?.outputDigest, first.value?.outputDigest, 'the same output as a build from the layers');
 
     const [a, b] = events.events.slice(sent).map((e) => e.detail.layers as { ztoc: string | null; size: number }[]);
-    assert.deepEqual(a!.map((l) => l.ztoc), ['built', 'built', null]);
-    assert.deepEqual(b!.map((l) => l.ztoc), ['reused', 'reused', null], JSON.stringify([...first.logs, ...second.logs].filter((l) => /warn/i.test(JSON.stringify(l)))));
-    const metric = (run: typeof first, name: string) => metricValues(run.emf).filter((m) => m.name === name).map((m) => m.value);
+    assert.deepEqual(
+      a!.map((l) => l.ztoc),
+      ['built', 'built', null],
+    );
+    assert.deepEqual(
+      b!.map((l) => l.ztoc),
+      ['reused', 'reused', null],
+      JSON.stringify([...first.logs, ...second.logs].filter((l) => /warn/i.test(JSON.stringify(l)))),
+    );
+    const metric = (run: typeof first, name: string) =>
+      metricValues(run.emf)
+        .filter((m) => m.name === name)
+        .map((m) => m.value);
     const saved = b!.slice(0, 2).reduce((n, l) => n + l.size, 0);
     assert.deepEqual([metric(first, 'LayersReused'), metric(first, 'BytesSaved')], [[0], [0]]);
-    assert.deepEqual([metric(second, 'LayersReused'), metric(second, 'BytesSaved'), metric(second, 'BytesRead'), metric(second, 'ZtocCacheFailures')], [[2], [saved], [0], [0]]);
+    assert.deepEqual(
+      [metric(second, 'LayersReused'), metric(second, 'BytesSaved'), metric(second, 'BytesRead'), metric(second, 'ZtocCacheFailures')],
+      [[2], [saved], [0], [0]],
+    );
     // No layer of team/cached-b was read; the zTOCs were mounted from the cache repository.
     const requests = proxy.requests.slice(mark);
-    assert.deepEqual(requests.filter((r) => r.method === 'GET' && single.images[0]!.layers.some((l) => r.path.endsWith(l.digest))), []);
-    assert.equal(requests.filter((r) => r.method === 'POST' && r.path === '/v2/team/cached-b/blobs/uploads/' && r.search.includes('from=soci%2Fztoc-cache') && r.status === 201).length, 2);
-    await checkOutputIndex(new RegistryTarget({ registry: registry.host, repository: 'team/cached-b', credentials: async () => creds }), (await new RegistryTarget({ registry: registry.host, repository: 'team/cached-b', credentials: async () => creds }).resolve('v1-soci')), [single.root]);
+    assert.deepEqual(
+      requests.filter((r) => r.method === 'GET' && single.images[0]!.layers.some((l) => r.path.endsWith(l.digest))),
+      [],
+    );
+    assert.equal(
+      requests.filter(
+        (r) =>
+          r.method === 'POST' &&
+          r.path === '/v2/team/cached-b/blobs/uploads/' &&
+          r.search.includes('from=soci%2Fztoc-cache') &&
+          r.status === 201,
+      ).length,
+      2,
+    );
+    await checkOutputIndex(
+      new RegistryTarget({ registry: registry.host, repository: 'team/cached-b', credentials: async () => creds }),
+      await new RegistryTarget({ registry: registry.host, repository: 'team/cached-b', credentials: async () => creds }).resolve('v1-soci'),
+      [single.root],
+    );
   });
 
   test('SOCI_ZTOC_CACHE: an invocation stopped at its deadline is retried and reads only the layers not yet built', async () => {
@@ -341,11 +444,27 @@ describe('ECR push → SOCI index, end to end', () => {
     const retried = await capture(() => resuming(pushOf('team/resume', three), lambdaContext()));
     assert.equal(retried.value?.outcome, 'created', JSON.stringify(retried.logs.slice(-3)));
     const [failed, created] = events.events.slice(sent);
-    assert.deepEqual([failed!.DetailType, failed!.detail.retryable, created!.DetailType], ['SOCI Index Failed', true, 'SOCI Index Created']);
-    assert.deepEqual((created!.detail.layers as { ztoc: string }[]).map((l) => l.ztoc), ['reused', 'reused', 'built']);
-    assert.deepEqual(metricValues(retried.emf).filter((m) => m.name === 'BytesRead').map((m) => m.value), [layers[2]!.size]);
+    assert.deepEqual(
+      [failed!.DetailType, failed!.detail.retryable, created!.DetailType],
+      ['SOCI Index Failed', true, 'SOCI Index Created'],
+    );
+    assert.deepEqual(
+      (created!.detail.layers as { ztoc: string }[]).map((l) => l.ztoc),
+      ['reused', 'reused', 'built'],
+    );
+    assert.deepEqual(
+      metricValues(retried.emf)
+        .filter((m) => m.name === 'BytesRead')
+        .map((m) => m.value),
+      [layers[2]!.size],
+    );
     // The same output as an uninterrupted build of the image.
-    const scratch = await buildSociIndex(await OciLayoutTarget.open(three.dir), 'v1', { ...DEFAULT_BUILD_OPTIONS, minLayerSize: 100_000, spanSize: 65536, dryRun: true });
+    const scratch = await buildSociIndex(await OciLayoutTarget.open(three.dir), 'v1', {
+      ...DEFAULT_BUILD_OPTIONS,
+      minLayerSize: 100_000,
+      spanSize: 65536,
+      dryRun: true,
+    });
     assert.equal(created!.detail.outputDigest, scratch.output?.digest);
   });
 
@@ -360,7 +479,10 @@ describe('ECR push → SOCI index, end to end', () => {
     const [created] = events.events.slice(sent);
     assert.equal(created?.detail.indexVersion, 'v1');
     assert.equal(created?.detail.outputTag, null);
-    assert.deepEqual(referrers.map((r) => r.digest), [created?.detail.outputDigest]);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [created?.detail.outputDigest],
+    );
     const sociManifest = await json(legacy, referrers[0]!);
     assert.equal(sociManifest.subject.digest, single.root.digest);
   });
@@ -368,8 +490,19 @@ describe('ECR push → SOCI index, end to end', () => {
   test('SOCI_IN_PLACE on the golden image: the source tag now names the golden SOCI-enabled index, byte for byte', async () => {
     const { dir } = await copyLayout(goldenLayoutDir());
     await pushLayout({ dir, tag: 'golden' }, `${registry.host}/team/golden:golden`, { creds });
-    const source = await new RegistryTarget({ registry: registry.host, repository: 'team/golden', credentials: async () => creds }).resolve('golden');
-    const inPlace = handlerFromEnvironment({ ...process.env, SOCI_IN_PLACE: 'true', SOCI_SPAN_SIZE: '4194304', SOCI_MIN_LAYER_SIZE: '1048576', SOCI_BUILD_TOOL_ID: 'AWS SOCI CLI v0.2' }, buildSociIndex);
+    const source = await new RegistryTarget({ registry: registry.host, repository: 'team/golden', credentials: async () => creds }).resolve(
+      'golden',
+    );
+    const inPlace = handlerFromEnvironment(
+      {
+        ...process.env,
+        SOCI_IN_PLACE: 'true',
+        SOCI_SPAN_SIZE: '4194304',
+        SOCI_MIN_LAYER_SIZE: '1048576',
+        SOCI_BUILD_TOOL_ID: 'AWS SOCI CLI v0.2',
+      },
+      buildSociIndex,
+    );
     const event = fixture('ecr-push-image', { 'repository-name': 'team/golden', 'image-digest': source.digest, 'image-tag': 'golden' });
     const run = await capture(() => inPlace(event, lambdaContext()));
     assert.equal(run.error, undefined, String(run.error));

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { EcrAuth } from '../../lambda/handler/ecr-auth.ts';
 import { SociError } from '../../lambda/soci/types.ts';
-import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
+import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
 import { freePort } from '../support/registry.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -30,7 +30,10 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
       const access = await auth.access(Date.now());
       assert.equal(ecr.calls.length, before + 1);
       assert.equal(ecr.calls.at(-1)!.operation, 'GetAuthorizationToken');
-      assert.match(String(ecr.calls.at(-1)!.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/ecr\/aws4_request/);
+      assert.match(
+        String(ecr.calls.at(-1)!.headers.authorization),
+        /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/ecr\/aws4_request/,
+      );
       assert.equal(access.endpoint.href, 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/');
       // The password may itself contain ':'; only the first one separates the user.
       assert.deepEqual(access.credentials, { username: 'AWS', password: 'pa:ss/word' });
@@ -55,7 +58,10 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
 
   test('a token about to expire is replaced', async () => {
     let clock = Date.now();
-    const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: shortLived.url }), () => clock);
+    const auth = new EcrAuth(
+      () => new ECRClient({ region: 'eu-west-1', credentials, endpoint: shortLived.url }),
+      () => clock,
+    );
     const before = shortLived.calls.length;
     await auth.access(clock);
     await auth.access(clock);
@@ -69,11 +75,21 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
   test('failures are classified and not cached', async () => {
     const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: ecr.url, maxAttempts: 1 }));
     ecr.fail('GetAuthorizationToken', { status: 400, type: 'ThrottlingException', message: 'Rate exceeded' });
-    await assert.rejects(auth.access(Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /ThrottlingException: Rate exceeded/.test(err.message));
+    await assert.rejects(
+      auth.access(Date.now()),
+      (err: unknown) => err instanceof SociError && err.kind === 'transient' && /ThrottlingException: Rate exceeded/.test(err.message),
+    );
     ecr.fail('GetAuthorizationToken', { status: 500, type: 'ServerException' });
     await assert.rejects(auth.access(Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'transient');
-    ecr.fail('GetAuthorizationToken', { status: 400, type: 'AccessDeniedException', message: 'not authorized to perform ecr:GetAuthorizationToken' });
-    await assert.rejects(auth.access(Date.now()), (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /AccessDenied/.test(err.message));
+    ecr.fail('GetAuthorizationToken', {
+      status: 400,
+      type: 'AccessDeniedException',
+      message: 'not authorized to perform ecr:GetAuthorizationToken',
+    });
+    await assert.rejects(
+      auth.access(Date.now()),
+      (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /AccessDenied/.test(err.message),
+    );
     const access = await auth.access(Date.now());
     assert.equal(access.credentials.password, 'pa:ss/word');
   });
@@ -81,7 +97,9 @@ describe('EcrAuth against an awsJson1.1 GetAuthorizationToken server', () => {
   test('an unreachable endpoint is a transient failure', async () => {
     // A loopback port that was just bound and closed: nothing listens there (no fixed port guessed).
     const port = await freePort();
-    const auth = new EcrAuth(() => new ECRClient({ region: 'eu-west-1', credentials, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }));
+    const auth = new EcrAuth(
+      () => new ECRClient({ region: 'eu-west-1', credentials, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }),
+    );
     await assert.rejects(auth.access(Date.now()), (err: unknown) => {
       assert.ok(err instanceof SociError, String(err));
       assert.equal(err.kind, 'transient');

@@ -7,10 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
-import { startEcrFront, type EcrFront } from '../support/ecr-front.ts';
-import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type EcrFront, startEcrFront } from '../support/ecr-front.ts';
+import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
 enablePowertoolsCapture();
@@ -29,16 +29,23 @@ describe('the Lambda against an ECR-like front', () => {
     SOCI_DEADLINE_MARGIN_MS: '2000',
     ...extra,
   });
-  const pushOf = (repository: string) => fixture('ecr-push-image', { 'repository-name': repository, 'image-digest': image.root.digest, 'image-tag': image.tag });
+  const pushOf = (repository: string) =>
+    fixture('ecr-push-image', { 'repository-name': repository, 'image-digest': image.root.digest, 'image-tag': image.tag });
   const direct = (repository: string) => new RegistryTarget({ registry: registry.host, repository, credentials: async () => creds });
 
   before(async () => {
     registry = await startRegistry({ auth: creds });
     front = await startEcrFront({ upstream: registry.host, immutable: { 'team/locked': [], 'team/locked-in-place': [] } });
     ecr = await startFakeEcr({ proxyEndpoint: `http://${front.host}`, password });
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_ENDPOINT_URL_ECR: ecr.url });
+    Object.assign(process.env, {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_ENDPOINT_URL_ECR: ecr.url,
+    });
     image = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/big.bin', size: 300_000 }] }], tag: 'v1' });
-    for (const repository of ['team/throttled', 'team/locked', 'team/locked-in-place']) await pushLayout(image, `${registry.host}/${repository}:v1`, { creds });
+    for (const repository of ['team/throttled', 'team/locked', 'team/locked-in-place'])
+      await pushLayout(image, `${registry.host}/${repository}:v1`, { creds });
   });
   after(async () => {
     await ecr?.close();
@@ -55,7 +62,12 @@ describe('the Lambda against an ECR-like front', () => {
     const backoffs = run.logs.filter((l) => l.message === 'registry throttled a request, backing off');
     assert.equal(backoffs.length, 2);
     assert.match(String(backoffs[0]!.error), /push manifest team\/throttled\S* failed \(429 TOOMANYREQUESTS\)/);
-    assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'Throttled').map((m) => m.value), [2]);
+    assert.deepEqual(
+      metricValues(run.emf)
+        .filter((m) => m.name === 'Throttled')
+        .map((m) => m.value),
+      [2],
+    );
     assert.equal((await direct('team/throttled').resolve('v1-soci')).digest, run.value?.outputDigest);
   });
 
@@ -63,7 +75,10 @@ describe('the Lambda against an ECR-like front', () => {
     const handler = handlerFromEnvironment(env(), buildSociIndex);
     const run = await capture(() => handler(pushOf('team/throttled'), lambdaContext()));
     assert.equal(run.value?.outcome, 'skipped', JSON.stringify(run.logs.slice(-3)));
-    assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'Throttled'), []);
+    assert.deepEqual(
+      metricValues(run.emf).filter((m) => m.name === 'Throttled'),
+      [],
+    );
   });
 
   test('tag-immutable repository: the rerun is already indexed; in-place fails permanently in one line', async () => {

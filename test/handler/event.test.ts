@@ -25,7 +25,9 @@ describe('checkEvent', () => {
     const untagged = checkEvent(fixture('ecr-push-untagged-child'));
     assert.equal(untagged.kind, 'push');
     assert.equal(untagged.kind === 'push' && untagged.push.tag, undefined);
-    const absent = checkEvent(fixture('ecr-push-image', { 'image-tag': undefined, 'manifest-media-type': undefined, 'artifact-media-type': undefined }));
+    const absent = checkEvent(
+      fixture('ecr-push-image', { 'image-tag': undefined, 'manifest-media-type': undefined, 'artifact-media-type': undefined }),
+    );
     assert.equal(absent.kind === 'push' && absent.push.tag, undefined);
     assert.equal(absent.kind === 'push' && absent.push.manifestMediaType, undefined);
   });

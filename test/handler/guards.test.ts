@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { parseConfig } from '../../lambda/handler/config.ts';
 import { checkEvent, type EcrPush } from '../../lambda/handler/event.ts';
 import { skipReason } from '../../lambda/handler/guards.ts';
-import { fixture, type Fixture } from './helpers.ts';
+import { type Fixture, fixture } from './helpers.ts';
 
 const config = parseConfig({ SOCI_REPOSITORY_FILTERS: 'team/*,web:latest' });
 
@@ -18,13 +18,19 @@ describe('skipReason', () => {
     assert.equal(skipReason(push('ecr-push-image'), config), undefined);
     assert.equal(skipReason(push('ecr-push-index'), config), undefined);
     assert.equal(skipReason(push('ecr-push-docker-image'), config), undefined);
-    assert.equal(skipReason(push('ecr-push-image', { 'artifact-media-type': undefined, 'manifest-media-type': undefined }), config), undefined);
+    assert.equal(
+      skipReason(push('ecr-push-image', { 'artifact-media-type': undefined, 'manifest-media-type': undefined }), config),
+      undefined,
+    );
   });
 
   test('our own output is never indexed', () => {
     assert.equal(skipReason(push('ecr-push-soci-output'), config)?.code, 'own-output');
     assert.equal(skipReason(push('ecr-push-soci-index-artifact'), config)?.code, 'own-output');
-    assert.equal(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.amazon.soci.index.v1+json' }), config)?.code, 'own-output');
+    assert.equal(
+      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.amazon.soci.index.v1+json' }), config)?.code,
+      'own-output',
+    );
     // The suffix follows configuration, and applies even outside the filters.
     const dotted = parseConfig({ SOCI_TAG_SUFFIX: '.lazy' });
     assert.equal(skipReason(push('ecr-push-image', { 'image-tag': 'v1.lazy' }), dotted)?.code, 'own-output');
@@ -35,7 +41,10 @@ describe('skipReason', () => {
   test('untagged pushes (child manifests) are skipped', () => {
     const skip = skipReason(push('ecr-push-untagged-child'), config);
     assert.equal(skip?.code, 'untagged');
-    assert.equal(skip!.message, 'untagged push (a child manifest of a multi-platform image, or pushed by digest): the tagged push is indexed');
+    assert.equal(
+      skip!.message,
+      'untagged push (a child manifest of a multi-platform image, or pushed by digest): the tagged push is indexed',
+    );
   });
 
   test('non-image artifacts are skipped with what they are', () => {
@@ -49,13 +58,17 @@ describe('skipReason', () => {
       skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.cncf.helm.config.v1+json' }), config)?.message ?? '',
       /Helm chart/,
     );
-    assert.match(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/x-custom' }), config)?.message ?? '', /artifact of type application\/x-custom/);
+    assert.match(
+      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/x-custom' }), config)?.message ?? '',
+      /artifact of type application\/x-custom/,
+    );
     const cosign = skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}.sig` }), config);
     assert.equal(cosign?.code, 'not-an-image');
     assert.match(cosign!.message, /cosign sig/);
     assert.match(skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}` }), config)?.message ?? '', /referrers index/);
     assert.equal(
-      skipReason(push('ecr-push-image', { 'manifest-media-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' }), config)?.code,
+      skipReason(push('ecr-push-image', { 'manifest-media-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' }), config)
+        ?.code,
       'not-an-image',
     );
   });
@@ -64,7 +77,10 @@ describe('skipReason', () => {
     const foreign = { ...push('ecr-push-image'), account: '210987654321' };
     const skip = skipReason(foreign, config, '123456789012');
     assert.equal(skip?.code, 'cross-account');
-    assert.match(skip!.message, /account 210987654321's registry, but this function runs in account 123456789012: cross-account indexing is not supported, deploy the indexer in account 210987654321/);
+    assert.match(
+      skip!.message,
+      /account 210987654321's registry, but this function runs in account 123456789012: cross-account indexing is not supported, deploy the indexer in account 210987654321/,
+    );
     // Checked before everything else: even our own output of another account is that account's business.
     assert.equal(skipReason({ ...push('ecr-push-soci-output'), account: '210987654321' }, config, '123456789012')?.code, 'cross-account');
     assert.equal(skipReason(push('ecr-push-image'), config, '123456789012'), undefined);

@@ -88,7 +88,8 @@ export function metricValues(emf: Record<string, unknown>[]): { name: string; va
     for (const directive of aws.CloudWatchMetrics) {
       for (const { Name } of directive.Metrics) {
         const raw = blob[Name];
-        for (const value of Array.isArray(raw) ? raw : [raw]) values.push({ name: Name, value: value as number, reason: blob.reason as string | undefined });
+        for (const value of Array.isArray(raw) ? raw : [raw])
+          values.push({ name: Name, value: value as number, reason: blob.reason as string | undefined });
       }
     }
   }

@@ -5,15 +5,15 @@
 // produced on demand.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import type { BuildFn } from '../../lambda/handler/invoke.ts';
+import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { LimitExceededError } from '../../lambda/oci/errors.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
 import { LayerIndexError } from '../../lambda/soci/layer-pool.ts';
-import { SociError, type BuildOptions, type BuildResult } from '../../lambda/soci/types.ts';
-import { startFakeEcr, startFakeEventBridge, type FakeAwsServer, type FakeEventBridge } from '../support/fake-aws.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type BuildOptions, type BuildResult, SociError } from '../../lambda/soci/types.ts';
+import { type FakeAwsServer, type FakeEventBridge, startFakeEcr, startFakeEventBridge } from '../support/fake-aws.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
 enablePowertoolsCapture();
@@ -53,17 +53,38 @@ const baseEnv = { SOCI_REPOSITORY_FILTERS: 'team/*', SOCI_EVENT_BUS: 'pipelines'
 function result(status: BuildResult['status'], options: BuildOptions): BuildResult {
   return {
     status,
-    message: status === 'created' ? 'indexed 1 layer' : status === 'no-eligible-layers' ? 'no layer at or above the minimum size' : status.replace(/-/g, ' '),
+    message:
+      status === 'created'
+        ? 'indexed 1 layer'
+        : status === 'no-eligible-layers'
+          ? 'no layer at or above the minimum size'
+          : status.replace(/-/g, ' '),
     source: { reference: 'v1', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', tag: 'v1' },
     indexVersion: options.indexVersion,
-    output: status === 'created' || status === 'already-indexed' ? { digest: `sha256:${'e'.repeat(64)}`, mediaType: 'application/vnd.oci.image.index.v1+json', tags: ['v1-soci'] } : undefined,
+    output:
+      status === 'created' || status === 'already-indexed'
+        ? { digest: `sha256:${'e'.repeat(64)}`, mediaType: 'application/vnd.oci.image.index.v1+json', tags: ['v1-soci'] }
+        : undefined,
     platforms: [
       {
         platform: 'linux/amd64',
         manifestDigest: digest,
         layers: [
-          { digest: image.images[0]!.layers[0]!.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 100, status: 'indexed', ztocDigest: `sha256:${'f'.repeat(64)}` },
-          { digest: `sha256:${'0'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', size: 100, status: 'skipped', reason: 'zstd is not indexable', skipCode: 'unsupported-format' },
+          {
+            digest: image.images[0]!.layers[0]!.digest,
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            size: 100,
+            status: 'indexed',
+            ztocDigest: `sha256:${'f'.repeat(64)}`,
+          },
+          {
+            digest: `sha256:${'0'.repeat(64)}`,
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd',
+            size: 100,
+            status: 'skipped',
+            reason: 'zstd is not indexable',
+            skipCode: 'unsupported-format',
+          },
         ],
       },
     ],
@@ -84,7 +105,8 @@ function fakeCore(answer: (options: BuildOptions) => Promise<BuildResult>) {
   return { build, calls };
 }
 
-const pushEvent = (detail: Record<string, unknown> = {}) => fixture('ecr-push-image', { 'image-digest': digest, 'image-tag': 'v1', ...detail });
+const pushEvent = (detail: Record<string, unknown> = {}) =>
+  fixture('ecr-push-image', { 'image-digest': digest, 'image-tag': 'v1', ...detail });
 
 describe('handler outcomes', () => {
   test('created: builds the pushed tag with the configured options and reports the output', async () => {
@@ -93,7 +115,13 @@ describe('handler outcomes', () => {
     const before = events.events.length;
     const run = await capture(() => handler(pushEvent(), lambdaContext(600_000)));
     assert.equal(run.error, undefined);
-    assert.deepEqual(run.value, { outcome: 'created', reason: 'created', message: 'indexed 1 layer', outputTag: 'v1-soci', outputDigest: `sha256:${'e'.repeat(64)}` });
+    assert.deepEqual(run.value, {
+      outcome: 'created',
+      reason: 'created',
+      message: 'indexed 1 layer',
+      outputTag: 'v1-soci',
+      outputDigest: `sha256:${'e'.repeat(64)}`,
+    });
 
     assert.equal(core.calls.length, 1);
     const { reference, options, source } = core.calls[0]!;
@@ -115,12 +143,30 @@ describe('handler outcomes', () => {
     assert.equal(sent[0]!.detail.outputTag, 'v1-soci');
 
     const metrics = metricValues(run.emf);
-    assert.equal(run.emf.every((b) => (b._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace === 'SociTest'), true);
-    assert.deepEqual(metrics.filter((m) => m.name === 'ImagesIndexed').map((m) => m.value), [1]);
-    assert.deepEqual(metrics.filter((m) => m.name === 'LayersIndexed').map((m) => m.value), [1]);
-    assert.deepEqual(metrics.filter((m) => m.name === 'LayersSkipped').map((m) => [m.value, m.reason]), [[1, 'unsupported-format']]);
-    assert.deepEqual(metrics.filter((m) => m.name === 'BytesRead').map((m) => m.value), [4242]);
-    assert.deepEqual(metrics.filter((m) => m.name === 'ZtocBytes').map((m) => m.value), [321]);
+    assert.equal(
+      run.emf.every((b) => (b._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace === 'SociTest'),
+      true,
+    );
+    assert.deepEqual(
+      metrics.filter((m) => m.name === 'ImagesIndexed').map((m) => m.value),
+      [1],
+    );
+    assert.deepEqual(
+      metrics.filter((m) => m.name === 'LayersIndexed').map((m) => m.value),
+      [1],
+    );
+    assert.deepEqual(
+      metrics.filter((m) => m.name === 'LayersSkipped').map((m) => [m.value, m.reason]),
+      [[1, 'unsupported-format']],
+    );
+    assert.deepEqual(
+      metrics.filter((m) => m.name === 'BytesRead').map((m) => m.value),
+      [4242],
+    );
+    assert.deepEqual(
+      metrics.filter((m) => m.name === 'ZtocBytes').map((m) => m.value),
+      [321],
+    );
     assert.equal(metrics.filter((m) => m.name === 'DurationMs').length, 1);
 
     // Every log line carries the image context; no line ever carries the registry password.
@@ -144,8 +190,16 @@ describe('handler outcomes', () => {
       assert.equal(run.value?.outcome, 'skipped');
       assert.equal(run.value?.reason, status);
       const sent = events.events.slice(before);
-      assert.deepEqual(sent.map((e) => [e.DetailType, e.detail.status]), [['SOCI Index Skipped', status]]);
-      assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'ImagesSkipped').map((m) => m.reason), [status]);
+      assert.deepEqual(
+        sent.map((e) => [e.DetailType, e.detail.status]),
+        [['SOCI Index Skipped', status]],
+      );
+      assert.deepEqual(
+        metricValues(run.emf)
+          .filter((m) => m.name === 'ImagesSkipped')
+          .map((m) => m.reason),
+        [status],
+      );
     });
   }
 
@@ -159,13 +213,25 @@ describe('handler outcomes', () => {
     assert.equal(run.error, undefined);
     assert.deepEqual(run.value, { outcome: 'failed', reason: 'permanent', message: 'unsupported manifest: schema 1' });
     const sent = events.events.slice(before);
-    assert.deepEqual(sent.map((e) => [e.DetailType, e.detail.reason, e.detail.retryable]), [['SOCI Index Failed', 'unsupported manifest: schema 1', false]]);
-    assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'ImagesFailed').map((m) => m.value), [1]);
+    assert.deepEqual(
+      sent.map((e) => [e.DetailType, e.detail.reason, e.detail.retryable]),
+      [['SOCI Index Failed', 'unsupported manifest: schema 1', false]],
+    );
+    assert.deepEqual(
+      metricValues(run.emf)
+        .filter((m) => m.name === 'ImagesFailed')
+        .map((m) => m.value),
+      [1],
+    );
     assert.ok(run.logs.some((l) => l.level === 'ERROR' && /failed permanently/.test(String(l.message))));
   });
 
   test('transient failures throw so Lambda retries, after a retryable Failed event', async () => {
-    for (const error of [new SociError('transient', 'registry answered 503'), new RegistryError('failed', 'registry h: push failed (503)', 503), new RegistryError('network', 'reset')]) {
+    for (const error of [
+      new SociError('transient', 'registry answered 503'),
+      new RegistryError('failed', 'registry h: push failed (503)', 503),
+      new RegistryError('network', 'reset'),
+    ]) {
       const core = fakeCore(async () => {
         throw error;
       });
@@ -174,7 +240,10 @@ describe('handler outcomes', () => {
       const run = await capture(() => handler(pushEvent(), lambdaContext()));
       assert.ok(run.error instanceof SociError && run.error.kind === 'transient', String(run.error));
       assert.equal(run.error.message, error.message);
-      assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', true]]);
+      assert.deepEqual(
+        events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]),
+        [['SOCI Index Failed', true]],
+      );
     }
   });
 
@@ -200,7 +269,10 @@ describe('handler outcomes', () => {
       assert.equal(run.value?.outcome, 'failed');
       assert.equal(run.value?.reason, 'permanent', poison.message);
       assert.equal(calls, 1);
-      assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]), [['SOCI Index Failed', false]]);
+      assert.deepEqual(
+        events.events.slice(before).map((e) => [e.DetailType, e.detail.retryable]),
+        [['SOCI Index Failed', false]],
+      );
     }
   });
 
@@ -249,10 +321,13 @@ describe('handler outcomes', () => {
     assert.equal(gone.value?.reason, 'deleted');
     assert.match(gone.value!.message, /tag v0 no longer exists/);
     assert.equal(core.calls.length, 0);
-    assert.deepEqual(events.events.slice(before).map((e) => [e.DetailType, e.detail.status]), [
-      ['SOCI Index Skipped', 'superseded'],
-      ['SOCI Index Skipped', 'deleted'],
-    ]);
+    assert.deepEqual(
+      events.events.slice(before).map((e) => [e.DetailType, e.detail.status]),
+      [
+        ['SOCI Index Skipped', 'superseded'],
+        ['SOCI Index Skipped', 'deleted'],
+      ],
+    );
   });
 
   test('a repository that was deleted is skipped without retry', async () => {
@@ -326,7 +401,12 @@ describe('handler outcomes', () => {
       const run = await capture(() => handler(event, lambdaContext()));
       assert.equal(run.value?.outcome, 'skipped');
       assert.equal(run.value?.reason, reason);
-      assert.deepEqual(metricValues(run.emf).filter((m) => m.name === 'ImagesSkipped').map((m) => m.reason), [reason]);
+      assert.deepEqual(
+        metricValues(run.emf)
+          .filter((m) => m.name === 'ImagesSkipped')
+          .map((m) => m.reason),
+        [reason],
+      );
       assert.ok(run.logs.some((l) => String(l.message).startsWith('skipped: ') && l.reason === reason));
     }
     assert.equal(core.calls.length, 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InvocationMetrics, createMetrics } from '../../lambda/handler/metrics.ts';
+import { createMetrics, InvocationMetrics } from '../../lambda/handler/metrics.ts';
 import type { BuildResult, LayerResult } from '../../lambda/soci/types.ts';
 import { capture, enablePowertoolsCapture, metricValues } from './helpers.ts';
 

@@ -5,13 +5,13 @@
 // the real indexer handler, which must index them as the push events they claim to be.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
-import { syncHandlerFromEnvironment } from '../../lambda/handler/sync-wiring.ts';
 import type { SyncSummary } from '../../lambda/handler/sync.ts';
+import { syncHandlerFromEnvironment } from '../../lambda/handler/sync-wiring.ts';
+import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
 import type { FakeAwsServer, FakeEventBridge, FakeLambda } from '../support/fake-aws.ts';
-import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
+import { type HandlerWorld, startHandlerWorld } from '../support/handler-world.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
 import type { RunningRegistry } from '../support/registry.ts';
 import { capture, lambdaContext, metricValues } from './helpers.ts';
 
@@ -40,7 +40,12 @@ before(async () => {
   ({ registry, ecr, events } = world);
   lambda = world.lambda!;
   for (let i = 0; i < 3; i++) {
-    images.push(await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'bin/app', size: 120_000, seed: `sync image ${i}` }] }], tag: 'latest' }));
+    images.push(
+      await buildLayout({
+        layers: [{ compression: 'gzip', files: [{ name: 'bin/app', size: 120_000, seed: `sync image ${i}` }] }],
+        tag: 'latest',
+      }),
+    );
   }
 });
 
@@ -96,7 +101,10 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     assert.equal(first.error, undefined, String(first.error));
     const summary = first.value as SyncSummary;
     assert.equal(summary.repositories, 2);
-    assert.deepEqual({ create: summary.counts.create, invoked: summary.invoked, failures: summary.failures }, { create: 3, invoked: 3, failures: [] });
+    assert.deepEqual(
+      { create: summary.counts.create, invoked: summary.invoked, failures: summary.failures },
+      { create: 3, invoked: 3, failures: [] },
+    );
     const invocations = lambda.invocations.slice(from.invocations);
     assert.equal(invocations.length, 3);
     for (const invocation of invocations) {
@@ -108,9 +116,20 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
       assert.equal(event.account, '123456789012');
       assert.match(event.detail['repository-name']!, /^team\//);
     }
-    const sent = invocations.map((i) => (i.payload as { detail: Record<string, string> }).detail).map((d) => `${d['repository-name']}:${d['image-tag']}@${d['image-digest']}`).sort();
-    assert.deepEqual(sent, [`team/app:v1@${images[0]!.root.digest}`, `team/app:v2@${images[1]!.root.digest}`, `team/web:v1@${images[2]!.root.digest}`]);
-    assert.deepEqual(await deliverInvocations(from.invocations), ['created', 'created', 'created'], 'the indexer indexes what the sync sent');
+    const sent = invocations
+      .map((i) => (i.payload as { detail: Record<string, string> }).detail)
+      .map((d) => `${d['repository-name']}:${d['image-tag']}@${d['image-digest']}`)
+      .sort();
+    assert.deepEqual(sent, [
+      `team/app:v1@${images[0]!.root.digest}`,
+      `team/app:v2@${images[1]!.root.digest}`,
+      `team/web:v1@${images[2]!.root.digest}`,
+    ]);
+    assert.deepEqual(
+      await deliverInvocations(from.invocations),
+      ['created', 'created', 'created'],
+      'the indexer indexes what the sync sent',
+    );
 
     const completion = events.events.slice(from.events).find((e) => e.DetailType === 'SOCI Sync Completed');
     assert.ok(completion);
@@ -121,12 +140,20 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     const items = Object.fromEntries(first.emf.filter((blob) => 'SyncItems' in blob).map((blob) => [blob.action, blob.SyncItems]));
     assert.deepEqual(items, { ...summary.counts });
     assert.equal(items.create, 3);
-    assert.deepEqual(metricValues(first.emf).filter((m) => m.name === 'SyncInvocations').map((m) => m.value), [3]);
+    assert.deepEqual(
+      metricValues(first.emf)
+        .filter((m) => m.name === 'SyncInvocations')
+        .map((m) => m.value),
+      [3],
+    );
 
     const before = lambda.invocations.length;
     const rerun = await runSync();
     const again = rerun.value as SyncSummary;
-    assert.deepEqual({ upToDate: again.counts['up-to-date'], create: again.counts.create, repair: again.counts.repair, invoked: again.invoked }, { upToDate: 3, create: 0, repair: 0, invoked: 0 });
+    assert.deepEqual(
+      { upToDate: again.counts['up-to-date'], create: again.counts.create, repair: again.counts.repair, invoked: again.invoked },
+      { upToDate: 3, create: 0, repair: 0, invoked: 0 },
+    );
     assert.equal(lambda.invocations.length, before, 'no invocation on a rerun');
   });
 
@@ -150,7 +177,10 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     assert.equal(lambda.invocations.length, before + 1, 'one invocation, after two throttled attempts');
     assert.equal(lambda.requests, requestsBefore + 3);
     const detail = (lambda.invocations.at(-1)!.payload as { detail: Record<string, string> }).detail;
-    assert.deepEqual([detail['repository-name'], detail['image-tag'], detail['image-digest']], ['team/throttle', 'v1', images[1]!.root.digest]);
+    assert.deepEqual(
+      [detail['repository-name'], detail['image-tag'], detail['image-digest']],
+      ['team/throttle', 'v1', images[1]!.root.digest],
+    );
     assert.deepEqual(await deliverInvocations(before), ['created']);
   });
 
@@ -164,8 +194,14 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     await deliverInvocations(from);
 
     // `gone` is deleted: from the registry and from ECR's listing.
-    await fetch(`${registry.url}/v2/${repo}/manifests/${images[1]!.root.digest}`, { method: 'DELETE', headers: { authorization: `Basic ${Buffer.from(`AWS:${password}`).toString('base64')}` } });
-    listed.set(repo, listed.get(repo)!.map((i) => ({ ...i, tags: i.tags.filter((t) => t !== 'gone') })));
+    await fetch(`${registry.url}/v2/${repo}/manifests/${images[1]!.root.digest}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${Buffer.from(`AWS:${password}`).toString('base64')}` },
+    });
+    listed.set(
+      repo,
+      listed.get(repo)!.map((i) => ({ ...i, tags: i.tags.filter((t) => t !== 'gone') })),
+    );
 
     const deletesBefore = ecr.calls.filter((c) => c.operation === 'BatchDeleteImage').length;
     const withoutPrune = (await runSync()).value as SyncSummary;
@@ -176,8 +212,14 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     assert.equal(pruned.counts.prune, 1);
     assert.equal(pruned.pruned, 1);
     const deletes = ecr.calls.filter((c) => c.operation === 'BatchDeleteImage').slice(deletesBefore);
-    assert.deepEqual(deletes.map((c) => c.body), [{ repositoryName: repo, imageIds: [{ imageTag: 'gone-soci' }], registryId: undefined }].map(({ registryId: _, ...b }) => b));
-    const tags = listed.get(repo)!.flatMap((i) => i.tags).sort();
+    assert.deepEqual(
+      deletes.map((c) => c.body),
+      [{ repositoryName: repo, imageIds: [{ imageTag: 'gone-soci' }], registryId: undefined }].map(({ registryId: _, ...b }) => b),
+    );
+    const tags = listed
+      .get(repo)!
+      .flatMap((i) => i.tags)
+      .sort();
     assert.deepEqual(tags, ['keep', 'keep-soci', 'mine-soci']);
   });
 
@@ -187,4 +229,3 @@ describe('scheduled sync (Lambda) against fakes of the ECR API and Lambda Invoke
     assert.ok(result.logs.some((l) => String(l.message).startsWith('invalid configuration: SOCI_SYNC_FUNCTION')));
   });
 });
-

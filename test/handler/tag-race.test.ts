@@ -10,8 +10,8 @@ import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
 import type { FakeEventBridge } from '../support/fake-aws.ts';
 import type { FaultProxy } from '../support/fault-proxy.ts';
-import { startHandlerWorld, type HandlerWorld } from '../support/handler-world.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
+import { type HandlerWorld, startHandlerWorld } from '../support/handler-world.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
 import type { RunningRegistry } from '../support/registry.ts';
 import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
@@ -29,7 +29,8 @@ before(async () => {
   world = await startHandlerWorld({ password, proxy: {} });
   ({ registry, events } = world);
   proxy = world.proxy!;
-  const image = (seed: string) => buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 200_000, seed }] }], tag: 'v1' });
+  const image = (seed: string) =>
+    buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/data.bin', size: 200_000, seed }] }], tag: 'v1' });
   d1 = await image('first push');
   d2 = await image('second push');
 });
@@ -90,8 +91,16 @@ describe('the pushed tag moves while the handler builds', () => {
       ['SOCI Index Created', 'created', d2.root.digest, 'v1-soci'],
       ['SOCI Index Skipped', 'superseded', d1.root.digest, null],
     ]);
-    assert.deepEqual(metricValues(first.emf).filter((m) => m.name === 'ImagesSkipped').map((m) => m.reason), ['superseded']);
-    assert.ok(first.logs.some((l) => l.level === 'INFO' && String(l.message).startsWith('skipped: superseded') && l.reason === 'superseded'), JSON.stringify(first.logs.slice(-3)));
+    assert.deepEqual(
+      metricValues(first.emf)
+        .filter((m) => m.name === 'ImagesSkipped')
+        .map((m) => m.reason),
+      ['superseded'],
+    );
+    assert.ok(
+      first.logs.some((l) => l.level === 'INFO' && String(l.message).startsWith('skipped: superseded') && l.reason === 'superseded'),
+      JSON.stringify(first.logs.slice(-3)),
+    );
   });
 
   test('in place: the tag D2 took is never replaced with converted D1', async () => {
@@ -109,7 +118,15 @@ describe('the pushed tag moves while the handler builds', () => {
     assert.equal(first.value?.outcome, 'skipped', String(first.error ?? first.value?.message));
     assert.equal(first.value?.reason, 'superseded');
     assert.equal(await tagDigest(repository, 'v1'), d2.root.digest, 'the newer push still owns v1');
-    assert.deepEqual(events.events.slice(sent).map((e) => [e.DetailType, e.detail.status]), [['SOCI Index Skipped', 'superseded']]);
-    assert.deepEqual(metricValues(first.emf).filter((m) => m.name === 'ImagesSkipped').map((m) => m.reason), ['superseded']);
+    assert.deepEqual(
+      events.events.slice(sent).map((e) => [e.DetailType, e.detail.status]),
+      [['SOCI Index Skipped', 'superseded']],
+    );
+    assert.deepEqual(
+      metricValues(first.emf)
+        .filter((m) => m.name === 'ImagesSkipped')
+        .map((m) => m.reason),
+      ['superseded'],
+    );
   });
 });

@@ -9,15 +9,15 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { parseConfig } from '../../lambda/handler/config.ts';
-import { DEFAULTS } from '../../lambda/soci/defaults.ts';
 import {
+  parseRepositoryFilters,
   SociIndexer,
   SociIndexerConfigError,
   type SociIndexerProps,
-  parseRepositoryFilters,
   tagPatternVersusSuffix,
 } from '../../infra/soci-indexer.ts';
+import { parseConfig } from '../../lambda/handler/config.ts';
+import { DEFAULTS } from '../../lambda/soci/defaults.ts';
 
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
 
@@ -31,23 +31,33 @@ function indexerStack(props: SociIndexerProps): { stack: Stack; indexer: SociInd
 
 /** The indexer's one resource of a kind; the sync's (logical ids with `Sync`) are checked in "scheduled sync". */
 function only<T>(record: Record<string, T>): T {
-  const values = Object.entries(record).filter(([id]) => !id.includes('Sync')).map(([, value]) => value);
+  const values = Object.entries(record)
+    .filter(([id]) => !id.includes('Sync'))
+    .map(([, value]) => value);
   assert.equal(values.length, 1, `expected exactly one resource, got ${values.length}`);
   return values[0]!;
 }
 
-interface Statement { Action: string | string[]; Resource: unknown; Effect: string }
+interface Statement {
+  Action: string | string[];
+  Resource: unknown;
+  Effect: string;
+}
 
 /** Statements of the indexer's policies, or of the sync's. */
 function policyStatements(template: Template, of: 'indexer' | 'sync' = 'indexer'): Statement[] {
-  return Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.includes('Sync') === (of === 'sync')).map(([, policy]) => policy).flatMap(
-    (policy) => (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
-  );
+  return Object.entries(template.findResources('AWS::IAM::Policy'))
+    .filter(([id]) => id.includes('Sync') === (of === 'sync'))
+    .map(([, policy]) => policy)
+    .flatMap((policy) => (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement);
 }
 
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 const repoArn = (name: string) => ({
-  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:repository/${name}`]],
+  'Fn::Join': [
+    '',
+    ['arn:', { Ref: 'AWS::Partition' }, ':ecr:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:repository/${name}`],
+  ],
 });
 const NOT_OUR_TAG = { 'anything-but': { suffix: '-soci' } };
 const NOT_SOCI_ARTIFACT = [
@@ -57,7 +67,9 @@ const NOT_SOCI_ARTIFACT = [
 
 /** The rule's `detail` pattern; other parts are checked in the first test. */
 function ruleDetail(props: SociIndexerProps): unknown {
-  const rule = only(indexerStack(props).template.findResources('AWS::Events::Rule')) as { Properties: { EventPattern: { detail: unknown } } };
+  const rule = only(indexerStack(props).template.findResources('AWS::Events::Rule')) as {
+    Properties: { EventPattern: { detail: unknown } };
+  };
   return rule.Properties.EventPattern.detail;
 }
 const EVERY_PUSH = { 'action-type': ['PUSH'], result: ['SUCCESS'], 'artifact-media-type': NOT_SOCI_ARTIFACT };
@@ -118,7 +130,7 @@ describe('event rule pattern', () => {
     assert.deepEqual(parseRepositoryFilters(['a/**/b', ' web:v** ']), [{ repository: 'a/*/b' }, { repository: 'web', tag: 'v*' }]);
   });
 
-  test('a pattern above the default quota warns, one above EventBridge\'s maximum fails synthesis', () => {
+  test("a pattern above the default quota warns, one above EventBridge's maximum fails synthesis", () => {
     const names = (n: number) => Array.from({ length: n }, (_, i) => `some-long-repository-name-${i}/service-*`);
     const { stack } = indexerStack({ repositories: names(60) });
     Annotations.fromStack(stack).hasWarning('/Test/Indexer', Match.stringLikeRegexp('raised "Event pattern size" quota'));
@@ -158,7 +170,10 @@ describe('IAM', () => {
     assert.equal(repositories.length, 1);
     const cacheId = repositories[0]!;
     const onCache = policyStatements(template).filter((s) => JSON.stringify(s.Resource).includes(cacheId));
-    assert.deepEqual(onCache.map((s) => s.Resource), [{ 'Fn::GetAtt': [cacheId, 'Arn'] }]);
+    assert.deepEqual(
+      onCache.map((s) => s.Resource),
+      [{ 'Fn::GetAtt': [cacheId, 'Arn'] }],
+    );
     assert.deepEqual([...actionsOf(onCache[0]!)].sort(), [
       'ecr:BatchCheckLayerAvailability',
       'ecr:BatchGetImage',
@@ -168,7 +183,9 @@ describe('IAM', () => {
       'ecr:PutImage',
       'ecr:UploadLayerPart',
     ]);
-    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const fn = only(template.findResources('AWS::Lambda::Function')) as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
     assert.deepEqual(fn.Properties.Environment.Variables.SOCI_ZTOC_CACHE, { Ref: cacheId });
   });
 
@@ -180,22 +197,31 @@ describe('IAM', () => {
     const { repo, rules } = lifecycle(indexerStack({ repositories: ['app'] }).template);
     // AES-256 is ECR's default (the template then leaves EncryptionConfiguration out); never KMS, whose
     // keys would have to match the image repositories' for zTOCs to be mounted.
-    assert.ok(repo.Properties.EncryptionConfiguration === undefined || repo.Properties.EncryptionConfiguration.EncryptionType === 'AES256', JSON.stringify(repo.Properties));
+    assert.ok(
+      repo.Properties.EncryptionConfiguration === undefined || repo.Properties.EncryptionConfiguration.EncryptionType === 'AES256',
+      JSON.stringify(repo.Properties),
+    );
     assert.equal(repo.Properties.EmptyOnDelete, true);
     assert.equal(repo.DeletionPolicy, 'Delete');
     assert.equal(repo.Properties.RepositoryName, undefined, 'no fixed name: installations coexist');
-    assert.deepEqual(rules.map((r: any) => [r.selection.tagStatus, r.selection.countType, r.selection.countUnit, r.selection.countNumber, r.action.type]), [
-      ['any', 'sinceImagePushed', 'days', 30, 'expire'],
-    ]);
+    assert.deepEqual(
+      rules.map((r: any) => [r.selection.tagStatus, r.selection.countType, r.selection.countUnit, r.selection.countNumber, r.action.type]),
+      [['any', 'sinceImagePushed', 'days', 30, 'expire']],
+    );
     const custom = lifecycle(indexerStack({ repositories: ['app'], ztocCacheExpiry: Duration.days(7) }).template);
     assert.equal(custom.rules[0].selection.countNumber, 7);
-    assert.throws(() => indexerStack({ repositories: ['app'], ztocCacheExpiry: Duration.hours(12) }), (err: unknown) => err instanceof SociIndexerConfigError && /ztocCacheExpiry/.test(err.message));
+    assert.throws(
+      () => indexerStack({ repositories: ['app'], ztocCacheExpiry: Duration.hours(12) }),
+      (err: unknown) => err instanceof SociIndexerConfigError && /ztocCacheExpiry/.test(err.message),
+    );
   });
 
   test('zTOC cache: false creates and grants nothing; an existing repository is used and granted as it is', () => {
     const off = indexerStack({ repositories: ['app'], ztocCache: false });
     assert.deepEqual(off.template.findResources('AWS::ECR::Repository'), {});
-    const fnOff = only(off.template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const fnOff = only(off.template.findResources('AWS::Lambda::Function')) as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
     assert.equal(fnOff.Properties.Environment.Variables.SOCI_ZTOC_CACHE, undefined);
     assert.equal(policyStatements(off.template).filter((s) => actionsOf(s).includes('ecr:PutImage')).length, 1);
     assert.equal(off.indexer.ztocCache, undefined);
@@ -206,7 +232,9 @@ describe('IAM', () => {
     new SociIndexer(stack, 'Indexer', { repositories: ['app'], ztocCache: existing });
     const template = Template.fromStack(stack);
     assert.deepEqual(template.findResources('AWS::ECR::Repository'), {});
-    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const fn = only(template.findResources('AWS::Lambda::Function')) as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
     assert.equal(fn.Properties.Environment.Variables.SOCI_ZTOC_CACHE, 'platform/ztoc-cache');
     const pushes = policyStatements(template).filter((s) => actionsOf(s).includes('ecr:PutImage'));
     assert.deepEqual(pushes[1]!.Resource, repoArn('platform/ztoc-cache'));
@@ -225,11 +253,19 @@ describe('IAM', () => {
     new SociIndexer(stack, 'Indexer', { repositories: ['app'], eventBus: bus });
     const template = Template.fromStack(stack);
     const put = policyStatements(template).filter((s) => actionsOf(s).includes('events:PutEvents'));
-    assert.deepEqual(put.map((s) => s.Resource), [{ 'Fn::GetAtt': [stack.getLogicalId(bus.node.defaultChild as events.CfnEventBus), 'Arn'] }]);
+    assert.deepEqual(
+      put.map((s) => s.Resource),
+      [{ 'Fn::GetAtt': [stack.getLogicalId(bus.node.defaultChild as events.CfnEventBus), 'Arn'] }],
+    );
 
-    const defaultBus = policyStatements(indexerStack({ repositories: ['app'] }).template).find((s) => actionsOf(s).includes('events:PutEvents'));
+    const defaultBus = policyStatements(indexerStack({ repositories: ['app'] }).template).find((s) =>
+      actionsOf(s).includes('events:PutEvents'),
+    );
     assert.deepEqual(defaultBus?.Resource, {
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']],
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default'],
+      ],
     });
 
     const off = indexerStack({ repositories: ['app'], completionEvents: false }).template;
@@ -244,16 +280,22 @@ describe('IAM', () => {
     const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     new SociIndexer(stack, 'Indexer', { repositories: ['app'], kmsKeys: [kms.Key.fromKeyArn(stack, 'Key', keyArn)] });
     const kmsStatements = policyStatements(Template.fromStack(stack)).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
-    assert.deepEqual(kmsStatements.map((s) => [actionsOf(s), s.Resource]), [[['kms:Decrypt'], keyArn]]);
+    assert.deepEqual(
+      kmsStatements.map((s) => [actionsOf(s), s.Resource]),
+      [[['kms:Decrypt'], keyArn]],
+    );
   });
 
-  test('logs: only the function\'s own log group, no managed policies', () => {
+  test("logs: only the function's own log group, no managed policies", () => {
     const { template } = indexerStack({ repositories: ['app'] });
     const role = only(template.findResources('AWS::IAM::Role')) as { Properties: Record<string, unknown> };
     assert.equal(role.Properties.ManagedPolicyArns, undefined);
     const logs = policyStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
     const logGroupId = Object.keys(template.findResources('AWS::Logs::LogGroup')).find((id) => !id.includes('Sync'));
-    assert.deepEqual(logs.map((s) => s.Resource), [{ 'Fn::GetAtt': [logGroupId, 'Arn'] }]);
+    assert.deepEqual(
+      logs.map((s) => s.Resource),
+      [{ 'Fn::GetAtt': [logGroupId, 'Arn'] }],
+    );
   });
 });
 
@@ -307,7 +349,10 @@ describe('function and failure handling', () => {
       },
     });
     const send = policyStatements(template).filter((s) => actionsOf(s).includes('sqs:SendMessage'));
-    assert.deepEqual(send.map((s) => s.Resource), [queueArn]);
+    assert.deepEqual(
+      send.map((s) => s.Resource),
+      [queueArn],
+    );
   });
 });
 
@@ -319,7 +364,9 @@ describe('alarms and metrics', () => {
     const indexer = new SociIndexer(stack, 'Indexer', { repositories: ['app'], alarmTopic: topic, serviceName: 'idx' });
     const template = Template.fromStack(stack);
     const topicRef = { Ref: stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) };
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => (a as { Properties: Record<string, unknown> }).Properties);
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (a) => (a as { Properties: Record<string, unknown> }).Properties,
+    );
     assert.equal(indexer.alarms.length, 4);
     assert.deepEqual(alarms.map((a) => [a.Namespace, a.MetricName]).sort(), [
       ['AWS/Lambda', 'Errors'],
@@ -343,12 +390,26 @@ describe('alarms and metrics', () => {
 
   test('metric accessors use the handler namespace, the service dimension and the reason where the handler adds one', () => {
     const { indexer, stack } = indexerStack({ repositories: ['app'], serviceName: 'idx' });
-    const rendered = (m: { namespace: string; metricName: string; dimensions?: unknown; statistic: string }) =>
-      [m.namespace, m.metricName, stack.resolve(m.dimensions), m.statistic];
+    const rendered = (m: { namespace: string; metricName: string; dimensions?: unknown; statistic: string }) => [
+      m.namespace,
+      m.metricName,
+      stack.resolve(m.dimensions),
+      m.statistic,
+    ];
     assert.deepEqual(rendered(indexer.metricImagesIndexed()), ['SociIndexer', 'ImagesIndexed', { service: 'idx' }, 'Sum']);
     assert.deepEqual(rendered(indexer.metricImagesFailed()), ['SociIndexer', 'ImagesFailed', { service: 'idx' }, 'Sum']);
-    assert.deepEqual(rendered(indexer.metricImagesSkipped('own-output')), ['SociIndexer', 'ImagesSkipped', { service: 'idx', reason: 'own-output' }, 'Sum']);
-    assert.deepEqual(rendered(indexer.metricLayersSkipped('below-minimum-size')), ['SociIndexer', 'LayersSkipped', { service: 'idx', reason: 'below-minimum-size' }, 'Sum']);
+    assert.deepEqual(rendered(indexer.metricImagesSkipped('own-output')), [
+      'SociIndexer',
+      'ImagesSkipped',
+      { service: 'idx', reason: 'own-output' },
+      'Sum',
+    ]);
+    assert.deepEqual(rendered(indexer.metricLayersSkipped('below-minimum-size')), [
+      'SociIndexer',
+      'LayersSkipped',
+      { service: 'idx', reason: 'below-minimum-size' },
+      'Sum',
+    ]);
     assert.deepEqual(rendered(indexer.metricLayersIndexed()), ['SociIndexer', 'LayersIndexed', { service: 'idx' }, 'Sum']);
     assert.deepEqual(rendered(indexer.metricBytesRead()), ['SociIndexer', 'BytesRead', { service: 'idx' }, 'Sum']);
     assert.deepEqual(rendered(indexer.metricZtocBytes()), ['SociIndexer', 'ZtocBytes', { service: 'idx' }, 'Sum']);
@@ -360,7 +421,9 @@ describe('alarms and metrics', () => {
 
 describe('environment (the handler contract)', () => {
   function variables(template: Template): Record<string, unknown> {
-    const fn = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const fn = only(template.findResources('AWS::Lambda::Function')) as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
     return fn.Properties.Environment.Variables;
   }
   const busArn = 'arn:aws:events:eu-west-1:111122223333:event-bus/default';
@@ -383,7 +446,10 @@ describe('environment (the handler contract)', () => {
       NODE_OPTIONS: '--enable-source-maps',
     });
     assert.deepEqual(bus, {
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']],
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default'],
+      ],
     });
     const parsed = parseConfig({ ...(env as Record<string, string>), SOCI_EVENT_BUS: busArn });
     const handlerDefaults = parseConfig({ SOCI_REPOSITORY_FILTERS: 'app-*,ml/trainer:v*' });
@@ -409,7 +475,10 @@ describe('environment (the handler contract)', () => {
       [config.minLayerSize, config.spanSize, config.indexVersion, config.tagSuffix, config.inPlace, config.platforms, config.buildToolId],
       [0, 1_048_576, 'v1', '.lazy', true, ['linux/amd64', 'linux/arm64/v8'], 'my-builder 1.0'],
     );
-    assert.deepEqual(config.filters.map((f) => f.pattern), ['app']);
+    assert.deepEqual(
+      config.filters.map((f) => f.pattern),
+      ['app'],
+    );
   });
 
   test('a value the handler would reject at cold start fails at synth, naming the prop', () => {
@@ -449,7 +518,9 @@ describe('scheduled sync', () => {
     return { id: found[0]![0], fn: found[0]![1] as Fn };
   };
   const schedules = (template: Template) =>
-    Object.values(template.findResources('AWS::Events::Rule')).filter((r) => (r as { Properties: { ScheduleExpression?: string } }).Properties.ScheduleExpression !== undefined) as {
+    Object.values(template.findResources('AWS::Events::Rule')).filter(
+      (r) => (r as { Properties: { ScheduleExpression?: string } }).Properties.ScheduleExpression !== undefined,
+    ) as {
       Properties: { ScheduleExpression: string; Targets: { Arn: unknown }[] };
     }[];
 
@@ -461,10 +532,23 @@ describe('scheduled sync', () => {
     const rules = schedules(template);
     assert.equal(rules.length, 1);
     assert.equal(rules[0]!.Properties.ScheduleExpression, 'rate(1 day)');
-    assert.deepEqual(rules[0]!.Properties.Targets.map((t) => t.Arn), [{ 'Fn::GetAtt': [id, 'Arn'] }]);
+    assert.deepEqual(
+      rules[0]!.Properties.Targets.map((t) => t.Arn),
+      [{ 'Fn::GetAtt': [id, 'Arn'] }],
+    );
     const vars = fn.Properties.Environment.Variables;
     const indexerVars = (only(template.findResources('AWS::Lambda::Function')) as Fn).Properties.Environment.Variables;
-    for (const key of ['SOCI_REPOSITORY_FILTERS', 'SOCI_TAG_SUFFIX', 'SOCI_MIN_LAYER_SIZE', 'SOCI_SPAN_SIZE', 'SOCI_INDEX_VERSION', 'SOCI_IN_PLACE', 'SOCI_PLATFORMS', 'SOCI_EVENT_BUS', 'SOCI_ZTOC_CACHE']) {
+    for (const key of [
+      'SOCI_REPOSITORY_FILTERS',
+      'SOCI_TAG_SUFFIX',
+      'SOCI_MIN_LAYER_SIZE',
+      'SOCI_SPAN_SIZE',
+      'SOCI_INDEX_VERSION',
+      'SOCI_IN_PLACE',
+      'SOCI_PLATFORMS',
+      'SOCI_EVENT_BUS',
+      'SOCI_ZTOC_CACHE',
+    ]) {
       assert.deepEqual(vars[key], indexerVars[key], key);
     }
     assert.deepEqual(vars.SOCI_SYNC_FUNCTION, stack.resolve(indexer.function.functionArn));
@@ -474,7 +558,10 @@ describe('scheduled sync', () => {
 
   test('syncSchedule: a custom schedule, or off (no rule; the function stays for on-demand runs)', () => {
     const custom = indexerStack({ repositories: ['app'], syncSchedule: events.Schedule.cron({ hour: '3', minute: '0' }) }).template;
-    assert.deepEqual(schedules(custom).map((r) => r.Properties.ScheduleExpression), ['cron(0 3 * * ? *)']);
+    assert.deepEqual(
+      schedules(custom).map((r) => r.Properties.ScheduleExpression),
+      ['cron(0 3 * * ? *)'],
+    );
     const off = indexerStack({ repositories: ['app'], syncSchedule: 'off' });
     assert.deepEqual(schedules(off.template), []);
     assert.equal(off.indexer.syncRule, undefined);
@@ -484,8 +571,17 @@ describe('scheduled sync', () => {
   test('IAM: reads and lists the allow-list, invokes the indexer; writes nothing; BatchDeleteImage only with syncPrune, on the allow-list', () => {
     const { stack, indexer, template } = indexerStack({ repositories: ['app-*', 'ml/trainer', 'web:release-*'] });
     const statements = policyStatements(template, 'sync');
-    const ecrActions = statements.flatMap(actionsOf).filter((a) => a.startsWith('ecr:')).sort();
-    assert.deepEqual(ecrActions, ['ecr:BatchGetImage', 'ecr:DescribeImages', 'ecr:DescribeRepositories', 'ecr:GetAuthorizationToken', 'ecr:GetDownloadUrlForLayer']);
+    const ecrActions = statements
+      .flatMap(actionsOf)
+      .filter((a) => a.startsWith('ecr:'))
+      .sort();
+    assert.deepEqual(ecrActions, [
+      'ecr:BatchGetImage',
+      'ecr:DescribeImages',
+      'ecr:DescribeRepositories',
+      'ecr:GetAuthorizationToken',
+      'ecr:GetDownloadUrlForLayer',
+    ]);
     const allowList = [repoArn('app-*'), repoArn('ml/trainer'), repoArn('web')];
     assert.deepEqual(statements.find((s) => actionsOf(s).includes('ecr:DescribeImages'))!.Resource, allowList);
     assert.deepEqual(statements.find((s) => actionsOf(s).includes('ecr:DescribeRepositories'))!.Resource, repoArn('*'));
@@ -493,12 +589,26 @@ describe('scheduled sync', () => {
     assert.deepEqual(onStar.map(actionsOf), [['ecr:GetAuthorizationToken']]);
     const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
     const fnArn = stack.resolve(indexer.function.functionArn);
-    assert.deepEqual(invoke.map((s) => s.Resource), [fnArn], 'the indexer function only');
+    assert.deepEqual(
+      invoke.map((s) => s.Resource),
+      [fnArn],
+      'the indexer function only',
+    );
 
-    const pruning = policyStatements(indexerStack({ repositories: ['app-*', 'ml/trainer', 'web:release-*'], syncPrune: true }).template, 'sync');
+    const pruning = policyStatements(
+      indexerStack({ repositories: ['app-*', 'ml/trainer', 'web:release-*'], syncPrune: true }).template,
+      'sync',
+    );
     const deletes = pruning.filter((s) => actionsOf(s).includes('ecr:BatchDeleteImage'));
-    assert.deepEqual(deletes.map((s) => s.Resource), [allowList], 'BatchDeleteImage on the allow-listed repositories only');
-    assert.ok(!policyStatements(template, 'indexer').some((s) => actionsOf(s).includes('ecr:BatchDeleteImage')), 'the indexer never deletes');
+    assert.deepEqual(
+      deletes.map((s) => s.Resource),
+      [allowList],
+      'BatchDeleteImage on the allow-listed repositories only',
+    );
+    assert.ok(
+      !policyStatements(template, 'indexer').some((s) => actionsOf(s).includes('ecr:BatchDeleteImage')),
+      'the indexer never deletes',
+    );
   });
 });
 
@@ -510,7 +620,10 @@ describe('props documentation', () => {
   function documentedProps(): Map<string, string[]> {
     const props = new Map<string, string[]>();
     for (const [, doc = '', name = ''] of body.matchAll(/\/\*\*\n([\s\S]*?)\n\s*\*\/\n\s*readonly (\w+)\??:/g)) {
-      props.set(name, doc.split('\n').map((line) => line.replace(/^\s*\*\s?/, '')));
+      props.set(
+        name,
+        doc.split('\n').map((line) => line.replace(/^\s*\*\s?/, '')),
+      );
     }
     return props;
   }
@@ -542,7 +655,9 @@ describe('props documentation', () => {
       assert.equal(documented(name), literal(DEFAULTS[name]), `${name}: the @default is not DEFAULTS.${name}`);
     }
     const { template } = indexerStack({ repositories: ['app'] });
-    const env = only(template.findResources('AWS::Lambda::Function')) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const env = only(template.findResources('AWS::Lambda::Function')) as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
     const vars = env.Properties.Environment.Variables;
     assert.deepEqual(
       [vars.SOCI_MIN_LAYER_SIZE, vars.SOCI_SPAN_SIZE, vars.SOCI_INDEX_VERSION, vars.SOCI_TAG_SUFFIX, vars.SOCI_PLATFORMS],

@@ -1,20 +1,21 @@
 // The deployable stack and app: context parsing, outputs, cdk-nag, coexistence of two installations,
 // and the Lambda asset: built deterministically with the package, deployed as it is (Docker made unusable).
-import { goldenLayer } from '../support/golden.ts';
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { SociIndexerConfigError } from '../../infra/soci-indexer.ts';
-import { PLACEHOLDER_REPOSITORY, SociIndexerStack, type SociIndexerSettings, settingsFromContext } from '../../infra/stack.ts';
+import { PLACEHOLDER_REPOSITORY, type SociIndexerSettings, SociIndexerStack, settingsFromContext } from '../../infra/stack.ts';
+import { goldenLayer } from '../support/golden.ts';
 
 const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { app: string; context: Record<string, unknown> };
@@ -53,29 +54,32 @@ describe('settings from context', () => {
       syncSchedule: 'cron(0 3 * * ? *)',
       syncPrune: 'true',
     };
-    assert.deepEqual(settingsFromContext((key) => context[key]), {
-      repositories: ['app-*', 'ml/trainer'],
-      minLayerSize: 0,
-      spanSize: 1_048_576,
-      indexVersion: 'v1',
-      tagSuffix: undefined,
-      inPlace: true,
-      platforms: ['linux/amd64', 'linux/arm64'],
-      memorySize: undefined,
-      timeoutMinutes: 10,
-      eventBus: undefined,
-      completionEvents: false,
-      alarmTopicArn: undefined,
-      logRetentionDays: undefined,
-      reservedConcurrency: undefined,
-      buildToolId: undefined,
-      kmsKeyArns: ['arn:a', 'arn:b'],
-      logLevel: 'DEBUG',
-      ztocCache: 'platform/ztoc-cache',
-      ztocCacheExpiryDays: 14,
-      syncSchedule: 'cron(0 3 * * ? *)',
-      syncPrune: true,
-    });
+    assert.deepEqual(
+      settingsFromContext((key) => context[key]),
+      {
+        repositories: ['app-*', 'ml/trainer'],
+        minLayerSize: 0,
+        spanSize: 1_048_576,
+        indexVersion: 'v1',
+        tagSuffix: undefined,
+        inPlace: true,
+        platforms: ['linux/amd64', 'linux/arm64'],
+        memorySize: undefined,
+        timeoutMinutes: 10,
+        eventBus: undefined,
+        completionEvents: false,
+        alarmTopicArn: undefined,
+        logRetentionDays: undefined,
+        reservedConcurrency: undefined,
+        buildToolId: undefined,
+        kmsKeyArns: ['arn:a', 'arn:b'],
+        logLevel: 'DEBUG',
+        ztocCache: 'platform/ztoc-cache',
+        ztocCacheExpiryDays: 14,
+        syncSchedule: 'cron(0 3 * * ? *)',
+        syncPrune: true,
+      },
+    );
     assert.equal(settingsFromContext((key) => ({ ztocCache: 'false' })[key]).ztocCache, false);
     assert.equal(settingsFromContext((key) => ({ ztocCache: 'true' })[key]).ztocCache, undefined);
   });
@@ -83,7 +87,10 @@ describe('settings from context', () => {
   test('cdk.json values: arrays, numbers and booleans as JSON', () => {
     const context: Record<string, unknown> = { repositories: ['a', 'b:v*'], memorySize: 5307, inPlace: false, platforms: 'all' };
     const settings = settingsFromContext((key) => context[key]);
-    assert.deepEqual([settings.repositories, settings.memorySize, settings.inPlace, settings.platforms], [['a', 'b:v*'], 5307, false, undefined]);
+    assert.deepEqual(
+      [settings.repositories, settings.memorySize, settings.inPlace, settings.platforms],
+      [['a', 'b:v*'], 5307, false, undefined],
+    );
   });
 
   test('malformed values fail with the key named', () => {
@@ -95,7 +102,10 @@ describe('settings from context', () => {
       [{ ztocCache: 'No Such Repo' }, /^context ztocCache: expected true, false or a repository name/],
     ];
     for (const [context, message] of cases) {
-      assert.throws(() => settingsFromContext((key) => context[key]), (err: unknown) => err instanceof SociIndexerConfigError && message.test(err.message));
+      assert.throws(
+        () => settingsFromContext((key) => context[key]),
+        (err: unknown) => err instanceof SociIndexerConfigError && message.test(err.message),
+      );
     }
     assert.throws(
       () => new SociIndexerStack(appWithFlags(), 'S', { settings: { repositories: ['app'], logRetentionDays: 31 } }),
@@ -139,12 +149,19 @@ describe('stack', () => {
     const app = appWithFlags();
     const stack = new SociIndexerStack(app, 'SociIndexer', { settings: FULL_SETTINGS });
     const report = new AwsSolutionsChecks(app).validateScope(stack);
-    assert.deepEqual(report.violations.map((v) => v.ruleName), []);
+    assert.deepEqual(
+      report.violations.map((v) => v.ruleName),
+      [],
+    );
     assert.equal(report.success, true);
 
-    const acknowledged = stack.node.findAll().flatMap((c) =>
-      c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules').flatMap((m) => Object.entries(m.data as Record<string, unknown>)),
-    );
+    const acknowledged = stack.node
+      .findAll()
+      .flatMap((c) =>
+        c.node.metadata
+          .filter((m) => m.type === 'aws:cdk:acknowledged-rules')
+          .flatMap((m) => Object.entries(m.data as Record<string, unknown>)),
+      );
     const ids = acknowledged.map(([id]) => id.replace(/^annotation::/i, '')).sort();
     // The indexer's policy and the sync's (which also lists every repository's name: repository/*).
     assert.deepEqual(ids, [
@@ -166,7 +183,10 @@ describe('stack', () => {
     new sqs.Queue(stack, 'Unprotected', { encryption: sqs.QueueEncryption.UNENCRYPTED });
     const report = new AwsSolutionsChecks(app).validateScope(stack);
     assert.equal(report.success, false);
-    assert.ok(report.violations.some((v) => v.ruleName === 'AwsSolutions-SQS4'), JSON.stringify(report.violations.map((v) => v.ruleName)));
+    assert.ok(
+      report.violations.some((v) => v.ruleName === 'AwsSolutions-SQS4'),
+      JSON.stringify(report.violations.map((v) => v.ruleName)),
+    );
   });
 
   test('two installations in one app synthesize side by side with no fixed resource names', () => {
@@ -177,7 +197,10 @@ describe('stack', () => {
     assert.deepEqual(assembly.stacks.map((s) => s.stackName).sort(), ['SociIndexerTeamA', 'SociIndexerTeamB']);
     const named = /^(FunctionName|RoleName|QueueName|LogGroupName|AlarmName|PolicyName|Name)$/;
     for (const stack of [teamA, teamB]) {
-      const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+      const resources = Template.fromStack(stack).toJSON().Resources as Record<
+        string,
+        { Type: string; Properties?: Record<string, unknown> }
+      >;
       for (const [id, resource] of Object.entries(resources)) {
         // A literal name would clash between stacks; references (FunctionName: {Ref}) are fine, and an
         // IAM inline policy's name is local to its role.
@@ -239,7 +262,16 @@ describe('lambda asset', () => {
     const b = mkdtempSync(join(tmpdir(), 'soci-indexer-asset-'));
     try {
       const [dirA, dirB] = await Promise.all([buildLambda(a), buildLambda(join(b, 'deeper', 'dist'))]);
-      assert.deepEqual(files(dirA), ['index.mjs', 'index.mjs.map', 'layer-worker.mjs', 'layer-worker.mjs.map', 'sync-handler.mjs', 'sync-handler.mjs.map', 'toc-worker.mjs', 'toc-worker.mjs.map']);
+      assert.deepEqual(files(dirA), [
+        'index.mjs',
+        'index.mjs.map',
+        'layer-worker.mjs',
+        'layer-worker.mjs.map',
+        'sync-handler.mjs',
+        'sync-handler.mjs.map',
+        'toc-worker.mjs',
+        'toc-worker.mjs.map',
+      ]);
       for (const name of files(dirA)) {
         const bytes = readFileSync(join(dirA, name));
         assert.ok(bytes.equals(readFileSync(join(dirB, name))), `${name} differs between two builds`);
@@ -262,9 +294,17 @@ describe('lambda asset', () => {
       const app = new App({ outdir, context: cdkJson.context });
       new SociIndexerStack(app, 'Bundled', { settings: { repositories: ['app'] } });
       const template = app.synth().getStackByName('Bundled').template as {
-        Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string }; Handler?: string; Environment?: { Variables: Record<string, unknown> } } }>;
+        Resources: Record<
+          string,
+          {
+            Type: string;
+            Properties: { Code?: { S3Key?: string }; Handler?: string; Environment?: { Variables: Record<string, unknown> } };
+          }
+        >;
       };
-      const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler');
+      const fn = Object.values(template.Resources).find(
+        (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler',
+      );
       assert.ok(fn);
       const assetHash = fn?.Properties.Code?.S3Key?.replace(/\.zip$/, '');
       assert.ok(assetHash, 'the function code is a file asset');
@@ -282,20 +322,41 @@ describe('lambda asset', () => {
 
       // Load it as Lambda would: the handler parses its configuration at module load and throws on a bad one.
       // Values CloudFormation resolves at deploy (the bus ARN, the cache repository's name) get a plausible value.
-      const variables = { ...fn?.Properties.Environment?.Variables, SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default', SOCI_ZTOC_CACHE: 'sociindexer-ztoccache-abc123' };
+      const variables = {
+        ...fn?.Properties.Environment?.Variables,
+        SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default',
+        SOCI_ZTOC_CACHE: 'sociindexer-ztoccache-abc123',
+      };
       const load = `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); console.log(typeof m.handler);`;
       const { stdout } = await run(process.execPath, ['--input-type=module', '-e', load], {
-        env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(variables as Record<string, string>) },
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: 'eu-west-1',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...(variables as Record<string, string>),
+        },
       });
       assert.equal(stdout.trim().split('\n').at(-1), 'function');
 
       // The sync function: the same asset, its own entry, loaded with its own environment.
-      const syncFn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'sync-handler.handler');
+      const syncFn = Object.values(template.Resources).find(
+        (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'sync-handler.handler',
+      );
       assert.equal(syncFn?.Properties.Code?.S3Key, fn?.Properties.Code?.S3Key, 'one asset for both functions');
-      const syncVariables = { ...syncFn?.Properties.Environment?.Variables, SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default', SOCI_SYNC_FUNCTION: 'arn:aws:lambda:eu-west-1:111122223333:function:indexer', SOCI_ZTOC_CACHE: 'soci-indexer/ztoc-cache' };
+      const syncVariables = {
+        ...syncFn?.Properties.Environment?.Variables,
+        SOCI_EVENT_BUS: 'arn:aws:events:eu-west-1:111122223333:event-bus/default',
+        SOCI_SYNC_FUNCTION: 'arn:aws:lambda:eu-west-1:111122223333:function:indexer',
+        SOCI_ZTOC_CACHE: 'soci-indexer/ztoc-cache',
+      };
       const loadSync = `const m = await import(${JSON.stringify(pathToFileURL(join(assetDir, 'sync-handler.mjs')).href)}); console.log(typeof m.handler);`;
       const synced = await run(process.execPath, ['--input-type=module', '-e', loadSync], {
-        env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(syncVariables as Record<string, string>) },
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: 'eu-west-1',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...(syncVariables as Record<string, string>),
+        },
       });
       assert.equal(synced.stdout.trim().split('\n').at(-1), 'function');
 

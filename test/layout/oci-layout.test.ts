@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, cp, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -55,7 +55,6 @@ function blobFile(dir: string, digest: string): string {
   return join(dir, 'blobs', 'sha256', digest.slice(7));
 }
 
-
 async function corrupt(path: string, at: number): Promise<void> {
   const bytes = await readFile(path);
   bytes[at] = bytes[at]! ^ 0xff;
@@ -86,7 +85,10 @@ describe('open', () => {
     const dir = join(scratch, 'created', 'nested');
     const layout = await OciLayoutTarget.open(dir, { create: true });
     assert.equal(await readFile(join(dir, 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}');
-    assert.equal(await readFile(join(dir, 'index.json'), 'utf8'), `{"schemaVersion":2,"mediaType":"${MEDIA_TYPE_OCI_INDEX}","manifests":[]}`);
+    assert.equal(
+      await readFile(join(dir, 'index.json'), 'utf8'),
+      `{"schemaVersion":2,"mediaType":"${MEDIA_TYPE_OCI_INDEX}","manifests":[]}`,
+    );
     assert.ok((await stat(join(dir, 'blobs', 'sha256'))).isDirectory());
     assert.deepEqual(await layout.listManifests(), []);
     await assert.rejects(layout.resolve(''), NotFoundError);
@@ -140,7 +142,10 @@ describe('resolve', () => {
     await layout.push(otherDesc, other);
     const index = parseIndex(await readFile(join(dir, 'index.json')));
     await writeFile(join(dir, 'index.json'), marshalIndex({ ...index, manifests: [...index.manifests!, otherDesc] }));
-    await assert.rejects(layout.resolve('golden'), (err: unknown) => err instanceof LayoutError && /2 different manifests/.test(err.message));
+    await assert.rejects(
+      layout.resolve('golden'),
+      (err: unknown) => err instanceof LayoutError && /2 different manifests/.test(err.message),
+    );
     await assert.rejects(layout.resolve(''), /lists 2 manifests/);
   });
 });
@@ -152,7 +157,8 @@ describe('blob files that are not what they claim', () => {
     await rm(path);
     execFileSync('mkfifo', [path]);
     const layout = await OciLayoutTarget.open(dir);
-    const refused = (err: unknown) => err instanceof LayoutError && err.message === `oci:${dir}: blob ${GZIP_LAYER.digest} is a FIFO, not a regular file; refused`;
+    const refused = (err: unknown) =>
+      err instanceof LayoutError && err.message === `oci:${dir}: blob ${GZIP_LAYER.digest} is a FIFO, not a regular file; refused`;
     await assert.rejects(layout.fetch(GZIP_LAYER), refused);
     await assert.rejects(layout.fetchBytes({ ...GZIP_LAYER, size: 10 }), /is a FIFO/);
     await assert.rejects(layout.resolve(GZIP_LAYER.digest), /is a FIFO/);
@@ -165,7 +171,10 @@ describe('blob files that are not what they claim', () => {
     await rename(path, outside);
     await symlink(outside, path);
     const layout = await OciLayoutTarget.open(dir);
-    await assert.rejects(layout.fetch(TINY_LAYER), (err: unknown) => err instanceof LayoutError && /is a symlink leading out of the layout; refused/.test(err.message));
+    await assert.rejects(
+      layout.fetch(TINY_LAYER),
+      (err: unknown) => err instanceof LayoutError && /is a symlink leading out of the layout; refused/.test(err.message),
+    );
     await assert.rejects(layout.fetchBytes(TINY_LAYER), /leading out of the layout/);
     await rm(path);
     await rename(outside, join(dir, 'blobs', 'elsewhere'));
@@ -211,7 +220,10 @@ describe('fetch', () => {
       collect(await layout.fetch(GZIP_LAYER)),
       (err: unknown) => err instanceof DigestMismatchError && err.message.includes(GZIP_LAYER.digest),
     );
-    await assert.rejects(layout.fetchBytes(MANIFEST), (err: unknown) => err instanceof DigestMismatchError && err.message.includes(MANIFEST.digest));
+    await assert.rejects(
+      layout.fetchBytes(MANIFEST),
+      (err: unknown) => err instanceof DigestMismatchError && err.message.includes(MANIFEST.digest),
+    );
     assert.equal((await collect(await layout.fetch(GZIP_LAYER, { offset: 1 }))).length, GZIP_LAYER.size - 1);
   });
 
@@ -220,7 +232,10 @@ describe('fetch', () => {
     const path = blobFile(dir, TINY_LAYER.digest);
     await writeFile(path, (await readFile(path)).subarray(0, 100));
     const layout = await OciLayoutTarget.open(dir);
-    await assert.rejects(layout.fetch(TINY_LAYER), (err: unknown) => err instanceof DigestMismatchError && /is 100 bytes, its descriptor says 125/.test(err.message));
+    await assert.rejects(
+      layout.fetch(TINY_LAYER),
+      (err: unknown) => err instanceof DigestMismatchError && /is 100 bytes, its descriptor says 125/.test(err.message),
+    );
     await assert.rejects(layout.fetch(TINY_LAYER, { offset: 10 }), /is 100 bytes, its descriptor says 125/);
     await assert.rejects(layout.fetchBytes(TINY_LAYER), /is 100 bytes, its descriptor says 125/);
   });
@@ -325,7 +340,11 @@ describe('tag', () => {
     const entries = await layout.listManifests();
     assert.deepEqual(
       entries.map((e) => [e.digest, e.annotations?.[ANNOTATION_REF_NAME]]),
-      [[MANIFEST.digest, 'golden'], [b.digest, 'next'], [MANIFEST.digest, 'other']],
+      [
+        [MANIFEST.digest, 'golden'],
+        [b.digest, 'next'],
+        [MANIFEST.digest, 'other'],
+      ],
     );
   });
 
@@ -334,7 +353,11 @@ describe('tag', () => {
     const resolved = await layout.resolve('golden');
     await layout.tag({ ...resolved, platform: { architecture: 'amd64', os: 'linux' } }, 'copy');
     const copy = await layout.resolve('copy');
-    assert.deepEqual(copy, { ...MANIFEST, annotations: { [ANNOTATION_REF_NAME]: 'copy' }, platform: { architecture: 'amd64', os: 'linux' } });
+    assert.deepEqual(copy, {
+      ...MANIFEST,
+      annotations: { [ANNOTATION_REF_NAME]: 'copy' },
+      platform: { architecture: 'amd64', os: 'linux' },
+    });
     assert.equal((await layout.resolve('golden')).digest, MANIFEST.digest);
   });
 

@@ -8,9 +8,14 @@ import { pack } from 'tar-stream';
 import { MemoryTarget } from '../../lambda/memory/memory-target.ts';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
-import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST, SOCI_INDEX_ARTIFACT_TYPE_V1 } from '../../lambda/oci/media-types.ts';
+import {
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  MEDIA_TYPE_OCI_MANIFEST,
+  SOCI_INDEX_ARTIFACT_TYPE_V1,
+} from '../../lambda/oci/media-types.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildOptions } from '../../lambda/soci/types.ts';
 
 /** A gzip tar layer of three files, the largest 200 kB of varied bytes (so it spans several 64 KiB spans). */
@@ -24,7 +29,7 @@ async function gzipLayer(): Promise<Uint8Array> {
   });
   const mtime = new Date('2024-01-01T00:00:00Z');
   const big = Buffer.alloc(200_000);
-  for (let i = 0, x = 1; i < big.length; i++) big[i] = x = (x * 1103515245 + 12345) >>> 16 & 0xff;
+  for (let i = 0, x = 1; i < big.length; i++) big[i] = x = ((x * 1103515245 + 12345) >>> 16) & 0xff;
   archive.entry({ name: 'etc/', type: 'directory', mode: 0o755, mtime });
   archive.entry({ name: 'etc/hostname', mode: 0o644, mtime }, Buffer.from('memory\n'));
   archive.entry({ name: 'data.bin', mode: 0o644, mtime }, big);
@@ -71,6 +76,9 @@ describe('building on a MemoryTarget', () => {
     const result = await buildSociIndex(target, 'app', { ...OPTIONS, indexVersion: 'v1' });
     assert.equal(result.status, 'created', result.message);
     const referrers = await target.referrers(manifest, SOCI_INDEX_ARTIFACT_TYPE_V1);
-    assert.deepEqual(referrers.map((r) => r.digest), [result.output?.digest]);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [result.output?.digest],
+    );
   });
 });

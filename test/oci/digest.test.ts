@@ -47,7 +47,10 @@ describe('digests', () => {
   test('verifyBytes checks size and digest', () => {
     const desc = descriptorFor('x', enc('hello'));
     verifyBytes(desc, enc('hello'));
-    assert.throws(() => verifyBytes(desc, enc('hellO')), (e: unknown) => e instanceof DigestMismatchError && e.message.includes(desc.digest));
+    assert.throws(
+      () => verifyBytes(desc, enc('hellO')),
+      (e: unknown) => e instanceof DigestMismatchError && e.message.includes(desc.digest),
+    );
     assert.throws(() => verifyBytes(desc, enc('hello!')), /has 6 bytes, descriptor says 5/);
   });
 

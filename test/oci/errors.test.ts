@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DigestMismatchError, GoJsonError, LimitExceededError, NotFoundError, SociIndexerError, errorKind, isClassified, isNotFound, isTransient, statusKind } from '../../lambda/oci/errors.ts';
 import { LayoutError } from '../../lambda/layout/oci-layout.ts';
-import { RegistryError, checkContent } from '../../lambda/registry/errors.ts';
+import {
+  DigestMismatchError,
+  errorKind,
+  GoJsonError,
+  isClassified,
+  isNotFound,
+  isTransient,
+  LimitExceededError,
+  NotFoundError,
+  SociIndexerError,
+  statusKind,
+} from '../../lambda/oci/errors.ts';
+import { checkContent, RegistryError } from '../../lambda/registry/errors.ts';
 import { isMissingOrBroken } from '../../lambda/soci/errors.ts';
 import { SociError } from '../../lambda/soci/types.ts';
 import { ZtocError } from '../../lambda/ztoc/types.ts';
@@ -30,10 +41,22 @@ describe('errorKind: one vocabulary', () => {
   });
 
   test('Node system errors and HTTP statuses map in one place', () => {
-    for (const code of ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'UND_ERR_SOCKET']) assert.equal(errorKind(sys(code)), 'transient', code);
+    for (const code of ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'UND_ERR_SOCKET'])
+      assert.equal(errorKind(sys(code)), 'transient', code);
     assert.equal(errorKind(sys('ENOENT')), 'permanent');
     assert.equal(errorKind(new DOMException('aborted', 'AbortError')), 'transient');
-    assert.deepEqual([404, 401, 403, 429, 408, 500, 503, 400, 501, 505].map(statusKind), ['notFound', 'unauthorized', 'unauthorized', 'transient', 'transient', 'transient', 'transient', 'permanent', 'permanent', 'permanent']);
+    assert.deepEqual([404, 401, 403, 429, 408, 500, 503, 400, 501, 505].map(statusKind), [
+      'notFound',
+      'unauthorized',
+      'unauthorized',
+      'transient',
+      'transient',
+      'transient',
+      'transient',
+      'permanent',
+      'permanent',
+      'permanent',
+    ]);
   });
 
   test('cause chains are walked; the outermost error that states a kind wins', () => {
@@ -51,7 +74,14 @@ describe('errorKind: one vocabulary', () => {
   });
 
   test('unknown errors are permanent, never retried', () => {
-    for (const err of [new Error('something odd'), new RangeError('Invalid typed array length'), 'a string', undefined, null, { code: 'EWHATEVER' }]) {
+    for (const err of [
+      new Error('something odd'),
+      new RangeError('Invalid typed array length'),
+      'a string',
+      undefined,
+      null,
+      { code: 'EWHATEVER' },
+    ]) {
       assert.equal(errorKind(err), 'permanent');
       assert.equal(isTransient(err), false);
       assert.equal(isClassified(err), false);
@@ -60,7 +90,10 @@ describe('errorKind: one vocabulary', () => {
 
   test('both backends raise the same digest-mismatch error, and idempotency treats it as "not ours"', () => {
     const bytes = new Uint8Array([1, 2, 3]);
-    assert.throws(() => checkContent({ digest: 'sha256:aa', size: 3 }, bytes, 'sha256:bb', 'registry h: blob'), (err: unknown) => err instanceof DigestMismatchError && errorKind(err) === 'corrupt' && isMissingOrBroken(err));
+    assert.throws(
+      () => checkContent({ digest: 'sha256:aa', size: 3 }, bytes, 'sha256:bb', 'registry h: blob'),
+      (err: unknown) => err instanceof DigestMismatchError && errorKind(err) === 'corrupt' && isMissingOrBroken(err),
+    );
     assert.throws(() => checkContent({ digest: 'sha256:aa', size: 4 }, bytes, 'sha256:aa', 'registry h: blob'), DigestMismatchError);
     assert.ok(!isMissingOrBroken(new RegistryError('failed', 'x', 503)));
     assert.ok(!isMissingOrBroken(new LimitExceededError('max-manifest-bytes', 'too big')));

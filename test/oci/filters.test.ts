@@ -41,7 +41,11 @@ describe('repository filters', () => {
 
   test('bad patterns are rejected with a one-line reason', () => {
     for (const bad of ['Web', 'web:tag:x', 'web:bad tag', ' , ', 'web!']) {
-      assert.throws(() => parseFilters(bad), (err: unknown) => err instanceof FilterSyntaxError && !err.message.includes('\n'), bad);
+      assert.throws(
+        () => parseFilters(bad),
+        (err: unknown) => err instanceof FilterSyntaxError && !err.message.includes('\n'),
+        bad,
+      );
     }
   });
 });

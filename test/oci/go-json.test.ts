@@ -10,13 +10,13 @@ import {
   goString,
   goStruct,
   goUnmarshal,
+  type Manifest,
   marshalDescriptor,
   marshalIndex,
   marshalManifest,
   parseDescriptor,
   parseIndex,
   parseManifest,
-  type Manifest,
 } from '../../lambda/oci/go-json.ts';
 import { ANNOTATION_SOCI_INDEX_DIGEST, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
 import { goldenFiles, goldenPath } from '../support/golden.ts';
@@ -42,11 +42,13 @@ describe('golden index JSON round trip', () => {
     {
       json: 'prefetch_spans',
       prop: 'spans',
-      type: goSlice(goStruct([
-        { json: 'start_span', prop: 'start', type: goInt },
-        { json: 'end_span', prop: 'end', type: goInt },
-        { json: 'priority', type: goInt, omitempty: true },
-      ])),
+      type: goSlice(
+        goStruct([
+          { json: 'start_span', prop: 'start', type: goInt },
+          { json: 'end_span', prop: 'end', type: goInt },
+          { json: 'priority', type: goInt, omitempty: true },
+        ]),
+      ),
     },
   ]);
   for (const name of goldenFiles('index/b-span64k-min0-xattr-prefetch', '.json').filter((n) => n.startsWith('prefetch-'))) {
@@ -60,13 +62,18 @@ describe('golden index JSON round trip', () => {
   }
 
   test('the pretty-printed golden image manifest, rewritten as convert does, gives the golden converted manifest', () => {
-    const manifest = parseManifest(readFileSync(goldenPath('image-layout', 'blobs', 'sha256', 'fbf36bc11809c654edf97c6f26cf31969fa65c8dc0402f4f4bb7bdf1a7249964')));
+    const manifest = parseManifest(
+      readFileSync(goldenPath('image-layout', 'blobs', 'sha256', 'fbf36bc11809c654edf97c6f26cf31969fa65c8dc0402f4f4bb7bdf1a7249964')),
+    );
     const expected = readFileSync(goldenPath('index', 'a-span4m-min1MiB', 'converted-image-manifest.json'));
     const rewritten: Manifest = {
       ...manifest,
       mediaType: MEDIA_TYPE_OCI_MANIFEST,
       config: { ...manifest.config, mediaType: MEDIA_TYPE_OCI_CONFIG },
-      annotations: { ...manifest.annotations, [ANNOTATION_SOCI_INDEX_DIGEST]: 'sha256:fc62f8fca2e6fd9c5c7d92b5fe87ac699d27575d1a5ba7e1c3f12ba32b3967d2' },
+      annotations: {
+        ...manifest.annotations,
+        [ANNOTATION_SOCI_INDEX_DIGEST]: 'sha256:fc62f8fca2e6fd9c5c7d92b5fe87ac699d27575d1a5ba7e1c3f12ba32b3967d2',
+      },
     };
     assert.equal(text(marshalManifest(rewritten)), expected.toString('utf8'));
   });
@@ -113,7 +120,10 @@ describe('omitempty and Go zero values', () => {
       digest: 'sha256:x',
       mediaType: 'mt',
     });
-    assert.equal(text(out), '{"mediaType":"mt","digest":"sha256:x","size":0,"platform":{"architecture":"arm64","os":"linux","variant":"v8"},"artifactType":"at"}');
+    assert.equal(
+      text(out),
+      '{"mediaType":"mt","digest":"sha256:x","size":0,"platform":{"architecture":"arm64","os":"linux","variant":"v8"},"artifactType":"at"}',
+    );
   });
 
   test('descriptor with every field', () => {
@@ -137,8 +147,14 @@ describe('omitempty and Go zero values', () => {
 
   test('nil layers print null, empty layers print []', () => {
     const base = { schemaVersion: 2, config: { mediaType: 'c', digest: 'd', size: 2 } };
-    assert.equal(text(marshalManifest({ ...base, layers: null })), '{"schemaVersion":2,"config":{"mediaType":"c","digest":"d","size":2},"layers":null}');
-    assert.equal(text(marshalManifest({ ...base, layers: [] })), '{"schemaVersion":2,"config":{"mediaType":"c","digest":"d","size":2},"layers":[]}');
+    assert.equal(
+      text(marshalManifest({ ...base, layers: null })),
+      '{"schemaVersion":2,"config":{"mediaType":"c","digest":"d","size":2},"layers":null}',
+    );
+    assert.equal(
+      text(marshalManifest({ ...base, layers: [] })),
+      '{"schemaVersion":2,"config":{"mediaType":"c","digest":"d","size":2},"layers":[]}',
+    );
   });
 
   test('an absent or null layers field decodes to nil and re-encodes as null; [] stays []', () => {
@@ -168,7 +184,11 @@ describe('omitempty and Go zero values', () => {
 
 describe('decoding like json.Unmarshal into image-spec structs', () => {
   test('unknown fields are dropped and output is compact', () => {
-    const m = parseManifest(enc('{ "schemaVersion" : 2, "foo": {"bar": [1, 2.5e3, true]}, "config": {"mediaType":"c","digest":"d","size":2,"extra":null}, "layers": [] }'));
+    const m = parseManifest(
+      enc(
+        '{ "schemaVersion" : 2, "foo": {"bar": [1, 2.5e3, true]}, "config": {"mediaType":"c","digest":"d","size":2,"extra":null}, "layers": [] }',
+      ),
+    );
     assert.equal(text(marshalManifest(m)), '{"schemaVersion":2,"config":{"mediaType":"c","digest":"d","size":2},"layers":[]}');
   });
 
@@ -180,7 +200,9 @@ describe('decoding like json.Unmarshal into image-spec structs', () => {
   });
 
   test('a repeated struct key merges into the same struct, a repeated map key merges maps', () => {
-    const m = parseManifest(enc('{"config":{"mediaType":"a","size":1},"config":{"digest":"d"},"annotations":{"x":"1"},"annotations":{"y":"2","x":"3"}}'));
+    const m = parseManifest(
+      enc('{"config":{"mediaType":"a","size":1},"config":{"digest":"d"},"annotations":{"x":"1"},"annotations":{"y":"2","x":"3"}}'),
+    );
     assert.deepEqual(m.config, { mediaType: 'a', digest: 'd', size: 1 });
     assert.deepEqual(m.annotations, { x: '3', y: '2' });
   });
@@ -255,8 +277,7 @@ describe('decoding like json.Unmarshal into image-spec structs', () => {
   });
 
   test('invalid UTF-8 becomes one U+FFFD per bad byte (Go), not per maximal subpart', () => {
-    const raw = (bytes: number[]) =>
-      parseDescriptor(Uint8Array.from([...enc('{"mediaType":"'), ...bytes, ...enc('"}')])).mediaType;
+    const raw = (bytes: number[]) => parseDescriptor(Uint8Array.from([...enc('{"mediaType":"'), ...bytes, ...enc('"}')])).mediaType;
     assert.equal(raw([0xff]), '\uFFFD');
     assert.equal(raw([0xe2, 0x82, 0x41]), '\uFFFD\uFFFDA'); // TextDecoder gives one U+FFFD here
     assert.equal(raw([0xed, 0xa0, 0x80]), '\uFFFD\uFFFD\uFFFD'); // an encoded surrogate

@@ -34,7 +34,11 @@ describe('layer classification (docs/format.md §4.3, containerd IsLayerType / D
   }
 
   test('an OCI layer type with an unrecognised base is a layer whose compression is an error', () => {
-    for (const mediaType of ['application/vnd.oci.image.layer.v1.foo', 'application/vnd.oci.image.layer.', 'application/vnd.oci.image.layer.v2.tar+gzip']) {
+    for (const mediaType of [
+      'application/vnd.oci.image.layer.v1.foo',
+      'application/vnd.oci.image.layer.',
+      'application/vnd.oci.image.layer.v2.tar+gzip',
+    ]) {
       assert.equal(isLayer(mediaType), true);
       assert.throws(() => layerCompression(mediaType), MediaTypeError);
     }

@@ -22,8 +22,14 @@ describe('registry references', () => {
     ['localhost:5000/x', { registry: 'localhost:5000', repository: 'x' }],
     ['localhost/x:v1', { registry: 'localhost', repository: 'x', tag: 'v1' }],
     ['127.0.0.1:5000/a/b:tag', { registry: '127.0.0.1:5000', repository: 'a/b', tag: 'tag' }],
-    [`123456789012.dkr.ecr.us-east-1.amazonaws.com/app@${DIGEST}`, { registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com', repository: 'app', digest: DIGEST }],
-    [`reg.example.com/team/app:v1.2-rc_3@${DIGEST}`, { registry: 'reg.example.com', repository: 'team/app', tag: 'v1.2-rc_3', digest: DIGEST }],
+    [
+      `123456789012.dkr.ecr.us-east-1.amazonaws.com/app@${DIGEST}`,
+      { registry: '123456789012.dkr.ecr.us-east-1.amazonaws.com', repository: 'app', digest: DIGEST },
+    ],
+    [
+      `reg.example.com/team/app:v1.2-rc_3@${DIGEST}`,
+      { registry: 'reg.example.com', repository: 'team/app', tag: 'v1.2-rc_3', digest: DIGEST },
+    ],
     ['[::1]:5000/app:latest', { registry: '[::1]:5000', repository: 'app', tag: 'latest' }],
     ['docker://localhost:5000/app', { registry: 'localhost:5000', repository: 'app' }],
     ['Registry/app', { registry: 'Registry', repository: 'app' }],
@@ -58,12 +64,15 @@ describe('registry references', () => {
   ];
   for (const [input, reason] of invalid) {
     test(`rejects ${JSON.stringify(input.slice(0, 40))}`, () => {
-      assert.throws(() => parseRegistryReference(input), (err: unknown) => {
-        assert.ok(err instanceof InvalidReferenceError);
-        assert.match(err.message, reason);
-        assert.ok(!err.message.includes('\n'));
-        return true;
-      });
+      assert.throws(
+        () => parseRegistryReference(input),
+        (err: unknown) => {
+          assert.ok(err instanceof InvalidReferenceError);
+          assert.match(err.message, reason);
+          assert.ok(!err.message.includes('\n'));
+          return true;
+        },
+      );
     });
   }
 
@@ -119,7 +128,9 @@ describe('the name checks every module uses (the grammar lives only in reference
     // ECR's own pattern is narrower: one separator between alphanumerics, up to 256 characters.
     assert.ok(isEcrRepositoryName('team/app-x.y_z') && isEcrRepositoryName('a'.repeat(256)));
     assert.ok(!isEcrRepositoryName('c__d') && !isEcrRepositoryName('e--f') && !isEcrRepositoryName('a'.repeat(257)));
-    assert.ok(isRegistryHost('localhost:5000') && isRegistryHost('[::1]:5000') && isRegistryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com'));
+    assert.ok(
+      isRegistryHost('localhost:5000') && isRegistryHost('[::1]:5000') && isRegistryHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com'),
+    );
     assert.ok(!isRegistryHost('a..b') && !isRegistryHost('-a.example') && !isRegistryHost('a b') && !isRegistryHost(''));
     assert.ok(isRegisteredDigest(`sha256:${'a'.repeat(64)}`) && isRegisteredDigest(`sha512:${'a'.repeat(128)}`));
     assert.ok(!isRegisteredDigest(`sha256:${'A'.repeat(64)}`) && !isRegisteredDigest(`md5:${'a'.repeat(32)}`));

@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { ECR_TOKEN_REFRESH_MARGIN_MS, EcrTokens, ecrCredentialSource } from '../../lambda/registry/ecr-credentials.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
-import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { descriptorOf } from '../support/bytes.ts';
+import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type BuiltLayout, buildLayout, deterministicBytes, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const layers = [{ compression: 'gzip' as const, files: [{ name: 'f.bin', size: 30_000 }] }];
 
@@ -35,7 +35,11 @@ function tokenGate(user: { username: string; password: string }) {
     const url = new URL(req.url ?? '/', 'http://gate');
     if (url.pathname === '/token') {
       const basic = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
-      tokenRequests.push({ scopes: url.searchParams.getAll('scope'), service: url.searchParams.get('service'), basic: req.headers.authorization === basic });
+      tokenRequests.push({
+        scopes: url.searchParams.getAll('scope'),
+        service: url.searchParams.get('service'),
+        basic: req.headers.authorization === basic,
+      });
       if (req.headers.authorization !== basic) return reject(req, res, 401, {});
       const token = randomUUID();
       tokens.set(token, url.searchParams.getAll('scope'));
@@ -91,7 +95,11 @@ describe('bearer token auth', () => {
   });
 
   test('a refused token request fails as unauthorized without echoing the password', async () => {
-    const target = new RegistryTarget({ registry: proxy.host, repository: 'test/app', credentials: async () => ({ ...user, password: 'wrong-secret' }) });
+    const target = new RegistryTarget({
+      registry: proxy.host,
+      repository: 'test/app',
+      credentials: async () => ({ ...user, password: 'wrong-secret' }),
+    });
     await assert.rejects(target.resolve('v1'), (err: unknown) => {
       assert.ok(err instanceof RegistryError);
       assert.equal(err.kind, 'unauthorized');
@@ -137,12 +145,16 @@ describe('Docker config credentials', () => {
   describe('credential helpers (tiny fake docker-credential-* scripts on PATH)', () => {
     const savedPath = process.env.PATH;
     let bin: string;
-    const helper = (name: string, script: string) => writeFile(join(bin, `docker-credential-${name}`), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    const helper = (name: string, script: string) =>
+      writeFile(join(bin, `docker-credential-${name}`), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
     before(async () => {
       bin = await mkdtemp(join(tmpdir(), 'cred-helpers-'));
       process.env.PATH = `${bin}:${savedPath}`;
       // Records what it was asked (stdin, argv) and answers like docker-credential-helpers' stores.
-      await helper('good', `read -r server; echo "$server $1" > "${bin}/asked"; printf '{"ServerURL":"%s","Username":"${user.username}","Secret":"${user.password}"}' "$server"`);
+      await helper(
+        'good',
+        `read -r server; echo "$server $1" > "${bin}/asked"; printf '{"ServerURL":"%s","Username":"${user.username}","Secret":"${user.password}"}' "$server"`,
+      );
       await helper('none', 'cat > /dev/null; echo "credentials not found in native keychain"; exit 1');
       await helper('broken', 'cat > /dev/null; echo "keychain is locked" >&2; exit 3');
       await helper('endless', 'cat > /dev/null; exec yes "{"');
@@ -166,7 +178,11 @@ describe('Docker config credentials', () => {
 
     test('a helper that has nothing stored for the host means anonymous (refused here)', async () => {
       await writeConfig({ credHelpers: { [registry.host]: 'none' } });
-      await assert.rejects(resolveWithDefaults(), (err: unknown) => err instanceof RegistryError && err.kind === 'unauthorized' && /manifest test\/app:v1 unauthorized \(401/.test(err.message));
+      await assert.rejects(
+        resolveWithDefaults(),
+        (err: unknown) =>
+          err instanceof RegistryError && err.kind === 'unauthorized' && /manifest test\/app:v1 unauthorized \(401/.test(err.message),
+      );
     });
 
     test('a failing, missing, babbling or token-returning helper is a clear one-line error, never anonymous', async () => {
@@ -208,7 +224,12 @@ describe('ECR credentials (real SDK, fake control plane via AWS_ENDPOINT_URL_ECR
     layout = await buildLayout({ layers, tag: 'v1' });
     await pushLayout(layout, `${registry.host}/test/app:v1`, { creds: { username: 'AWS', password } });
     ecr = await startFakeEcr({ proxyEndpoint: registry.url, password });
-    Object.assign(process.env, { AWS_ENDPOINT_URL_ECR: ecr.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1' });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_ECR: ecr.url,
+      AWS_ACCESS_KEY_ID: 'AKIDTEST',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_REGION: 'us-east-1',
+    });
   });
   after(async () => {
     await ecr.close();
@@ -230,7 +251,8 @@ describe('ECR credentials (real SDK, fake control plane via AWS_ENDPOINT_URL_ECR
   test('ECR hosts get ECR credentials automatically, for the region in the host name', async () => {
     const host = '123456789012.dkr.ecr.us-west-2.amazonaws.com';
     // Stand-in for DNS: send the ECR host's requests to the loopback registry.
-    const fetchImpl: typeof fetch = (input, init) => fetch(String(input instanceof Request ? input.url : input).replace(`https://${host}`, registry.url), init);
+    const fetchImpl: typeof fetch = (input, init) =>
+      fetch(String(input instanceof Request ? input.url : input).replace(`https://${host}`, registry.url), init);
     const target = new RegistryTarget({ registry: host, repository: 'test/app', fetchImpl });
     assert.equal(target.description, `${host}/test/app`);
     assert.equal((await target.resolve('v1')).digest, layout.root.digest);

@@ -1,22 +1,32 @@
 // RegistryTarget against a real docker-registry 2.8, anonymous and behind htpasswd basic auth.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sha256Digest as sha256 } from '../../lambda/oci/digest.ts';
+import {
+  MEDIA_TYPE_DOCKER_MANIFEST,
+  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+} from '../../lambda/oci/media-types.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
-import { sha256Digest as sha256 } from '../../lambda/oci/digest.ts';
-import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { collect } from '../support/run.ts';
 import { descriptorOf } from '../support/bytes.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type BuiltLayout, buildLayout, deterministicBytes, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { collect } from '../support/run.ts';
 
 const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes));
 
-
 const layers = [
-  { compression: 'gzip' as const, files: [{ name: 'data/a.bin', size: 150_000 }, { name: 'data/hello.txt', size: 12 }] },
+  {
+    compression: 'gzip' as const,
+    files: [
+      { name: 'data/a.bin', size: 150_000 },
+      { name: 'data/hello.txt', size: 12 },
+    ],
+  },
   { compression: 'uncompressed' as const, files: [{ name: 'b.bin', size: 20_000 }] },
 ];
 
@@ -34,7 +44,14 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
       registry = await startRegistry({ auth });
       oci = await buildLayout({ layers: [...layers, { compression: 'zstd', files: [{ name: 'z.bin', size: 30_000 }] }], tag: 'v1' });
       docker = await buildLayout({ layers, tag: 'v1' });
-      multi = await buildLayout({ layers, tag: 'multi', platforms: [{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux', variant: 'v8' }] });
+      multi = await buildLayout({
+        layers,
+        tag: 'multi',
+        platforms: [
+          { architecture: 'amd64', os: 'linux' },
+          { architecture: 'arm64', os: 'linux', variant: 'v8' },
+        ],
+      });
       await pushLayout(oci, `${registry.host}/test/oci:v1`, { creds: auth });
       await pushLayout(docker, `${registry.host}/test/docker:v1`, { creds: auth, format: 'v2s2' });
       await pushLayout(multi, `${registry.host}/test/multi:v1`, { creds: auth });
@@ -64,7 +81,13 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
       const desc = await multiTarget.resolve('v1');
       assert.deepEqual(desc, { mediaType: MEDIA_TYPE_OCI_INDEX, digest: multi.root.digest, size: multi.root.size });
       const index = decode(await multiTarget.fetchBytes(desc));
-      assert.deepEqual(index.manifests.map((m: Descriptor) => m.platform), [{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux', variant: 'v8' }]);
+      assert.deepEqual(
+        index.manifests.map((m: Descriptor) => m.platform),
+        [
+          { architecture: 'amd64', os: 'linux' },
+          { architecture: 'arm64', os: 'linux', variant: 'v8' },
+        ],
+      );
       const arm = await multiTarget.resolve(index.manifests[1].digest);
       assert.deepEqual(await multiTarget.fetchBytes(arm), multi.blobs.get(multi.images[1]!.manifest.digest));
     });
@@ -93,7 +116,10 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
 
     test('a descriptor with the wrong size fails instead of returning the bytes', async () => {
       const layer = oci.images[0]!.layers[1]!;
-      await assert.rejects(collect(await target.fetch({ ...layer, size: layer.size - 10 })), { name: 'DigestMismatchError', errorKind: 'corrupt' });
+      await assert.rejects(collect(await target.fetch({ ...layer, size: layer.size - 10 })), {
+        name: 'DigestMismatchError',
+        errorKind: 'corrupt',
+      });
     });
 
     test('exists tells present from absent blobs and manifests', async () => {
@@ -114,17 +140,27 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
 
     test('refuses to push content that does not match its descriptor', async () => {
       const content = deterministicBytes('mismatch', 100);
-      await assert.rejects(target.push({ ...descriptorOf(content), digest: sha256(deterministicBytes('other', 100)) }, content), { name: 'DigestMismatchError', errorKind: 'corrupt' });
-      await assert.rejects(target.push({ ...descriptorOf(content), size: 99 }, content), { name: 'DigestMismatchError', errorKind: 'corrupt' });
+      await assert.rejects(target.push({ ...descriptorOf(content), digest: sha256(deterministicBytes('other', 100)) }, content), {
+        name: 'DigestMismatchError',
+        errorKind: 'corrupt',
+      });
+      await assert.rejects(target.push({ ...descriptorOf(content), size: 99 }, content), {
+        name: 'DigestMismatchError',
+        errorKind: 'corrupt',
+      });
     });
 
     test('pushes a manifest by digest, tags it, and resolves the tag to it', async () => {
       const pushTarget = targetFor('test/pushed');
-      const config = new TextEncoder().encode(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+      const config = new TextEncoder().encode(
+        JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+      );
       const configDesc = descriptorOf(config, 'application/vnd.oci.image.config.v1+json');
       const layer = deterministicBytes('pushed-layer', 3000);
       const layerDesc = descriptorOf(layer, 'application/vnd.oci.image.layer.v1.tar');
-      const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: configDesc, layers: [layerDesc] }));
+      const manifest = new TextEncoder().encode(
+        JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: configDesc, layers: [layerDesc] }),
+      );
       const manifestDesc = descriptorOf(manifest, MEDIA_TYPE_OCI_MANIFEST);
       await pushTarget.push(configDesc, config);
       await pushTarget.push(layerDesc, layer);
@@ -176,11 +212,19 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
       test('a blob above the monolithic limit streams up in one PATCH, then the closing PUT follows its Location', async () => {
         const content = deterministicBytes('chunked', 250_000);
         const desc = descriptorOf(content);
-        const streamed = new RegistryTarget({ registry: proxy.host, repository: 'test/chunked', credentials: async () => auth, monolithicLimit: 64 * 1024 });
+        const streamed = new RegistryTarget({
+          registry: proxy.host,
+          repository: 'test/chunked',
+          credentials: async () => auth,
+          monolithicLimit: 64 * 1024,
+        });
         const start = proxy.requests.length;
         await streamed.push(desc, content);
         const session = proxy.requests.slice(start).filter((r) => r.status !== 401 && r.path.includes('/blobs/uploads/'));
-        assert.deepEqual(session.map((r) => `${r.method} ${r.status}`), ['POST 202', 'PATCH 202', 'PUT 201']);
+        assert.deepEqual(
+          session.map((r) => `${r.method} ${r.status}`),
+          ['POST 202', 'PATCH 202', 'PUT 201'],
+        );
         // docker-registry changes the session state on every PATCH; a stale Location would get 404.
         assert.notEqual(session[1]!.search, session[2]!.search.replace(/&digest=.*$/, ''));
         assert.deepEqual(await streamed.fetchBytes(desc), content);
@@ -188,11 +232,19 @@ for (const auth of [undefined, { username: 'AWS', password: 's3cret-pw' }]) {
 
       test('a blob at or below the monolithic limit goes up in one PUT; pushing it again only checks it exists', async () => {
         const content = deterministicBytes('monolithic', 64 * 1024);
-        const pushTarget = new RegistryTarget({ registry: proxy.host, repository: 'test/chunked', credentials: async () => auth, monolithicLimit: 64 * 1024 });
+        const pushTarget = new RegistryTarget({
+          registry: proxy.host,
+          repository: 'test/chunked',
+          credentials: async () => auth,
+          monolithicLimit: 64 * 1024,
+        });
         const methodsDuring = async (action: () => Promise<void>) => {
           const start = proxy.requests.length;
           await action();
-          return proxy.requests.slice(start).filter((r) => r.status !== 401).map((r) => r.method);
+          return proxy.requests
+            .slice(start)
+            .filter((r) => r.status !== 401)
+            .map((r) => r.method);
         };
         assert.deepEqual(await methodsDuring(() => pushTarget.push(descriptorOf(content), content)), ['HEAD', 'POST', 'PUT']);
         assert.deepEqual(await methodsDuring(() => pushTarget.push(descriptorOf(content), content)), ['HEAD']);

@@ -8,12 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { type CredentialSource, anonymous, chainCredentials, explicitCredentials, standardCredentialChain } from '../../lambda/registry/credentials.ts';
+import {
+  anonymous,
+  type CredentialSource,
+  chainCredentials,
+  explicitCredentials,
+  standardCredentialChain,
+} from '../../lambda/registry/credentials.ts';
 import { dockerConfigSource } from '../../lambda/registry/docker-config.ts';
 import { ecrCredentialSource } from '../../lambda/registry/ecr-credentials.ts';
-import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const ECR_HOST = '123456789012.dkr.ecr.us-west-2.amazonaws.com';
 const basic = (password: string) => ({ username: 'AWS', password });
@@ -39,8 +45,14 @@ describe('credential chain', () => {
     ecr = await startFakeEcr({ proxyEndpoint: registry.url, password: 'from-ecr' });
     dir = await mkdtemp(join(tmpdir(), 'chain-config-'));
     bin = await mkdtemp(join(tmpdir(), 'chain-helpers-'));
-    await writeFile(join(bin, 'docker-credential-broken'), '#!/bin/sh\ncat > /dev/null; echo "keychain is locked" >&2; exit 3\n', { mode: 0o755 });
-    await writeFile(join(bin, 'docker-credential-none'), '#!/bin/sh\ncat > /dev/null; echo "credentials not found in native keychain"; exit 1\n', { mode: 0o755 });
+    await writeFile(join(bin, 'docker-credential-broken'), '#!/bin/sh\ncat > /dev/null; echo "keychain is locked" >&2; exit 3\n', {
+      mode: 0o755,
+    });
+    await writeFile(
+      join(bin, 'docker-credential-none'),
+      '#!/bin/sh\ncat > /dev/null; echo "credentials not found in native keychain"; exit 1\n',
+      { mode: 0o755 },
+    );
     Object.assign(process.env, {
       DOCKER_CONFIG: dir,
       PATH: `${bin}:${saved.PATH}`,
@@ -83,7 +95,10 @@ describe('credential chain', () => {
     await writeConfig({ credHelpers: { [ECR_HOST]: 'broken' } });
     const calls = tokenCalls();
     await assert.rejects(standard().resolve(ECR_HOST), (err: unknown) => {
-      assert.match((err as Error).message, /^registry 123456789012\.dkr\.ecr\.us-west-2\.amazonaws\.com: credential helper docker-credential-broken \(named in .*config\.json\) failed \(exit 3: keychain is locked\)$/);
+      assert.match(
+        (err as Error).message,
+        /^registry 123456789012\.dkr\.ecr\.us-west-2\.amazonaws\.com: credential helper docker-credential-broken \(named in .*config\.json\) failed \(exit 3: keychain is locked\)$/,
+      );
       assert.doesNotMatch((err as Error).message, /\n/);
       return true;
     });
@@ -94,8 +109,10 @@ describe('credential chain', () => {
 
   test('RegistryTarget takes a source; by default the standard chain (here: Docker config, then ECR)', async () => {
     // Stand-in for DNS: the ECR host's requests go to the loopback registry.
-    const fetchImpl: typeof fetch = (input, init) => fetch(String(input instanceof Request ? input.url : input).replace(`https://${ECR_HOST}`, registry.url), init);
-    const open = (credentials?: CredentialSource) => new RegistryTarget({ registry: ECR_HOST, repository: 'test/app', fetchImpl, ...(credentials && { credentials }) });
+    const fetchImpl: typeof fetch = (input, init) =>
+      fetch(String(input instanceof Request ? input.url : input).replace(`https://${ECR_HOST}`, registry.url), init);
+    const open = (credentials?: CredentialSource) =>
+      new RegistryTarget({ registry: ECR_HOST, repository: 'test/app', fetchImpl, ...(credentials && { credentials }) });
     // A stale Docker config entry wins over ECR, and is refused: the order is observable end to end.
     await writeConfig({ auths: { [ECR_HOST]: authEntry('stale') } });
     await assert.rejects(open(standardCredentialChain()).resolve('v1'), { kind: 'unauthorized' });

@@ -5,16 +5,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sha256Digest } from '../../lambda/oci/digest.ts';
-import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
+import {
+  MEDIA_TYPE_DOCKER_MANIFEST,
+  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+} from '../../lambda/oci/media-types.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget, type RegistryTargetOptions } from '../../lambda/registry/client.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
 import type { RetryNotice } from '../../lambda/registry/retry.ts';
 import { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, requestedChunkSize } from '../../lambda/registry/upload.ts';
-import { startEcrFront, type EcrFront, type EcrFrontOptions } from '../support/ecr-front.ts';
-import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { descriptorOf } from '../support/bytes.ts';
+import { type EcrFront, type EcrFrontOptions, startEcrFront } from '../support/ecr-front.ts';
+import { type BuiltLayout, buildLayout, deterministicBytes, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const creds = { username: 'AWS', password: 'ecr-front-pw' };
 const MiB = 1024 * 1024;
@@ -32,7 +37,8 @@ describe('RegistryTarget through an ECR-like front', () => {
   };
   const targetOn = (f: EcrFront, repository: string, options: Partial<RegistryTargetOptions> = {}) =>
     new RegistryTarget({ registry: f.host, repository, credentials: async () => creds, retry: { baseDelayMs: 5 }, ...options });
-  const uploads = (f: EcrFront, from: number) => f.requests.slice(from).filter((r) => r.path.includes('/blobs/uploads/') && r.status !== 401);
+  const uploads = (f: EcrFront, from: number) =>
+    f.requests.slice(from).filter((r) => r.path.includes('/blobs/uploads/') && r.status !== 401);
 
   before(async () => {
     registry = await startRegistry({ auth: creds });
@@ -53,7 +59,10 @@ describe('RegistryTarget through an ECR-like front', () => {
       const start = f.requests.length;
       await targetOn(f, 'ecr/uploads').push(desc, content);
       const session = uploads(f, start);
-      assert.deepEqual(session.map((r) => `${r.method} ${r.status}`), ['POST 202', 'PATCH 201', 'PUT 201']);
+      assert.deepEqual(
+        session.map((r) => `${r.method} ${r.status}`),
+        ['POST 202', 'PATCH 201', 'PUT 201'],
+      );
       assert.equal(session[1]!.bodyBytes, content.length);
       assert.equal(session[1]!.quirk, 'patch-201');
       assert.ok(Buffer.from(await targetOn(f, 'ecr/uploads').fetchBytes(desc)).equals(content));
@@ -67,8 +76,14 @@ describe('RegistryTarget through an ECR-like front', () => {
       const start = f.requests.length;
       await targetOn(f, 'ecr/uploads', { monolithicLimit: MiB }).push(desc, content);
       const patches = uploads(f, start).filter((r) => r.method === 'PATCH');
-      assert.deepEqual(patches.map((p) => p.bodyBytes), [5 * MiB, 5 * MiB, 2 * MiB + 12345]);
-      assert.deepEqual(patches.map((p) => p.contentRange), [`0-${5 * MiB - 1}`, `${5 * MiB}-${10 * MiB - 1}`, `${10 * MiB}-${content.length - 1}`]);
+      assert.deepEqual(
+        patches.map((p) => p.bodyBytes),
+        [5 * MiB, 5 * MiB, 2 * MiB + 12345],
+      );
+      assert.deepEqual(
+        patches.map((p) => p.contentRange),
+        [`0-${5 * MiB - 1}`, `${5 * MiB}-${10 * MiB - 1}`, `${10 * MiB}-${content.length - 1}`],
+      );
       assert.ok(patches.every((p) => p.status === 201));
       assert.ok(Buffer.from(await targetOn(f, 'ecr/uploads').fetchBytes(desc)).equals(content));
     });
@@ -104,12 +119,25 @@ describe('RegistryTarget through an ECR-like front', () => {
       await target.fetchBytes(root);
       await target.exists(root);
       await target.tag(root, 'v1');
-      const manifestReads = f.requests.slice(start).filter((r) => r.path.includes('/manifests/') && (r.method === 'GET' || r.method === 'HEAD') && r.status !== 401);
+      const manifestReads = f.requests
+        .slice(start)
+        .filter((r) => r.path.includes('/manifests/') && (r.method === 'GET' || r.method === 'HEAD') && r.status !== 401);
       assert.ok(manifestReads.length >= 2);
-      for (const read of manifestReads) assert.deepEqual(read.accept?.split(',').map((t) => t.trim()).sort(), [...ALL_TYPES].sort(), `${read.method} ${read.path}`);
+      for (const read of manifestReads)
+        assert.deepEqual(
+          read.accept
+            ?.split(',')
+            .map((t) => t.trim())
+            .sort(),
+          [...ALL_TYPES].sort(),
+          `${read.method} ${read.path}`,
+        );
       const byTag = manifestReads.filter((r) => !r.path.includes('/manifests/sha256:'));
       // resolve() and tag()'s check of what the tag names: nothing else is read by tag.
-      assert.deepEqual(byTag.map((r) => r.method), ['GET', 'HEAD']);
+      assert.deepEqual(
+        byTag.map((r) => r.method),
+        ['GET', 'HEAD'],
+      );
     });
 
     for (const narrowAccept of ['convert', 'not-found'] as const) {
@@ -117,7 +145,10 @@ describe('RegistryTarget through an ECR-like front', () => {
         const f = await front({ narrowAccept });
         // The front is real: a narrow Accept by tag gets another digest (or nothing).
         const narrow = await fetch(`http://${f.host}/v2/ecr/oci/manifests/v1`, {
-          headers: { accept: MEDIA_TYPE_DOCKER_MANIFEST, authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` },
+          headers: {
+            accept: MEDIA_TYPE_DOCKER_MANIFEST,
+            authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`,
+          },
         });
         await narrow.arrayBuffer();
         if (narrowAccept === 'convert') assert.notEqual(narrow.headers.get('docker-content-digest'), image.root.digest);
@@ -126,7 +157,13 @@ describe('RegistryTarget through an ECR-like front', () => {
         assert.equal((await targetOn(f, 'ecr/oci').resolve('v1')).digest, image.root.digest);
         const docker = await targetOn(f, 'ecr/docker').resolve('v1');
         assert.equal(docker.mediaType, MEDIA_TYPE_DOCKER_MANIFEST);
-        assert.deepEqual(f.requests.slice(start).filter((r) => r.quirk !== undefined).map((r) => r.quirk), []);
+        assert.deepEqual(
+          f.requests
+            .slice(start)
+            .filter((r) => r.quirk !== undefined)
+            .map((r) => r.quirk),
+          [],
+        );
       });
     }
 
@@ -139,14 +176,19 @@ describe('RegistryTarget through an ECR-like front', () => {
       assert.equal(f.requests.slice(start).filter((r) => r.method === 'PUT').length, 0, 'no manifest PUT');
 
       // Another manifest (the image's config-less twin is not needed: any other manifest will do).
-      const other = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: image.images[0]!.config, layers: [] }));
+      const other = new TextEncoder().encode(
+        JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: image.images[0]!.config, layers: [] }),
+      );
       const otherDesc = { mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: sha256Digest(other), size: other.length };
       await target.push(otherDesc, other);
       await assert.rejects(target.tag(otherDesc, 'v1'), (err: unknown) => {
         assert.ok(err instanceof RegistryError);
         assert.equal(err.transient, false);
         assert.equal(err.message.split('\n').length, 1);
-        assert.match(err.message, /^registry 127\.0\.0\.1:\d+: tag ecr\/immutable:v1 is immutable \(400 TAG_INVALID\): it names sha256:[a-f0-9]{64} and cannot be moved/);
+        assert.match(
+          err.message,
+          /^registry 127\.0\.0\.1:\d+: tag ecr\/immutable:v1 is immutable \(400 TAG_INVALID\): it names sha256:[a-f0-9]{64} and cannot be moved/,
+        );
         assert.match(err.message, /IMMUTABLE_WITH_EXCLUSION/);
         return true;
       });
@@ -162,7 +204,9 @@ describe('RegistryTarget through an ECR-like front', () => {
     test('manifest PUTs throttled beyond a rate are retried with backoff, each retry reported as throttled', async () => {
       const f = await front({ manifestPutsPerSecond: 2 });
       const notices: RetryNotice[] = [];
-      const target = targetOn(f, 'ecr/oci', { retry: { attempts: 12, baseDelayMs: 50, maxDelayMs: 1000, onRetry: (n) => notices.push(n) } });
+      const target = targetOn(f, 'ecr/oci', {
+        retry: { attempts: 12, baseDelayMs: 50, maxDelayMs: 1000, onRetry: (n) => notices.push(n) },
+      });
       const root = await target.resolve('v1');
       await Promise.all(Array.from({ length: 6 }, (_, i) => target.tag(root, `burst-${i}`)));
       for (let i = 0; i < 6; i++) assert.equal((await target.resolve(`burst-${i}`)).digest, root.digest);
@@ -181,7 +225,10 @@ describe('RegistryTarget through an ECR-like front', () => {
       await assert.rejects(target.tag(root, 'second'), (err: unknown) => {
         assert.ok(err instanceof RegistryError);
         assert.equal(err.transient, true);
-        assert.match(err.message, /^registry \S+: push manifest ecr\/oci:second failed \(429 TOOMANYREQUESTS\); not retried: the deadline is \d+ ms away$/);
+        assert.match(
+          err.message,
+          /^registry \S+: push manifest ecr\/oci:second failed \(429 TOOMANYREQUESTS\); not retried: the deadline is \d+ ms away$/,
+        );
         return true;
       });
     });

@@ -6,13 +6,12 @@ import { sha256Digest } from '../../lambda/oci/digest.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget, type RegistryTargetOptions } from '../../lambda/registry/client.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, deterministicBytes, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type BuiltLayout, buildLayout, deterministicBytes, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { collect } from '../support/run.ts';
 
 const creds = { username: 'AWS', password: 'fault-pw' };
-
 
 describe('RegistryTarget through a fault proxy', () => {
   let registry: RunningRegistry;
@@ -21,9 +20,18 @@ describe('RegistryTarget through a fault proxy', () => {
   let layer: Descriptor;
   let layerBytes: Uint8Array;
   const targetFor = (options: Partial<RegistryTargetOptions> = {}) =>
-    new RegistryTarget({ registry: proxy.host, repository: 'test/app', credentials: async () => creds, retry: { baseDelayMs: 5 }, ...options });
+    new RegistryTarget({
+      registry: proxy.host,
+      repository: 'test/app',
+      credentials: async () => creds,
+      retry: { baseDelayMs: 5 },
+      ...options,
+    });
   /** The layer GETs the registry side answered (after any 401 challenge round). */
-  const layerGets = () => proxy.requests.filter((r) => r.server === 'proxy' && r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`) && r.status !== 401);
+  const layerGets = () =>
+    proxy.requests.filter(
+      (r) => r.server === 'proxy' && r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`) && r.status !== 401,
+    );
 
   before(async () => {
     registry = await startRegistry({ auth: creds });
@@ -49,14 +57,20 @@ describe('RegistryTarget through a fault proxy', () => {
     const bytes = await collect(await targetFor().fetch(layer, { onBytes: (n) => (counted += n) }));
     assert.ok(bytes.equals(layerBytes));
     assert.equal(counted, layer.size);
-    assert.deepEqual(layerGets().map((r) => r.range), [undefined, 'bytes=100000-', 'bytes=170000-']);
+    assert.deepEqual(
+      layerGets().map((r) => r.range),
+      [undefined, 'bytes=100000-', 'bytes=170000-'],
+    );
   });
 
   test('a ranged read that drops resumes from where it broke', async () => {
     proxy.dropBlobAfter(50_000);
     const bytes = await collect(await targetFor().fetch(layer, { offset: 200_000 }));
     assert.ok(bytes.equals(layerBytes.subarray(200_000)));
-    assert.deepEqual(layerGets().map((r) => r.range), ['bytes=200000-', 'bytes=250000-']);
+    assert.deepEqual(
+      layerGets().map((r) => r.range),
+      ['bytes=200000-', 'bytes=250000-'],
+    );
   });
 
   test('a resume answered 200 (Range ignored) skips the bytes already delivered', async () => {
@@ -66,7 +80,13 @@ describe('RegistryTarget through a fault proxy', () => {
     const bytes = await collect(await targetFor().fetch(layer, { onBytes: (n) => (counted += n) }));
     assert.ok(bytes.equals(layerBytes));
     assert.equal(counted, layer.size);
-    assert.deepEqual(layerGets().map((r) => [r.range, r.status]), [[undefined, 200], ['bytes=90000-', 200]]);
+    assert.deepEqual(
+      layerGets().map((r) => [r.range, r.status]),
+      [
+        [undefined, 200],
+        ['bytes=90000-', 200],
+      ],
+    );
   });
 
   test('drops beyond the retry budget fail with a network error naming the blob', async () => {
@@ -92,7 +112,10 @@ describe('RegistryTarget through a fault proxy', () => {
     // A 50 ms cap instead of a real 1 s sleep: the waits themselves are asserted by the tests below.
     assert.equal((await targetFor({ retry: { baseDelayMs: 5, maxDelayMs: 50 } }).resolve('v1')).digest, layout.root.digest);
     const statuses = proxy.requests.filter((r) => r.path.includes('/manifests/')).map((r) => r.status);
-    assert.deepEqual(statuses.filter((s) => s !== 401), [429, 503, 503, 200]);
+    assert.deepEqual(
+      statuses.filter((s) => s !== 401),
+      [429, 503, 503, 200],
+    );
   });
 
   /** Milliseconds between the throttled manifest request and the next one (timestamps at the proxy). */
@@ -162,7 +185,13 @@ describe('RegistryTarget through a fault proxy', () => {
     const bytes = await collect(await targetFor().fetch(layer));
     assert.ok(bytes.equals(layerBytes));
     const redirected = proxy.requests.filter((r) => r.server === 'redirect');
-    assert.deepEqual(redirected.map((r) => [r.authorization, r.range]), [[false, undefined], [false, 'bytes=120000-']]);
+    assert.deepEqual(
+      redirected.map((r) => [r.authorization, r.range]),
+      [
+        [false, undefined],
+        [false, 'bytes=120000-'],
+      ],
+    );
     assert.equal(proxy.bytesServed(`/v2/test/app/blobs/${layer.digest}`) >= layer.size, true);
   });
 });

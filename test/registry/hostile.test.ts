@@ -3,8 +3,8 @@
 // a one-line error naming its limit, having read a bounded number of bytes.
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { LimitExceededError } from '../../lambda/oci/errors.ts';
 import { MEDIA_TYPE_OCI_INDEX } from '../../lambda/oci/media-types.ts';
@@ -56,12 +56,15 @@ describe('hostile registries', () => {
       }),
     );
     const started = Date.now();
-    await assert.rejects(new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined }).resolve('v1'), (err: unknown) => {
-      assert.ok(err instanceof RegistryError);
-      assert.equal(err.kind, 'not-found');
-      assert.equal(err.message, `registry ${host}: manifest app:v1 not found (404; error body over the 1 MiB limit, not read)`);
-      return true;
-    });
+    await assert.rejects(
+      new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined }).resolve('v1'),
+      (err: unknown) => {
+        assert.ok(err instanceof RegistryError);
+        assert.equal(err.kind, 'not-found');
+        assert.equal(err.message, `registry ${host}: manifest app:v1 not found (404; error body over the 1 MiB limit, not read)`);
+        return true;
+      },
+    );
     const written = await served!;
     // What the server could write is the 1 MiB read plus what the socket buffers held: far from unbounded.
     assert.ok(written < 32 * MiB, `server wrote ${written} bytes`);
@@ -82,13 +85,16 @@ describe('hostile registries', () => {
         res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="hostile"` }).end();
       }),
     );
-    await assert.rejects(new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined }).resolve('v1'), (err: unknown) => {
-      assert.ok(err instanceof LimitExceededError, String(err));
-      assert.equal(err.code, 'limit-exceeded');
-      assert.equal(err.limit, 'max-token-body-bytes');
-      assert.equal(err.message, `registry ${host}: token for repository:app:pull: response body exceeds the 1 MiB limit`);
-      return true;
-    });
+    await assert.rejects(
+      new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined }).resolve('v1'),
+      (err: unknown) => {
+        assert.ok(err instanceof LimitExceededError, String(err));
+        assert.equal(err.code, 'limit-exceeded');
+        assert.equal(err.limit, 'max-token-body-bytes');
+        assert.equal(err.message, `registry ${host}: token for repository:app:pull: response body exceeds the 1 MiB limit`);
+        return true;
+      },
+    );
     assert.ok((await served!) < 32 * MiB);
   });
 
@@ -100,12 +106,15 @@ describe('hostile registries', () => {
         res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token"` }).end();
       }),
     );
-    await assert.rejects(new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined }).resolve('v1'), (err: unknown) => {
-      assert.ok(err instanceof RegistryError);
-      assert.equal(err.kind, 'invalid-response');
-      assert.equal(err.transient, false);
-      return true;
-    });
+    await assert.rejects(
+      new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined }).resolve('v1'),
+      (err: unknown) => {
+        assert.ok(err instanceof RegistryError);
+        assert.equal(err.kind, 'invalid-response');
+        assert.equal(err.transient, false);
+        return true;
+      },
+    );
   });
 
   test('referrers paging past its cap fails loudly instead of stopping', async () => {
@@ -118,12 +127,15 @@ describe('hostile registries', () => {
       }),
     );
     const target = new RegistryTarget({ registry: host, repository: 'app', credentials: async () => undefined });
-    await assert.rejects(target.referrers({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: SUBJECT, size: 10 }), (err: unknown) => {
-      assert.ok(err instanceof LimitExceededError);
-      assert.equal(err.limit, 'max-referrers-pages');
-      assert.match(err.message, new RegExp(`referrers of app@${SUBJECT}: more than ${MAX_REFERRERS_PAGES} pages`));
-      return true;
-    });
+    await assert.rejects(
+      target.referrers({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: SUBJECT, size: 10 }),
+      (err: unknown) => {
+        assert.ok(err instanceof LimitExceededError);
+        assert.equal(err.limit, 'max-referrers-pages');
+        assert.match(err.message, new RegExp(`referrers of app@${SUBJECT}: more than ${MAX_REFERRERS_PAGES} pages`));
+        return true;
+      },
+    );
     assert.equal(pages, MAX_REFERRERS_PAGES);
   });
 
@@ -134,11 +146,19 @@ describe('hostile registries', () => {
       asked.push(url);
       return new Response(null, { status: 307, headers: { location: 'http://registry.example.com/plain' } });
     };
-    const target = new RegistryTarget({ registry: 'registry.example.com', repository: 'app', fetchImpl, credentials: async () => undefined });
+    const target = new RegistryTarget({
+      registry: 'registry.example.com',
+      repository: 'app',
+      fetchImpl,
+      credentials: async () => undefined,
+    });
     await assert.rejects(target.resolve('v1'), (err: unknown) => {
       assert.ok(err instanceof RegistryError);
       assert.equal(err.kind, 'unsupported');
-      assert.match(err.message, /refusing redirect from https:\/\/registry\.example\.com to http:\/\/registry\.example\.com \(https to http\)/);
+      assert.match(
+        err.message,
+        /refusing redirect from https:\/\/registry\.example\.com to http:\/\/registry\.example\.com \(https to http\)/,
+      );
       return true;
     });
     assert.deepEqual(asked, ['https://registry.example.com/v2/app/manifests/v1']);
@@ -152,9 +172,17 @@ describe('hostile registries', () => {
       requests++;
       return new Response('{}', { status: 200 });
     };
-    const target = new RegistryTarget({ registry: 'registry.example.com', repository: 'app', fetchImpl, credentials: async () => undefined });
+    const target = new RegistryTarget({
+      registry: 'registry.example.com',
+      repository: 'app',
+      fetchImpl,
+      credentials: async () => undefined,
+    });
     const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: SUBJECT, size: 64 * MiB + 1 };
-    await assert.rejects(target.fetchBytes(config), (err: unknown) => err instanceof LimitExceededError && err.limit === 'max-fetch-bytes' && /over the 64 MiB limit/.test(err.message));
+    await assert.rejects(
+      target.fetchBytes(config),
+      (err: unknown) => err instanceof LimitExceededError && err.limit === 'max-fetch-bytes' && /over the 64 MiB limit/.test(err.message),
+    );
     assert.equal(requests, 0);
   });
 });
@@ -187,11 +215,17 @@ describe('exchange deadline and minimum throughput (nodeTransport)', () => {
     const url = await rawServer((socket) => {
       let at = 0;
       socket.once('data', () => {
-        const timer = setInterval(() => (at < head.length && !socket.destroyed ? socket.write(head.subarray(at, ++at)) : clearInterval(timer)), 100);
+        const timer = setInterval(
+          () => (at < head.length && !socket.destroyed ? socket.write(head.subarray(at, ++at)) : clearInterval(timer)),
+          100,
+        );
         socket.once('close', () => clearInterval(timer));
       });
     });
-    await assert.rejects(transport(new URL(`${url}/v2/`), { redirect: 'manual' }), (err: unknown) => (err as { code?: string }).code === 'ETIMEDOUT' && /no complete response in 1 s/.test(String(err)));
+    await assert.rejects(
+      transport(new URL(`${url}/v2/`), { redirect: 'manual' }),
+      (err: unknown) => (err as { code?: string }).code === 'ETIMEDOUT' && /no complete response in 1 s/.test(String(err)),
+    );
   });
 
   test('a small body read whole that trickles fails at the exchange deadline', async () => {
@@ -227,7 +261,10 @@ describe('exchange deadline and minimum throughput (nodeTransport)', () => {
       });
     });
     const slow = await transport(new URL(`${url}/slow`), { redirect: 'manual' });
-    await assert.rejects(readAll(slow.body!), (err: unknown) => (err as { code?: string }).code === 'ETIMEDOUT' && /below the 2097152 bytes\/s minimum/.test(String(err)));
+    await assert.rejects(
+      readAll(slow.body!),
+      (err: unknown) => (err as { code?: string }).code === 'ETIMEDOUT' && /below the 2097152 bytes\/s minimum/.test(String(err)),
+    );
     // The reader pausing 150 ms per chunk is its own time, not the server's: a healthy download is never cut.
     const fast = await transport(new URL(`${url}/fast`), { redirect: 'manual' });
     assert.equal(await readAll(fast.body!, 150), body.length);

@@ -2,11 +2,11 @@
 // `n` and the Link header, and deletion by digest. The Link parser on its own, for the forms registries send.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { OciRegistryListing, nextLink } from '../../lambda/registry/listing.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { nextLink, OciRegistryListing } from '../../lambda/registry/listing.ts';
 import { arrayOf } from '../support/bytes.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 let registry: RunningRegistry;
 let proxy: FaultProxy;

@@ -10,9 +10,15 @@ import { backoffDelay, isRetryableStatus, parseRetryAfter, retryPolicy } from '.
 
 describe('WWW-Authenticate parsing', () => {
   test('a Bearer challenge with quoted parameters', () => {
-    assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"'), [
-      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull' } },
-    ]);
+    assert.deepEqual(
+      parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"'),
+      [
+        {
+          scheme: 'bearer',
+          params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull' },
+        },
+      ],
+    );
   });
 
   test('several challenges, token params, escapes and commas inside quotes', () => {
@@ -57,14 +63,19 @@ describe('retry policy', () => {
 
 describe('hosts', () => {
   test('loopback hosts', () => {
-    for (const host of ['localhost', 'localhost:5000', '127.0.0.1', '127.1.2.3:443', '[::1]', '[::1]:5000']) assert.ok(isLoopbackHost(host), host);
-    for (const host of ['registry.example.com', '10.0.0.1:5000', '127.0.0.1.example.com', 'localhost.example.com', '[::2]:5000']) assert.ok(!isLoopbackHost(host), host);
+    for (const host of ['localhost', 'localhost:5000', '127.0.0.1', '127.1.2.3:443', '[::1]', '[::1]:5000'])
+      assert.ok(isLoopbackHost(host), host);
+    for (const host of ['registry.example.com', '10.0.0.1:5000', '127.0.0.1.example.com', 'localhost.example.com', '[::2]:5000'])
+      assert.ok(!isLoopbackHost(host), host);
   });
 
   test('ECR hosts give account and region', () => {
     assert.deepEqual(parseEcrHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com'), { accountId: '123456789012', region: 'eu-west-1' });
     assert.deepEqual(parseEcrHost('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'), { accountId: '123456789012', region: 'cn-north-1' });
-    assert.deepEqual(parseEcrHost('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com'), { accountId: '123456789012', region: 'us-gov-west-1' });
+    assert.deepEqual(parseEcrHost('123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com'), {
+      accountId: '123456789012',
+      region: 'us-gov-west-1',
+    });
     assert.deepEqual(parseEcrHost('123456789012.dkr-ecr.us-east-1.on.aws'), { accountId: '123456789012', region: 'us-east-1' });
     assert.equal(parseEcrHost('public.ecr.aws'), undefined);
     assert.equal(parseEcrHost('123456789012.dkr.ecr.eu-west-1.amazonaws.com.evil.example'), undefined);
@@ -78,7 +89,9 @@ describe('hosts', () => {
     };
     const digest = `sha256:${'a'.repeat(64)}`;
     const desc = { mediaType: 'application/octet-stream', digest, size: 1 };
-    await new RegistryTarget({ registry: 'registry.example.com', repository: 'r', fetchImpl, credentials: async () => undefined }).exists(desc);
+    await new RegistryTarget({ registry: 'registry.example.com', repository: 'r', fetchImpl, credentials: async () => undefined }).exists(
+      desc,
+    );
     await new RegistryTarget({ registry: 'registry.example.com:5000', repository: 'r', fetchImpl, plainHttp: true }).exists(desc);
     await new RegistryTarget({ registry: 'localhost:5000', repository: 'r', fetchImpl }).exists(desc);
     assert.deepEqual(seen, [

@@ -1,20 +1,25 @@
 // Streaming pushes (Target.pushFrom), used to copy layers between targets without holding them in
 // memory: into an OCI layout and into a real registry (one PUT, or one streaming PATCH), with the digest
 // checked and nothing left behind when the stream does not match.
-import { after, before, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { deterministicBytes } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const blob = Buffer.from(deterministicBytes('push-from', 300_000));
-const desc: Descriptor = { mediaType: 'application/octet-stream', digest: `sha256:${createHash('sha256').update(blob).digest('hex')}`, size: blob.length };
+const desc: Descriptor = {
+  mediaType: 'application/octet-stream',
+  digest: `sha256:${createHash('sha256').update(blob).digest('hex')}`,
+  size: blob.length,
+};
 
 /** The blob in uneven pieces, counting how often the stream was opened. */
 function source(bytes: Buffer = blob) {
@@ -47,10 +52,17 @@ describe('pushFrom into an OCI layout', () => {
   test('content that does not match the digest is refused and leaves no file', async () => {
     const layout = await OciLayoutTarget.open(dir, { create: true });
     const other: Descriptor = { ...desc, digest: `sha256:${'1'.repeat(64)}` };
-    await assert.rejects(layout.pushFrom(other, source().open), { name: 'DigestMismatchError', errorKind: 'corrupt', message: new RegExp(`: blob ${other.digest} arrived as ${desc.digest} \\(${desc.size} bytes, expected ${desc.size}\\)$`) });
+    await assert.rejects(layout.pushFrom(other, source().open), {
+      name: 'DigestMismatchError',
+      errorKind: 'corrupt',
+      message: new RegExp(`: blob ${other.digest} arrived as ${desc.digest} \\(${desc.size} bytes, expected ${desc.size}\\)$`),
+    });
     const names = await readdir(join(dir, 'blobs', 'sha256'));
     assert.ok(!names.includes('1'.repeat(64)));
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp-')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith('.tmp-')),
+      [],
+    );
   });
 });
 
@@ -71,10 +83,19 @@ describe('pushFrom into docker-registry', () => {
   }
 
   test('a stream that does not match the digest is refused before the upload completes', async () => {
-    const target = new RegistryTarget({ registry: registry.host, repository: 'stream/bad', monolithicLimit: 64 * 1024, retry: { attempts: 1 } });
+    const target = new RegistryTarget({
+      registry: registry.host,
+      repository: 'stream/bad',
+      monolithicLimit: 64 * 1024,
+      retry: { attempts: 1 },
+    });
     const wrong = Buffer.from(blob);
     wrong[1000]! ^= 1;
-    await assert.rejects(target.pushFrom(desc, source(wrong).open), { name: 'DigestMismatchError', errorKind: 'corrupt', message: new RegExp(`: content hashes to sha256:[0-9a-f]{64} \\(${wrong.length} bytes, expected ${desc.size}\\)$`) });
+    await assert.rejects(target.pushFrom(desc, source(wrong).open), {
+      name: 'DigestMismatchError',
+      errorKind: 'corrupt',
+      message: new RegExp(`: content hashes to sha256:[0-9a-f]{64} \\(${wrong.length} bytes, expected ${desc.size}\\)$`),
+    });
     assert.equal(await target.exists(desc), false);
   });
 });

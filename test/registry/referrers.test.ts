@@ -3,13 +3,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sha256Digest } from '../../lambda/oci/digest.ts';
-import { EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, SOCI_INDEX_ARTIFACT_TYPE_V1 } from '../../lambda/oci/media-types.ts';
+import {
+  EMPTY_JSON_CONFIG,
+  MEDIA_TYPE_OCI_EMPTY,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+  SOCI_INDEX_ARTIFACT_TYPE_V1,
+} from '../../lambda/oci/media-types.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { referrersTag } from '../../lambda/registry/referrers.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { deterministicBytes } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { descriptorOf } from '../support/bytes.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { deterministicBytes } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const SBOM_TYPE = 'application/vnd.example.sbom.v1+json';
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
@@ -88,7 +94,10 @@ describe('referrers', () => {
     assert.deepEqual(await target.referrers(subject), [soci, sbom]);
     assert.deepEqual(await target.referrers(subject, SBOM_TYPE), [sbom]);
     // A fresh client (which has not learned the registry lacks the API) finds them the same way.
-    assert.deepEqual(await new RegistryTarget({ registry: registry.host, repository: 'test/fallback' }).referrers(subject, SOCI_INDEX_ARTIFACT_TYPE_V1), [soci]);
+    assert.deepEqual(
+      await new RegistryTarget({ registry: registry.host, repository: 'test/fallback' }).referrers(subject, SOCI_INDEX_ARTIFACT_TYPE_V1),
+      [soci],
+    );
   });
 
   test('a subject without referrers has none, with or without the API', async () => {

@@ -15,7 +15,13 @@ after(async () => {
 let opened = 0;
 
 targetContract('registry', {
-  open: async () => new RegistryTarget({ registry: proxy.host, repository: `contract/repo-${opened++}`, credentials: async () => undefined, retry: { attempts: 1 } }),
+  open: async () =>
+    new RegistryTarget({
+      registry: proxy.host,
+      repository: `contract/repo-${opened++}`,
+      credentials: async () => undefined,
+      retry: { attempts: 1 },
+    }),
   async corrupt(_target, _desc, reads) {
     proxy.corruptBlobs(reads);
   },

@@ -7,11 +7,11 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
-import { nodeTransport } from '../../lambda/registry/transport.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { nodeTransport } from '../../lambda/registry/transport.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -63,7 +63,12 @@ describe('nodeTransport', () => {
   it('follows a same-origin redirect with the credentials, a cross-origin one without', async () => {
     seen.length = 0;
     const headers = { authorization: 'Basic c2VjcmV0' };
-    assert.equal(await (await nodeTransport(new URL(`${a.url}/same`), { headers, redirect: 'follow' })).json().then((j) => (j as { path: string }).path), '/final');
+    assert.equal(
+      await (await nodeTransport(new URL(`${a.url}/same`), { headers, redirect: 'follow' }))
+        .json()
+        .then((j) => (j as { path: string }).path),
+      '/final',
+    );
     assert.equal(await (await nodeTransport(new URL(`${a.url}/other`), { headers, redirect: 'follow' })).text(), 'from b');
     assert.deepEqual(seen, [
       { server: 'a', path: '/same', authorization: 'Basic c2VjcmV0' },
@@ -121,7 +126,27 @@ describe('nodeTransport', () => {
     const dir = mkdtempSync(join(tmpdir(), 'soci-tls-'));
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-days',
+        '2',
+      ],
+      { stdio: 'ignore' },
+    );
     const server = createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
       if (req.url === '/start') return void res.writeHead(307, { location: '/blob' }).end();
       res.end(Buffer.alloc(300_000, req.headers.authorization ? 1 : 0));
@@ -129,7 +154,8 @@ describe('nodeTransport', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/start`;
     const probe = fileURLToPath(new URL('../support/transport-probe.ts', import.meta.url));
-    const run = async (env: NodeJS.ProcessEnv) => JSON.parse((await promisify(execFile)(process.execPath, ['--import', 'tsx', probe, url], { env })).stdout) as unknown;
+    const run = async (env: NodeJS.ProcessEnv) =>
+      JSON.parse((await promisify(execFile)(process.execPath, ['--import', 'tsx', probe, url], { env })).stdout) as unknown;
     try {
       assert.deepEqual(await run({ ...process.env, NODE_EXTRA_CA_CERTS: cert }), { status: 200, length: 300_000 });
       const untrusted = (await run({ ...process.env, NODE_EXTRA_CA_CERTS: '' })) as { error?: string };
@@ -154,10 +180,18 @@ describe('nodeTransport', () => {
     });
     try {
       for (const method of ['GET', 'HEAD', 'PUT']) {
-        const first = await nodeTransport(new URL(`${flaky.url}/one`), { method, redirect: 'manual', ...(method === 'PUT' && { body: new Uint8Array([1]) }) });
+        const first = await nodeTransport(new URL(`${flaky.url}/one`), {
+          method,
+          redirect: 'manual',
+          ...(method === 'PUT' && { body: new Uint8Array([1]) }),
+        });
         await first.text();
         await new Promise((resolve) => setImmediate(resolve)); // the connection is back in the pool
-        const second = await nodeTransport(new URL(`${flaky.url}/two`), { method, redirect: 'manual', ...(method === 'PUT' && { body: new Uint8Array([2]) }) });
+        const second = await nodeTransport(new URL(`${flaky.url}/two`), {
+          method,
+          redirect: 'manual',
+          ...(method === 'PUT' && { body: new Uint8Array([2]) }),
+        });
         assert.equal(second.status, 200, method);
         await second.text();
       }
@@ -180,8 +214,14 @@ describe('nodeTransport', () => {
       const n = (onConnection.get(req.socket) ?? 0) + 1;
       onConnection.set(req.socket, n);
       if (n === 2) return void req.socket.destroy();
-      const body = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}');
-      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(body.length), 'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}` });
+      const body = Buffer.from(
+        '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}',
+      );
+      res.writeHead(200, {
+        'content-type': 'application/vnd.oci.image.manifest.v1+json',
+        'content-length': String(body.length),
+        'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}`,
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
     try {

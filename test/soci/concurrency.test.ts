@@ -2,10 +2,10 @@
 // build reads at most `concurrency` layers at a time, and uses that many (not one at a time).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP, isLayer } from '../../lambda/oci/media-types.ts';
 import { MemoryTarget } from '../../lambda/memory/memory-target.ts';
+import { isLayer, MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../../lambda/oci/media-types.ts';
 import type { Descriptor, FetchOptions, Target } from '../../lambda/oci/target.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import { goldenLayerInput, pushImage } from './helpers.ts';
 
 /** Wraps `inner`, counting layer streams from fetch() until their end (or abandonment). */
@@ -14,24 +14,24 @@ function countingTarget(inner: Target): { target: Target; maxOpen: () => number;
   let max = 0;
   let streams = 0;
   const fetch = async (desc: Descriptor, options?: FetchOptions): Promise<AsyncIterable<Uint8Array>> => {
-        if (!isLayer(desc.mediaType)) return inner.fetch(desc, options);
-        open++;
-        streams++;
-        max = Math.max(max, open);
-        let source: AsyncIterable<Uint8Array>;
-        try {
-          source = await inner.fetch(desc, options);
-        } catch (err) {
-          open--;
-          throw err;
-        }
-        return (async function* () {
-          try {
-            yield* source;
-          } finally {
-            open--;
-          }
-        })();
+    if (!isLayer(desc.mediaType)) return inner.fetch(desc, options);
+    open++;
+    streams++;
+    max = Math.max(max, open);
+    let source: AsyncIterable<Uint8Array>;
+    try {
+      source = await inner.fetch(desc, options);
+    } catch (err) {
+      open--;
+      throw err;
+    }
+    return (async function* () {
+      try {
+        yield* source;
+      } finally {
+        open--;
+      }
+    })();
   };
   const target = new Proxy(inner, {
     get(t, property) {
@@ -61,7 +61,12 @@ describe('layers read at once', () => {
     test(`--concurrency ${concurrency}: at most ${concurrency} layer streams open, and ${concurrency} reached`, async () => {
       const image = await fourLayerImage();
       const counting = countingTarget(image);
-      const result = await buildSociIndex(counting.target, 'app', { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 0, concurrency }, image);
+      const result = await buildSociIndex(
+        counting.target,
+        'app',
+        { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 0, concurrency },
+        image,
+      );
       assert.equal(result.status, 'created', result.message);
       assert.equal(counting.streams(), 4, 'each layer read once');
       assert.equal(counting.maxOpen(), concurrency);

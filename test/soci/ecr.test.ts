@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RegistryTarget, type RegistryTargetOptions } from '../../lambda/registry/client.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
-import { SociError, type BuildOptions } from '../../lambda/soci/types.ts';
-import { startEcrFront, type EcrFront, type EcrFrontOptions } from '../support/ecr-front.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
+import { type BuildOptions, SociError } from '../../lambda/soci/types.ts';
+import { type EcrFront, type EcrFrontOptions, startEcrFront } from '../support/ecr-front.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { assertComplete } from './helpers.ts';
 
 const creds = { username: 'AWS', password: 'soci-ecr-pw' };
@@ -29,7 +29,8 @@ describe('soci core through an ECR-like front', () => {
   };
   const target = (f: EcrFront, repository: string, extra: Partial<RegistryTargetOptions> = {}) =>
     new RegistryTarget({ registry: f.host, repository, credentials: async () => creds, retry: { baseDelayMs: 5 }, ...extra });
-  const writesTo = (f: EcrFront, from: number) => f.requests.slice(from).filter((r) => r.method !== 'GET' && r.method !== 'HEAD' && r.status !== 401);
+  const writesTo = (f: EcrFront, from: number) =>
+    f.requests.slice(from).filter((r) => r.method !== 'GET' && r.method !== 'HEAD' && r.status !== 401);
 
   before(async () => {
     registry = await startRegistry({ auth: creds });
@@ -37,7 +38,8 @@ describe('soci core through an ECR-like front', () => {
     // At a 4 KiB span a 9 MB incompressible layer gets a zTOC of about 18 MiB.
     large = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'data/large.bin', size: 9_000_000 }] }], tag: 'v1' });
     for (const repository of ['ecr/large', 'ecr/large-chunked']) await pushLayout(large, `${registry.host}/${repository}:v1`, { creds });
-    for (const repository of ['ecr/locked', 'ecr/locked-in-place', 'ecr/throttled']) await pushLayout(small, `${registry.host}/${repository}:v1`, { creds });
+    for (const repository of ['ecr/locked', 'ecr/locked-in-place', 'ecr/throttled'])
+      await pushLayout(small, `${registry.host}/${repository}:v1`, { creds });
     await pushLayout(small, `${registry.host}/ecr/docker:v1`, { creds, format: 'v2s2' });
   });
   after(async () => {
@@ -54,12 +56,18 @@ describe('soci core through an ECR-like front', () => {
       assert.equal(result.status, 'created', result.message);
       assert.ok(result.ztocBytes > 16 * MiB, `zTOC of ${result.ztocBytes} bytes`);
       const patches = f.requests.slice(start).filter((r) => r.method === 'PATCH');
-      assert.ok(patches.every((p) => p.status === 201), JSON.stringify(patches.map((p) => p.status)));
+      assert.ok(
+        patches.every((p) => p.status === 201),
+        JSON.stringify(patches.map((p) => p.status)),
+      );
       if (chunkMinLength) {
         assert.ok(patches.length >= 4);
         assert.ok(patches.slice(0, -1).every((p) => p.bodyBytes === 5 * MiB));
       } else {
-        assert.deepEqual(patches.map((p) => p.bodyBytes), [result.ztocBytes]);
+        assert.deepEqual(
+          patches.map((p) => p.bodyBytes),
+          [result.ztocBytes],
+        );
       }
       await assertComplete(target(f, repository), await target(f, repository).resolve('v1-soci'));
     });
@@ -74,13 +82,19 @@ describe('soci core through an ECR-like front', () => {
     assert.equal(rerun.status, 'already-indexed', rerun.message);
     assert.deepEqual(writesTo(f, start), []);
 
-    await assert.rejects(buildSociIndex(target(f, 'ecr/locked-in-place'), 'v1', { ...options, tagPolicy: { mode: 'in-place' } }), (err: unknown) => {
-      assert.ok(err instanceof SociError);
-      assert.equal(err.kind, 'permanent');
-      assert.equal(err.message.split('\n').length, 1);
-      assert.match(err.message, /tag ecr\/locked-in-place:v1 is immutable \(400 TAG_INVALID\).*suffix mode.*IMMUTABLE_WITH_EXCLUSION.*\*-soci/);
-      return true;
-    });
+    await assert.rejects(
+      buildSociIndex(target(f, 'ecr/locked-in-place'), 'v1', { ...options, tagPolicy: { mode: 'in-place' } }),
+      (err: unknown) => {
+        assert.ok(err instanceof SociError);
+        assert.equal(err.kind, 'permanent');
+        assert.equal(err.message.split('\n').length, 1);
+        assert.match(
+          err.message,
+          /tag ecr\/locked-in-place:v1 is immutable \(400 TAG_INVALID\).*suffix mode.*IMMUTABLE_WITH_EXCLUSION.*\*-soci/,
+        );
+        return true;
+      },
+    );
     assert.equal((await target(f, 'ecr/locked-in-place').resolve('v1')).digest, small.root.digest, 'the source tag is untouched');
   });
 
@@ -94,7 +108,10 @@ describe('soci core through an ECR-like front', () => {
         assert.equal(result.source.digest, stored.digest);
         assert.equal(result.source.mediaType, stored.mediaType);
       }
-      assert.deepEqual(f.requests.filter((r) => r.quirk === 'converted' || r.quirk === 'not-accepted'), []);
+      assert.deepEqual(
+        f.requests.filter((r) => r.quirk === 'converted' || r.quirk === 'not-accepted'),
+        [],
+      );
     });
   }
 
@@ -102,7 +119,11 @@ describe('soci core through an ECR-like front', () => {
     const f = await front();
     f.proxy.failNext(429, 3, { method: 'PUT', path: /\/manifests\// });
     const notices: boolean[] = [];
-    const result = await buildSociIndex(target(f, 'ecr/throttled', { retry: { baseDelayMs: 5, onRetry: (n) => notices.push(n.throttled) } }), 'v1', options);
+    const result = await buildSociIndex(
+      target(f, 'ecr/throttled', { retry: { baseDelayMs: 5, onRetry: (n) => notices.push(n.throttled) } }),
+      'v1',
+      options,
+    );
     assert.equal(result.status, 'created', result.message);
     assert.deepEqual(notices, [true, true, true]);
     await assertComplete(target(f, 'ecr/throttled'), await target(f, 'ecr/throttled').resolve('v1-soci'));

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
-import { SociError, type BuildOptions } from '../../lambda/soci/types.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, pushLayout, type BuiltLayout } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
+import { type BuildOptions, SociError } from '../../lambda/soci/types.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { assertComplete } from './helpers.ts';
 
 const creds = { username: 'AWS', password: 'soci-faults-pw' };
@@ -21,7 +21,8 @@ describe('soci core through a fault proxy', () => {
   let image: BuiltLayout;
   /** The output index digest of a clean run. */
   let clean: string;
-  const target = (repository: string) => new RegistryTarget({ registry: proxy.host, repository, credentials: async () => creds, retry: { baseDelayMs: 5 } });
+  const target = (repository: string) =>
+    new RegistryTarget({ registry: proxy.host, repository, credentials: async () => creds, retry: { baseDelayMs: 5 } });
   const requestsTo = (repository: string) => proxy.requests.filter((r) => r.path.includes(`/${repository}/`) || r.server === 'redirect');
 
   before(async () => {
@@ -29,7 +30,13 @@ describe('soci core through a fault proxy', () => {
     proxy = await startFaultProxy({ upstream: registry.host });
     image = await buildLayout({
       layers: [
-        { compression: 'gzip', files: [{ name: 'app/big.bin', size: 400_000 }, { name: 'app/notes.txt', size: 5000 }] },
+        {
+          compression: 'gzip',
+          files: [
+            { name: 'app/big.bin', size: 400_000 },
+            { name: 'app/notes.txt', size: 5000 },
+          ],
+        },
         { compression: 'uncompressed', files: [{ name: 'data/table.bin', size: 250_000 }] },
         { compression: 'gzip', files: [{ name: 'etc/small.conf', size: 300 }] },
       ],
@@ -62,7 +69,11 @@ describe('soci core through a fault proxy', () => {
     await assertCleanOutput('faults/drops');
     const resumed = requestsTo('faults/drops').filter((r) => r.method === 'GET' && r.range?.startsWith('bytes='));
     assert.equal(resumed.length, 3);
-    for (const layer of image.images[0]!.layers.slice(0, 2)) assert.ok(resumed.some((r) => r.path.endsWith(layer.digest) && r.range === 'bytes=60000-'), layer.digest);
+    for (const layer of image.images[0]!.layers.slice(0, 2))
+      assert.ok(
+        resumed.some((r) => r.path.endsWith(layer.digest) && r.range === 'bytes=60000-'),
+        layer.digest,
+      );
     // Resumed reads do not read bytes twice.
     const layerBytes = image.images[0]!.layers.slice(0, 2).reduce((sum, l) => sum + l.size, 0);
     assert.equal(result.bytesRead, layerBytes);
@@ -75,7 +86,12 @@ describe('soci core through a fault proxy', () => {
     proxy.failNext(503, 1, { method: 'GET', path: /^\/v2\/faults\/throttled\/manifests\/v1-soci$/ });
     // The Retry-After waits are capped at 50 ms rather than slept for real (2 s): that the wait honours
     // Retry-After is asserted with timestamps in test/registry/faults.test.ts; here, that every retry happens.
-    const throttled = new RegistryTarget({ registry: proxy.host, repository: 'faults/throttled', credentials: async () => creds, retry: { baseDelayMs: 5, maxDelayMs: 50 } });
+    const throttled = new RegistryTarget({
+      registry: proxy.host,
+      repository: 'faults/throttled',
+      credentials: async () => creds,
+      retry: { baseDelayMs: 5, maxDelayMs: 50 },
+    });
     const result = await buildSociIndex(throttled, 'v1', options);
     assert.equal(result.output?.digest, clean);
     await assertCleanOutput('faults/throttled');
@@ -94,7 +110,10 @@ describe('soci core through a fault proxy', () => {
     await assertCleanOutput('faults/redirected');
     const redirected = proxy.requests.filter((r) => r.server === 'redirect');
     assert.ok(redirected.length >= 2, 'both layers were read through the redirect');
-    assert.ok(redirected.every((r) => !r.authorization && r.status === 200), JSON.stringify(redirected));
+    assert.ok(
+      redirected.every((r) => !r.authorization && r.status === 200),
+      JSON.stringify(redirected),
+    );
   });
 
   test('the image index push fails: no tag is written; a later run completes the same output', async () => {
@@ -107,7 +126,10 @@ describe('soci core through a fault proxy', () => {
       return true;
     });
     const puts = requestsTo(repo).filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'));
-    assert.ok(puts.every((r) => /\/manifests\/sha256:/.test(r.path)), 'nothing was pushed by tag');
+    assert.ok(
+      puts.every((r) => /\/manifests\/sha256:/.test(r.path)),
+      'nothing was pushed by tag',
+    );
     await assert.rejects(target(repo).resolve('v1-soci'), { name: 'RegistryError', kind: 'not-found' });
     assert.equal((await target(repo).resolve('v1')).digest, source.digest);
 

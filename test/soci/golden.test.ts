@@ -2,14 +2,14 @@
 // converted image manifest and the converted OCI index of settings a and b have exactly the golden bytes,
 // and every zTOC and prefetch blob they list is in the layout with the golden bytes.
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import { parseIndex } from '../../lambda/oci/go-json.ts';
 import { ANNOTATION_REF_NAME } from '../../lambda/oci/media-types.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex, layoutV1RefName } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS, layoutV1RefName } from '../../lambda/soci/build.ts';
 import type { BuildEvent, BuildOptions } from '../../lambda/soci/types.ts';
 import { goldenPath, sha256Hex } from '../support/golden.ts';
 
@@ -74,7 +74,10 @@ for (const { dir, options } of SETTINGS) {
       // The manifests themselves are in the layout, byte for byte.
       for (const file of ['soci-index-v2.json', 'converted-image-manifest.json', 'converted-oci-index.json']) {
         const digest = await goldenDigest(dir, file);
-        assert.ok((await readFile(join(layoutDir, 'blobs', 'sha256', digest.slice(7)))).equals(await readFile(goldenPath('index', dir, file))), file);
+        assert.ok(
+          (await readFile(join(layoutDir, 'blobs', 'sha256', digest.slice(7)))).equals(await readFile(goldenPath('index', dir, file))),
+          file,
+        );
       }
       assert.ok((await assertGoldenBlobs(layoutDir, dir)) >= 3);
       // The output is tagged next to the untouched source.
@@ -102,10 +105,20 @@ for (const { dir, options } of SETTINGS) {
       assert.equal(result.platforms[0]!.convertedManifestDigest, undefined);
       assert.equal(result.output?.digest, expected);
       assert.deepEqual(result.output?.tags, [layoutV1RefName(SOURCE_MANIFEST)]);
-      assert.ok((await readFile(join(layoutDir, 'blobs', 'sha256', expected.slice(7)))).equals(await readFile(goldenPath('index', dir, 'soci-index-v1.json'))));
+      assert.ok(
+        (await readFile(join(layoutDir, 'blobs', 'sha256', expected.slice(7)))).equals(
+          await readFile(goldenPath('index', dir, 'soci-index-v1.json')),
+        ),
+      );
       await assertGoldenBlobs(layoutDir, dir);
-      const referrers = await layout.referrers({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: SOURCE_MANIFEST, size: 1414 }, 'application/vnd.amazon.soci.index.v1+json');
-      assert.deepEqual(referrers.map((r) => r.digest), [expected]);
+      const referrers = await layout.referrers(
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: SOURCE_MANIFEST, size: 1414 },
+        'application/vnd.amazon.soci.index.v1+json',
+      );
+      assert.deepEqual(
+        referrers.map((r) => r.digest),
+        [expected],
+      );
 
       // A second run finds it through the referrers and writes nothing.
       const again = await buildSociIndex(layout, 'golden', { ...base, indexVersion: 'v1' });

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
 import { marshalIndex, marshalManifest, parseIndex, parseManifest } from '../../lambda/oci/go-json.ts';
-import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, isIndex, isManifest } from '../../lambda/oci/media-types.ts';
+import { isIndex, isManifest, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
 import type { Descriptor, Platform, Target } from '../../lambda/oci/target.ts';
 import { goldenLayer } from '../support/golden.ts';
 
@@ -44,7 +44,12 @@ export async function goldenLayerInput(name: string, mediaType: string): Promise
 }
 
 /** Pushes an image (config from `platform`) into `target` and returns its manifest descriptor. */
-export async function pushImage(target: Target, layers: LayerInput[], platform: Platform = { os: 'linux', architecture: 'amd64' }, configMediaType = MEDIA_TYPE_OCI_CONFIG): Promise<Descriptor> {
+export async function pushImage(
+  target: Target,
+  layers: LayerInput[],
+  platform: Platform = { os: 'linux', architecture: 'amd64' },
+  configMediaType = MEDIA_TYPE_OCI_CONFIG,
+): Promise<Descriptor> {
   const layerDescs: Descriptor[] = [];
   for (const layer of layers) {
     const desc = descriptorFor(layer.mediaType, layer.bytes);

@@ -1,16 +1,23 @@
 // The worker-thread layer pool: golden bytes through a worker, sources that fail or are cut short, and a
 // pool that keeps working after a failed job.
-import { after, describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LayerIndexError, LayerPool } from '../../lambda/soci/layer-pool.ts';
 import { toSociError } from '../../lambda/soci/errors.ts';
-import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
+import { LayerIndexError, LayerPool } from '../../lambda/soci/layer-pool.ts';
 import { chunked } from '../support/bytes.ts';
+import { goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 
-const options = { spanSize: 65536, compression: 'gzip' as const, buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: ['etc/hostname'], sizeHint: 0 };
+const options = {
+  spanSize: 65536,
+  compression: 'gzip' as const,
+  buildToolId: 'AWS SOCI CLI v0.2',
+  prefetchPaths: ['etc/hostname'],
+  sizeHint: 0,
+};
 
 describe('LayerPool', () => {
   const pool = new LayerPool(2);
@@ -55,7 +62,9 @@ describe('LayerPool', () => {
 
   test('node flags a worker refuses (V8 and process-wide ones) do not keep the layers off the workers', () => {
     const probe = fileURLToPath(new URL('../support/layer-pool-probe.ts', import.meta.url));
-    const out = execFileSync(process.execPath, ['--max-old-space-size=2048', '--v8-pool-size=2', '--import', 'tsx', probe], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--max-old-space-size=2048', '--v8-pool-size=2', '--import', 'tsx', probe], {
+      encoding: 'utf8',
+    });
     const { fallbacks, fallbackReason, digest } = JSON.parse(out) as { fallbacks: string[]; fallbackReason: string | null; digest: string };
     assert.equal(fallbackReason, null);
     assert.deepEqual(fallbacks, []);

@@ -2,19 +2,28 @@
 // be built), refusals (non-layer blobs, SOCI artifacts, our own output), another layout as output, dry
 // runs, deadlines and aborts. Everything here checks what ends up on disk, not only the result object.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
-import { ANNOTATION_SOCI_INDEX_DIGEST, EMPTY_JSON_CONFIG, MEDIA_TYPE_OCI_EMPTY, MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_ZSTD, MEDIA_TYPE_OCI_MANIFEST, SOCI_INDEX_ARTIFACT_TYPE_V2 } from '../../lambda/oci/media-types.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
+import {
+  ANNOTATION_SOCI_INDEX_DIGEST,
+  EMPTY_JSON_CONFIG,
+  MEDIA_TYPE_OCI_EMPTY,
+  MEDIA_TYPE_OCI_LAYER,
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  MEDIA_TYPE_OCI_LAYER_ZSTD,
+  MEDIA_TYPE_OCI_MANIFEST,
+  SOCI_INDEX_ARTIFACT_TYPE_V2,
+} from '../../lambda/oci/media-types.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
-import { SociError, type BuildEvent, type BuildOptions } from '../../lambda/soci/types.ts';
-import { assertComplete, goldenLayerInput, newLayout, pushImage, pushIndex, readJson } from './helpers.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
+import { type BuildEvent, type BuildOptions, SociError } from '../../lambda/soci/types.ts';
 import { emptyMembersLayer } from '../support/hostile-layers.ts';
+import { assertComplete, goldenLayerInput, newLayout, pushImage, pushIndex, readJson } from './helpers.ts';
 
 const scratch = await mkdtemp(join(tmpdir(), 'soci-layout-'));
 after(() => rm(scratch, { recursive: true, force: true }));
@@ -54,7 +63,10 @@ describe('soci core on OCI layouts', () => {
     const result = await buildSociIndex(layout, 'app', { ...options, onEvent: (e) => events.push(e) });
     assert.equal(result.status, 'created', result.message);
     const layers = result.platforms[0]!.layers;
-    assert.deepEqual(layers.map((l) => l.status), ['indexed', 'skipped', 'skipped', 'indexed']);
+    assert.deepEqual(
+      layers.map((l) => l.status),
+      ['indexed', 'skipped', 'skipped', 'indexed'],
+    );
     assert.match(layers[1]!.reason!, /^cannot be indexed: not a gzip stream/);
     assert.equal(layers[2]!.reason, 'below minimum layer size (125 < 1000)');
     assert.ok(events.some((e) => e.type === 'log' && e.level === 'warn' && e.message.includes(layers[1]!.digest)));
@@ -63,7 +75,10 @@ describe('soci core on OCI layouts', () => {
 
     const index = await layout.resolve(result.platforms[0]!.indexDigest!);
     const ztocs = (await readJson(layout, index)).layers as Descriptor[];
-    assert.deepEqual(ztocs.map((z) => z.digest), [layers[0]!.ztocDigest, layers[3]!.ztocDigest]);
+    assert.deepEqual(
+      ztocs.map((z) => z.digest),
+      [layers[0]!.ztocDigest, layers[3]!.ztocDigest],
+    );
     await assertComplete(layout, await layout.resolve('app-soci'));
     // Each distinct (digest, compression) layer is read at most once; the plain tar declared as gzip is
     // given up early, the two indexable ones are read whole.
@@ -82,7 +97,13 @@ describe('soci core on OCI layouts', () => {
     const result = await buildSociIndex(layout, 'limits', options);
     assert.equal(result.status, 'created', result.message);
     const layers = result.platforms[0]!.layers;
-    assert.deepEqual(layers.map((l) => [l.status, l.code]), [['indexed', undefined], ['skipped', 'limit-exceeded']]);
+    assert.deepEqual(
+      layers.map((l) => [l.status, l.code]),
+      [
+        ['indexed', undefined],
+        ['skipped', 'limit-exceeded'],
+      ],
+    );
     assert.match(layers[1]!.reason!, /^cannot be indexed: .*\(limit extraCheckpoints/);
   });
 
@@ -156,12 +177,18 @@ describe('soci core on OCI layouts', () => {
     assert.equal(again.status, 'already-indexed');
     assert.equal(again.message, 'already indexed');
     assert.equal(again.output?.digest, first.output?.digest);
-    const summary = (r: typeof first) => r.platforms.map((p) => [p.manifestDigest, p.indexDigest, p.convertedManifestDigest, p.layers.map((l) => l.ztocDigest ?? l.status)]);
+    const summary = (r: typeof first) =>
+      r.platforms.map((p) => [p.manifestDigest, p.indexDigest, p.convertedManifestDigest, p.layers.map((l) => l.ztocDigest ?? l.status)]);
     assert.deepEqual(summary(again), summary(first));
     assert.equal(again.bytesRead, 0);
     assert.deepEqual(await snapshot(dir), before);
 
-    for (const changed of [{ spanSize: 131072 }, { buildToolId: 'other tool' }, { minLayerSize: 400_000 }, { prefetchFiles: ['/etc/hostname'] }]) {
+    for (const changed of [
+      { spanSize: 131072 },
+      { buildToolId: 'other tool' },
+      { minLayerSize: 400_000 },
+      { prefetchFiles: ['/etc/hostname'] },
+    ]) {
       const rebuilt = await buildSociIndex(layout, 'app', { ...options, ...changed });
       assert.equal(rebuilt.status, 'created', JSON.stringify(changed));
       assert.notEqual(rebuilt.output?.digest, first.output?.digest, JSON.stringify(changed));
@@ -197,19 +224,25 @@ describe('soci core on OCI layouts', () => {
     assert.deepEqual(await snapshot(dir), before);
     const real = await buildSociIndex(layout, 'app', options);
     assert.equal(real.output?.digest, dry.output?.digest);
-    assert.deepEqual(real.platforms.map((p) => [p.indexDigest, p.convertedManifestDigest]), dry.platforms.map((p) => [p.indexDigest, p.convertedManifestDigest]));
+    assert.deepEqual(
+      real.platforms.map((p) => [p.indexDigest, p.convertedManifestDigest]),
+      dry.platforms.map((p) => [p.indexDigest, p.convertedManifestDigest]),
+    );
   });
 
   test('past the deadline the build stops before reading layers, transiently, having written nothing', async () => {
     const { dir, layout } = await mixedImage();
     const before = await snapshot(dir);
     const events: BuildEvent[] = [];
-    await assert.rejects(buildSociIndex(layout, 'app', { ...options, deadline: Date.now() + 500, onEvent: (e) => events.push(e) }), (err: unknown) => {
-      assert.ok(err instanceof SociError);
-      assert.equal(err.kind, 'transient');
-      assert.match(err.message, /^deadline: .*reading layers/);
-      return true;
-    });
+    await assert.rejects(
+      buildSociIndex(layout, 'app', { ...options, deadline: Date.now() + 500, onEvent: (e) => events.push(e) }),
+      (err: unknown) => {
+        assert.ok(err instanceof SociError);
+        assert.equal(err.kind, 'transient');
+        assert.match(err.message, /^deadline: .*reading layers/);
+        return true;
+      },
+    );
     assert.equal(events.filter((e) => e.type === 'layer-start').length, 0);
     assert.deepEqual(await snapshot(dir), before);
   });
@@ -222,7 +255,10 @@ describe('soci core on OCI layouts', () => {
     opts.onEvent = (e) => {
       if (e.type === 'layer-done') opts.deadline = Date.now() + 100;
     };
-    await assert.rejects(buildSociIndex(layout, 'app', opts), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*pushing/.test(err.message));
+    await assert.rejects(
+      buildSociIndex(layout, 'app', opts),
+      (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*pushing/.test(err.message),
+    );
     assert.deepEqual(await snapshot(dir), before);
   });
 
@@ -231,7 +267,11 @@ describe('soci core on OCI layouts', () => {
     const before = await snapshot(dir);
     const controller = new AbortController();
     controller.abort(new SociError('transient', 'deadline exceeded: stopped'));
-    await assert.rejects(buildSociIndex(layout, 'app', { ...options, signal: controller.signal }), { name: 'SociError', kind: 'transient', message: 'deadline exceeded: stopped' });
+    await assert.rejects(buildSociIndex(layout, 'app', { ...options, signal: controller.signal }), {
+      name: 'SociError',
+      kind: 'transient',
+      message: 'deadline exceeded: stopped',
+    });
     assert.deepEqual(await snapshot(dir), before);
   });
 
@@ -242,54 +282,103 @@ describe('soci core on OCI layouts', () => {
     const amd64 = await pushImage(layout, [shared]);
     const arm64 = await pushImage(layout, [shared], { os: 'linux', architecture: 'arm64', variant: 'v8' });
     // An attestation manifest, as BuildKit adds them: not an image to index, but converted like upstream.
-    const attestationBytes = marshalManifest({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: 2 }, layers: [] });
+    const attestationBytes = marshalManifest({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE_OCI_MANIFEST,
+      config: { mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: 2 },
+      layers: [],
+    });
     await layout.push({ mediaType: MEDIA_TYPE_OCI_EMPTY, digest: EMPTY_JSON_CONFIG.digest, size: 2 }, Buffer.from('{}'));
     const attestation = descriptorFor(MEDIA_TYPE_OCI_MANIFEST, attestationBytes);
     await layout.push(attestation, attestationBytes);
     const index = await pushIndex(layout, [
       { ...amd64, platform: { os: 'linux', architecture: 'amd64' } },
       { ...arm64, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-      { ...attestation, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd64.digest } },
+      {
+        ...attestation,
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd64.digest },
+      },
     ]);
     await layout.tag(index, 'multi');
 
     const events: BuildEvent[] = [];
     const all = await buildSociIndex(layout, 'multi', { ...options, onEvent: (e) => events.push(e) });
     assert.equal(all.status, 'created', all.message);
-    assert.deepEqual(all.platforms.map((p) => p.platform), ['linux/amd64', 'linux/arm64/v8']);
+    assert.deepEqual(
+      all.platforms.map((p) => p.platform),
+      ['linux/amd64', 'linux/arm64/v8'],
+    );
     assert.equal(all.bytesRead, shared.bytes.length, 'the shared layer is read once');
     assert.equal(events.filter((e) => e.type === 'layer-start').length, 1);
     assert.equal(events.filter((e) => e.type === 'layer-done').length, 2);
     const out = await readJson(layout, await layout.resolve('multi-soci'));
     const entries = out.manifests as Descriptor[];
     assert.equal(entries.length, 5, '3 rewritten manifests + 2 SOCI indexes');
-    assert.deepEqual(entries.slice(3).map((e) => [e.artifactType, e.platform]), [
-      [SOCI_INDEX_ARTIFACT_TYPE_V2, { os: 'linux', architecture: 'amd64' }],
-      [SOCI_INDEX_ARTIFACT_TYPE_V2, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
-    ]);
-    assert.equal(entries[2]!.annotations?.['vnd.docker.reference.type'], undefined, 'descriptor annotations are the manifest annotations, as upstream');
+    assert.deepEqual(
+      entries.slice(3).map((e) => [e.artifactType, e.platform]),
+      [
+        [SOCI_INDEX_ARTIFACT_TYPE_V2, { os: 'linux', architecture: 'amd64' }],
+        [SOCI_INDEX_ARTIFACT_TYPE_V2, { os: 'linux', architecture: 'arm64', variant: 'v8' }],
+      ],
+    );
+    assert.equal(
+      entries[2]!.annotations?.['vnd.docker.reference.type'],
+      undefined,
+      'descriptor annotations are the manifest annotations, as upstream',
+    );
     await assertComplete(layout, await layout.resolve('multi-soci'));
 
-    const arm = await buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/aarch64'], tagPolicy: { mode: 'tags', tags: ['arm'] } });
-    assert.deepEqual(arm.platforms.map((p) => p.platform), ['linux/arm64/v8']);
+    const arm = await buildSociIndex(layout, 'multi', {
+      ...options,
+      platforms: ['linux/aarch64'],
+      tagPolicy: { mode: 'tags', tags: ['arm'] },
+    });
+    assert.deepEqual(
+      arm.platforms.map((p) => p.platform),
+      ['linux/arm64/v8'],
+    );
     const armEntries = (await readJson(layout, await layout.resolve('arm'))).manifests as Descriptor[];
     const sociEntries = (entries: Descriptor[]) => entries.filter((e) => e.artifactType === SOCI_INDEX_ARTIFACT_TYPE_V2);
     // Upstream records the platform as asked (containerd platforms.Parse), not the image's own.
-    assert.deepEqual(sociEntries(armEntries).map((e) => e.platform), [{ os: 'linux', architecture: 'arm64' }]);
+    assert.deepEqual(
+      sociEntries(armEntries).map((e) => e.platform),
+      [{ os: 'linux', architecture: 'arm64' }],
+    );
     assert.equal(armEntries.filter((e) => e.annotations?.[ANNOTATION_SOCI_INDEX_DIGEST] !== undefined).length, 1);
 
     // Several platforms: built and listed in the order asked, duplicates dropped, as upstream's convert.
-    const both = await buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/arm64/v8', 'linux/amd64', 'linux/aarch64'], tagPolicy: { mode: 'tags', tags: ['both'] } });
-    assert.deepEqual(both.platforms.map((p) => p.platform), ['linux/arm64/v8', 'linux/amd64']);
+    const both = await buildSociIndex(layout, 'multi', {
+      ...options,
+      platforms: ['linux/arm64/v8', 'linux/amd64', 'linux/aarch64'],
+      tagPolicy: { mode: 'tags', tags: ['both'] },
+    });
+    assert.deepEqual(
+      both.platforms.map((p) => p.platform),
+      ['linux/arm64/v8', 'linux/amd64'],
+    );
     const bothEntries = (await readJson(layout, await layout.resolve('both'))).manifests as Descriptor[];
-    assert.deepEqual(sociEntries(bothEntries).map((e) => e.platform), [
-      { os: 'linux', architecture: 'arm64', variant: 'v8' },
-      { os: 'linux', architecture: 'amd64' },
-    ]);
+    assert.deepEqual(
+      sociEntries(bothEntries).map((e) => e.platform),
+      [
+        { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        { os: 'linux', architecture: 'amd64' },
+      ],
+    );
     // A platform the image lacks is skipped as long as another one matches.
-    const some = await buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/s390x', 'linux/amd64'], tagPolicy: { mode: 'tags', tags: ['some'] } });
-    assert.deepEqual(some.platforms.map((p) => p.platform), ['linux/amd64']);
+    const some = await buildSociIndex(layout, 'multi', {
+      ...options,
+      platforms: ['linux/s390x', 'linux/amd64'],
+      tagPolicy: { mode: 'tags', tags: ['some'] },
+    });
+    assert.deepEqual(
+      some.platforms.map((p) => p.platform),
+      ['linux/amd64'],
+    );
 
-    await assert.rejects(buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/s390x'] }), /no image for platform linux\/s390x \(it has linux\/amd64, linux\/arm64\/v8\)/);
+    await assert.rejects(
+      buildSociIndex(layout, 'multi', { ...options, platforms: ['linux/s390x'] }),
+      /no image for platform linux\/s390x \(it has linux\/amd64, linux\/arm64\/v8\)/,
+    );
   });
 });

@@ -3,6 +3,7 @@
 // skopeo; complete output under `<tag>-soci`, untouched source, idempotent reruns, no-eligible-layers,
 // digest references, in-place tagging, v1 through the referrers tag fallback.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import {
@@ -20,20 +21,25 @@ import {
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { referrersTag } from '../../lambda/registry/referrers.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildEvent, BuildOptions, BuildResult } from '../../lambda/soci/types.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { buildLayout, pushLayout, type BuiltLayout, type LayerSpec } from '../support/images.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { assertComplete, readJson } from './helpers.ts';
-import { readFile } from 'node:fs/promises';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { goldenPath, sha256Hex } from '../support/golden.ts';
+import { type BuiltLayout, buildLayout, type LayerSpec, pushLayout } from '../support/images.ts';
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { assertComplete, readJson } from './helpers.ts';
 
 const copyLayout = await layoutCopier('registry-golden');
 
 const LAYERS: LayerSpec[] = [
-  { compression: 'gzip', files: [{ name: 'app/big.bin', size: 300_000 }, { name: 'app/readme.txt', size: 3000 }] },
+  {
+    compression: 'gzip',
+    files: [
+      { name: 'app/big.bin', size: 300_000 },
+      { name: 'app/readme.txt', size: 3000 },
+    ],
+  },
   { compression: 'uncompressed', files: [{ name: 'data/table.bin', size: 200_000 }] },
   { compression: 'gzip', files: [{ name: 'etc/small.conf', size: 400 }] },
   { compression: 'zstd', files: [{ name: 'opt/packed.bin', size: 200_000 }] },
@@ -51,13 +57,21 @@ for (const auth of [false, true]) {
     const target = (repository: string) =>
       new RegistryTarget({ registry: proxy.host, repository, retry: { baseDelayMs: 5 }, ...(creds && { credentials: async () => creds }) });
     const writes = () => proxy.requests.filter((r) => !['GET', 'HEAD'].includes(r.method)).length;
-    const push = (layout: BuiltLayout, ref: string, format?: 'v2s2') => pushLayout(layout, `${registry.host}/${ref}`, { ...(creds && { creds }), ...(format && { format }) });
+    const push = (layout: BuiltLayout, ref: string, format?: 'v2s2') =>
+      pushLayout(layout, `${registry.host}/${ref}`, { ...(creds && { creds }), ...(format && { format }) });
 
     before(async () => {
       registry = await startRegistry(creds ? { auth: creds } : {});
       proxy = await startFaultProxy({ upstream: registry.host });
       single = await buildLayout({ layers: LAYERS, tag: 'v1' });
-      multi = await buildLayout({ layers: LAYERS.slice(0, 2), tag: 'v2', platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }] });
+      multi = await buildLayout({
+        layers: LAYERS.slice(0, 2),
+        tag: 'v2',
+        platforms: [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        ],
+      });
       await push(single, 'team/app:v1');
       // Docker schema 2 has no zstd layer type; skopeo converts the rest (and gzips the plain tar).
       docker = await buildLayout({ layers: LAYERS.slice(0, 3), tag: 'v1' });
@@ -70,37 +84,45 @@ for (const auth of [false, true]) {
     });
 
     // Anchored on upstream's bytes, not only on another run of this code (once: auth changes no byte).
-    if (!auth) test('the golden image pushed to the registry gives the golden SOCI index bytes (v2 and v1)', async () => {
-      const { dir } = await copyLayout(goldenLayoutDir());
-      await pushLayout({ dir, tag: 'golden' }, `${registry.host}/golden/app:golden`);
-      const golden = (file: string) => readFile(goldenPath('index', 'a-span4m-min1MiB', file));
-      const digestOf = (bytes: Buffer) => `sha256:${sha256Hex(bytes)}`;
-      const settings = { ...options, spanSize: 4194304, minLayerSize: 1048576, buildToolId: 'AWS SOCI CLI v0.2' };
-      const repo = target('golden/app');
+    if (!auth)
+      test('the golden image pushed to the registry gives the golden SOCI index bytes (v2 and v1)', async () => {
+        const { dir } = await copyLayout(goldenLayoutDir());
+        await pushLayout({ dir, tag: 'golden' }, `${registry.host}/golden/app:golden`);
+        const golden = (file: string) => readFile(goldenPath('index', 'a-span4m-min1MiB', file));
+        const digestOf = (bytes: Buffer) => `sha256:${sha256Hex(bytes)}`;
+        const settings = { ...options, spanSize: 4194304, minLayerSize: 1048576, buildToolId: 'AWS SOCI CLI v0.2' };
+        const repo = target('golden/app');
 
-      const v2 = await buildSociIndex(repo, 'golden', settings);
-      assert.equal(v2.status, 'created', v2.message);
-      assert.equal(v2.output?.digest, digestOf(await golden('converted-oci-index.json')));
-      for (const [digest, file] of [
-        [v2.platforms[0]!.indexDigest, 'soci-index-v2.json'],
-        [v2.platforms[0]!.convertedManifestDigest, 'converted-image-manifest.json'],
-        [v2.output?.digest, 'converted-oci-index.json'],
-      ] as const) {
-        const stored = Buffer.from(await repo.fetchBytes(await repo.resolve(digest!)));
-        assert.ok(stored.equals(await golden(file)), file);
-      }
+        const v2 = await buildSociIndex(repo, 'golden', settings);
+        assert.equal(v2.status, 'created', v2.message);
+        assert.equal(v2.output?.digest, digestOf(await golden('converted-oci-index.json')));
+        for (const [digest, file] of [
+          [v2.platforms[0]!.indexDigest, 'soci-index-v2.json'],
+          [v2.platforms[0]!.convertedManifestDigest, 'converted-image-manifest.json'],
+          [v2.output?.digest, 'converted-oci-index.json'],
+        ] as const) {
+          const stored = Buffer.from(await repo.fetchBytes(await repo.resolve(digest!)));
+          assert.ok(stored.equals(await golden(file)), file);
+        }
 
-      const v1 = await buildSociIndex(repo, 'golden', { ...settings, indexVersion: 'v1' });
-      assert.equal(v1.status, 'created', v1.message);
-      const expected = digestOf(await golden('soci-index-v1.json'));
-      assert.equal(v1.output?.digest, expected);
-      assert.ok(Buffer.from(await repo.fetchBytes(await repo.resolve(expected))).equals(await golden('soci-index-v1.json')));
-      const image = await repo.resolve('golden');
-      assert.deepEqual((await repo.referrers(image, SOCI_INDEX_ARTIFACT_TYPE_V1)).map((r) => r.digest), [expected]);
-    });
+        const v1 = await buildSociIndex(repo, 'golden', { ...settings, indexVersion: 'v1' });
+        assert.equal(v1.status, 'created', v1.message);
+        const expected = digestOf(await golden('soci-index-v1.json'));
+        assert.equal(v1.output?.digest, expected);
+        assert.ok(Buffer.from(await repo.fetchBytes(await repo.resolve(expected))).equals(await golden('soci-index-v1.json')));
+        const image = await repo.resolve('golden');
+        assert.deepEqual(
+          (await repo.referrers(image, SOCI_INDEX_ARTIFACT_TYPE_V1)).map((r) => r.digest),
+          [expected],
+        );
+      });
 
     /** Builds, then checks the invariants every v2 output has; returns the result and the output index. */
-    async function buildV2(repository: string, tag: string, extra: Partial<BuildOptions> = {}): Promise<{ result: BuildResult; index: any; repo: RegistryTarget }> {
+    async function buildV2(
+      repository: string,
+      tag: string,
+      extra: Partial<BuildOptions> = {},
+    ): Promise<{ result: BuildResult; index: any; repo: RegistryTarget }> {
       const repo = target(repository);
       const source = await repo.resolve(tag);
       const sourceBytes = Buffer.from(await repo.fetchBytes(source));
@@ -122,14 +144,23 @@ for (const auth of [false, true]) {
       const events: BuildEvent[] = [];
       const { result, index } = await buildV2('team/app', 'v1', { onEvent: (e) => events.push(e) });
       const layers = result.platforms[0]!.layers;
-      assert.deepEqual(layers.map((l) => l.status), ['indexed', 'indexed', 'skipped', 'skipped']);
+      assert.deepEqual(
+        layers.map((l) => l.status),
+        ['indexed', 'indexed', 'skipped', 'skipped'],
+      );
       assert.match(layers[2]!.reason!, /^below minimum layer size \(\d+ < 100000\)$/);
       assert.equal(layers[3]!.reason, 'zstd layers cannot be indexed');
       assert.deepEqual(result.output?.tags, ['v1-soci']);
       // The two indexed layers, each read exactly once (nothing else is read: the output is the source).
       assert.equal(result.bytesRead, single.images[0]!.layers[0]!.size + single.images[0]!.layers[1]!.size);
-      assert.deepEqual(index.manifests.map((m: Descriptor) => m.artifactType ?? 'image'), ['image', SOCI_INDEX_ARTIFACT_TYPE_V2]);
-      assert.deepEqual(events.filter((e) => e.type === 'tag').map((e) => e.type === 'tag' && e.tag), ['v1-soci']);
+      assert.deepEqual(
+        index.manifests.map((m: Descriptor) => m.artifactType ?? 'image'),
+        ['image', SOCI_INDEX_ARTIFACT_TYPE_V2],
+      );
+      assert.deepEqual(
+        events.filter((e) => e.type === 'tag').map((e) => e.type === 'tag' && e.tag),
+        ['v1-soci'],
+      );
       const pushes = events.flatMap((e) => (e.type === 'push' ? [e.what] : []));
       assert.deepEqual(pushes.slice(-3), ['soci-index', 'image-manifest', 'image-index'], 'children first');
 
@@ -162,7 +193,10 @@ for (const auth of [false, true]) {
       assert.equal(converted.config.mediaType, MEDIA_TYPE_OCI_CONFIG);
       // skopeo gzips the plain tar or keeps it as `rootfs.diff.tar`, which soci reads as a tar.
       const layerTypes = (converted.layers as Descriptor[]).map((l) => l.mediaType);
-      assert.ok(layerTypes.every((t) => t === MEDIA_TYPE_DOCKER_LAYER_GZIP || t === MEDIA_TYPE_DOCKER_LAYER), layerTypes.join());
+      assert.ok(
+        layerTypes.every((t) => t === MEDIA_TYPE_DOCKER_LAYER_GZIP || t === MEDIA_TYPE_DOCKER_LAYER),
+        layerTypes.join(),
+      );
       assert.equal(converted.annotations[ANNOTATION_SOCI_INDEX_DIGEST], soci!.digest);
       const sociIndex = await readJson(target('team/docker'), soci!);
       const indexed = result.platforms[0]!.layers.filter((l) => l.status === 'indexed');
@@ -176,8 +210,14 @@ for (const auth of [false, true]) {
 
     test('two-platform image index: one SOCI index per platform, every manifest rewritten', async () => {
       const { result, index } = await buildV2('team/multi', 'v2');
-      assert.deepEqual(result.platforms.map((p) => p.platform), ['linux/amd64', 'linux/arm64/v8']);
-      assert.deepEqual(result.platforms.map((p) => p.manifestDigest), multi.images.map((i) => i.manifest.digest));
+      assert.deepEqual(
+        result.platforms.map((p) => p.platform),
+        ['linux/amd64', 'linux/arm64/v8'],
+      );
+      assert.deepEqual(
+        result.platforms.map((p) => p.manifestDigest),
+        multi.images.map((i) => i.manifest.digest),
+      );
       const entries = index.manifests as Descriptor[];
       assert.equal(entries.length, 4);
       for (const platform of result.platforms) {
@@ -228,7 +268,11 @@ for (const auth of [false, true]) {
       assert.equal((await repo.resolve('deploy-2')).digest, untagged.output?.digest);
 
       const warnings: string[] = [];
-      const inPlace = await buildSociIndex(repo, 'v1', { ...options, tagPolicy: { mode: 'in-place' }, onEvent: (e) => e.type === 'log' && e.level === 'warn' && warnings.push(e.message) });
+      const inPlace = await buildSociIndex(repo, 'v1', {
+        ...options,
+        tagPolicy: { mode: 'in-place' },
+        onEvent: (e) => e.type === 'log' && e.level === 'warn' && warnings.push(e.message),
+      });
       assert.deepEqual(inPlace.output?.tags, ['v1']);
       assert.equal((await repo.resolve('v1')).digest, untagged.output?.digest);
       assert.match(warnings.join('\n'), /in place: tag v1/);
@@ -247,7 +291,10 @@ for (const auth of [false, true]) {
       assert.deepEqual(result.output?.tags, []);
       assert.equal(result.output?.digest, result.platforms[0]!.indexDigest);
       const referrers = await target('team/legacy').referrers(source, SOCI_INDEX_ARTIFACT_TYPE_V1);
-      assert.deepEqual(referrers.map((r) => r.digest), [result.output?.digest]);
+      assert.deepEqual(
+        referrers.map((r) => r.digest),
+        [result.output?.digest],
+      );
       assert.equal((await target('team/legacy').resolve(referrersTag(source.digest))).mediaType, MEDIA_TYPE_OCI_INDEX);
       const index = await readJson(repo, referrers[0]!);
       assert.deepEqual(index.subject, { mediaType: source.mediaType, digest: source.digest, size: source.size });

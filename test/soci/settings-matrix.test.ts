@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_LAYER_GZIP } from '../../lambda/oci/media-types.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildOptions, BuildResult } from '../../lambda/soci/types.ts';
 import { layoutCopier } from '../support/layouts.ts';
 import { goldenLayerInput, newLayout, pushImage, pushIndex } from './helpers.ts';
@@ -17,9 +17,17 @@ const copy = await layoutCopier('matrix');
 // 786 kB tar (with xattrs) and a 10 kB tar without xattrs (what the xattr optimisation marks).
 const template = await copy(undefined, async (dir) => {
   const layout = await newLayout(dir);
-  const shared = [await goldenLayerInput('tiny-gnu.tar.gz', MEDIA_TYPE_OCI_LAYER_GZIP), await goldenLayerInput('gotar-mini.tar', MEDIA_TYPE_OCI_LAYER), await goldenLayerInput('tiny-gnu.tar', MEDIA_TYPE_OCI_LAYER)];
+  const shared = [
+    await goldenLayerInput('tiny-gnu.tar.gz', MEDIA_TYPE_OCI_LAYER_GZIP),
+    await goldenLayerInput('gotar-mini.tar', MEDIA_TYPE_OCI_LAYER),
+    await goldenLayerInput('tiny-gnu.tar', MEDIA_TYPE_OCI_LAYER),
+  ];
   const amd64 = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP), ...shared]);
-  const arm64 = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.nodezlib6.gz', MEDIA_TYPE_OCI_LAYER_GZIP), ...shared], { os: 'linux', architecture: 'arm64', variant: 'v8' });
+  const arm64 = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.nodezlib6.gz', MEDIA_TYPE_OCI_LAYER_GZIP), ...shared], {
+    os: 'linux',
+    architecture: 'arm64',
+    variant: 'v8',
+  });
   const index = await pushIndex(layout, [
     { ...amd64, platform: { os: 'linux', architecture: 'amd64' } },
     { ...arm64, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
@@ -27,7 +35,13 @@ const template = await copy(undefined, async (dir) => {
   await layout.tag(index, 'latest');
 });
 
-const BASE: BuildOptions = { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 1000, buildToolId: 'AWS SOCI CLI v0.2', concurrency: 1 };
+const BASE: BuildOptions = {
+  ...DEFAULT_BUILD_OPTIONS,
+  spanSize: 65536,
+  minLayerSize: 1000,
+  buildToolId: 'AWS SOCI CLI v0.2',
+  concurrency: 1,
+};
 const XATTR: Partial<BuildOptions> = { optimizations: ['xattr'] };
 const PREFETCH: Partial<BuildOptions> = { prefetchFiles: ['etc/hostname'] };
 
@@ -82,7 +96,11 @@ const CHANGED: { setting: string; a: Partial<BuildOptions>; b: Partial<BuildOpti
   { setting: 'index version v2 -> v1', a: {}, b: { indexVersion: 'v1' } },
   { setting: 'index version v1 -> v2', a: { indexVersion: 'v1' }, b: {} },
   { setting: 'platforms: one of two', a: {}, b: { platforms: ['linux/amd64'] } },
-  { setting: 'platforms: named as asked (linux/arm64 for linux/arm64/v8)', a: { platforms: ['linux/arm64/v8'] }, b: { platforms: ['linux/arm64'] } },
+  {
+    setting: 'platforms: named as asked (linux/arm64 for linux/arm64/v8)',
+    a: { platforms: ['linux/arm64/v8'] },
+    b: { platforms: ['linux/arm64'] },
+  },
   { setting: 'xattr optimization turned on', a: {}, b: XATTR },
   { setting: 'xattr optimization turned off', a: XATTR, b: {} },
   { setting: 'xattr optimization turned on (v1)', a: { indexVersion: 'v1' }, b: { indexVersion: 'v1', ...XATTR } },
@@ -97,7 +115,11 @@ const CHANGED: { setting: string; a: Partial<BuildOptions>; b: Partial<BuildOpti
 const SAME: { settings: string; a: Partial<BuildOptions>; b: Partial<BuildOptions> }[] = [
   { settings: 'defaults', a: {}, b: {} },
   { settings: 'xattr and prefetch (v2)', a: { ...XATTR, ...PREFETCH }, b: { ...XATTR, ...PREFETCH } },
-  { settings: 'xattr and prefetch (v1)', a: { indexVersion: 'v1', ...XATTR, ...PREFETCH }, b: { indexVersion: 'v1', ...XATTR, ...PREFETCH } },
+  {
+    settings: 'xattr and prefetch (v1)',
+    a: { indexVersion: 'v1', ...XATTR, ...PREFETCH },
+    b: { indexVersion: 'v1', ...XATTR, ...PREFETCH },
+  },
   { settings: 'prefetch paths spelled differently (cleaned the same)', a: PREFETCH, b: { prefetchFiles: ['/etc//./hostname'] } },
   { settings: 'a platform named as asked', a: { platforms: ['linux/arm64'] }, b: { platforms: ['linux/arm64'] } },
   { settings: 'concurrency (changes no byte)', a: {}, b: { concurrency: 2 } },

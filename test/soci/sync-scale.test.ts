@@ -4,18 +4,18 @@
 // (docs/design.md "Sync at scale" uses these numbers); asserts the call counts, not the time.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { parseFilters } from '../../lambda/oci/filters.ts';
 import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
-import { sha256Digest } from '../../lambda/oci/digest.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { EcrApiListing } from '../../lambda/registry/ecr-listing.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import { planSync } from '../../lambda/soci/sync.ts';
-import { startFakeEcr, type FakeAwsServer } from '../support/fake-aws.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
-import { gzipSync } from 'node:zlib';
+import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 
 const IMAGES = 1100;
 const REPOSITORY = 'scale/app';
@@ -36,7 +36,10 @@ before(async () => {
   proxy = await startFaultProxy({ upstream: registry.host });
   const config = new TextEncoder().encode(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const layer = gzipSync(Buffer.alloc(1024));
-  for (const [blob, type] of [[config, MEDIA_TYPE_OCI_CONFIG], [layer, MEDIA_TYPE_OCI_LAYER_GZIP]] as const) {
+  for (const [blob, type] of [
+    [config, MEDIA_TYPE_OCI_CONFIG],
+    [layer, MEDIA_TYPE_OCI_LAYER_GZIP],
+  ] as const) {
     const upload = await fetch(`${registry.url}/v2/${REPOSITORY}/blobs/uploads/`, { method: 'POST' });
     const location = new URL(upload.headers.get('location')!, registry.url);
     location.searchParams.set('digest', sha256Digest(blob));
@@ -45,13 +48,15 @@ before(async () => {
   }
   const images: { digest: string; tags: string[] }[] = [];
   for (let i = 0; i < IMAGES; i++) {
-    const manifest = new TextEncoder().encode(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE_OCI_MANIFEST,
-      config: { mediaType: MEDIA_TYPE_OCI_CONFIG, digest: sha256Digest(config), size: config.length },
-      layers: [{ mediaType: MEDIA_TYPE_OCI_LAYER_GZIP, digest: sha256Digest(layer), size: layer.length }],
-      annotations: { build: String(i) },
-    }));
+    const manifest = new TextEncoder().encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPE_OCI_MANIFEST,
+        config: { mediaType: MEDIA_TYPE_OCI_CONFIG, digest: sha256Digest(config), size: config.length },
+        layers: [{ mediaType: MEDIA_TYPE_OCI_LAYER_GZIP, digest: sha256Digest(layer), size: layer.length }],
+        annotations: { build: String(i) },
+      }),
+    );
     await put(`manifests/t${i}`, manifest, MEDIA_TYPE_OCI_MANIFEST);
     images.push({ digest: sha256Digest(manifest), tags: [`t${i}`] });
   }
@@ -68,8 +73,17 @@ after(async () => {
 
 describe('sync planning at scale', () => {
   test(`plans ${IMAGES} tags listed through the ECR API: 3 listing calls, a bounded number of manifest requests`, async (t) => {
-    const client = new ECRClient({ region: 'eu-west-1', endpoint: ecr.url, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' }, maxAttempts: 1 });
-    const listing = new EcrApiListing({ registry: proxy.host, client, target: (repository) => new RegistryTarget({ registry: proxy.host, repository }) });
+    const client = new ECRClient({
+      region: 'eu-west-1',
+      endpoint: ecr.url,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      maxAttempts: 1,
+    });
+    const listing = new EcrApiListing({
+      registry: proxy.host,
+      client,
+      target: (repository) => new RegistryTarget({ registry: proxy.host, repository }),
+    });
     const before = proxy.requests.length;
     const started = process.hrtime.bigint();
     const plan = await planSync(listing, {
@@ -84,8 +98,12 @@ describe('sync planning at scale', () => {
       const kind = `${r.method} ${/\/manifests\//.test(r.path) ? 'manifest' : /\/blobs\//.test(r.path) ? 'blob' : r.path} ${r.status}`;
       byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
     }
-    t.diagnostic(`planned ${plan.items.length} tags in ${ms.toFixed(0)} ms (${(ms / plan.items.length).toFixed(2)} ms per tag at 8 checks at once)`);
-    t.diagnostic(`ECR API calls: ${JSON.stringify(listing.calls)}; registry requests: ${requests.length} (${[...byKind].map(([k, n]) => `${k}: ${n}`).join(', ')})`);
+    t.diagnostic(
+      `planned ${plan.items.length} tags in ${ms.toFixed(0)} ms (${(ms / plan.items.length).toFixed(2)} ms per tag at 8 checks at once)`,
+    );
+    t.diagnostic(
+      `ECR API calls: ${JSON.stringify(listing.calls)}; registry requests: ${requests.length} (${[...byKind].map(([k, n]) => `${k}: ${n}`).join(', ')})`,
+    );
 
     assert.equal(plan.items.length, IMAGES);
     assert.deepEqual(plan.repositories, [REPOSITORY], 'other/app is outside the pattern: not even its images are listed');

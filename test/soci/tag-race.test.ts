@@ -10,7 +10,7 @@ import { after, describe, test } from 'node:test';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import { MEDIA_TYPE_OCI_LAYER_GZIP } from '../../lambda/oci/media-types.ts';
 import type { Descriptor, FetchOptions, Target } from '../../lambda/oci/target.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildOptions, TagPolicy } from '../../lambda/soci/types.ts';
 import { goldenLayerInput, newLayout, pushImage } from './helpers.ts';
 
@@ -47,7 +47,10 @@ async function twoImages(): Promise<{ dir: string; layout: OciLayoutTarget; d1: 
   const dir = join(scratch, `l${dirs++}`);
   const layout = await newLayout(dir);
   const d1 = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP)]);
-  const d2 = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP)], { os: 'linux', architecture: 'arm64' });
+  const d2 = await pushImage(layout, [await goldenLayerInput('gotar-mini.tar.gzip6n.gz', MEDIA_TYPE_OCI_LAYER_GZIP)], {
+    os: 'linux',
+    architecture: 'arm64',
+  });
   await layout.tag(d1, 'v1');
   const manifest = JSON.parse(Buffer.from(await layout.fetchBytes(d1)).toString('utf8'));
   return { dir, layout, d1, d2, d1Layer: manifest.layers[0].digest };
@@ -90,7 +93,10 @@ describe('the source tag moves while the core builds', () => {
     });
     const result = await buildSociIndex(source, 'v1', options);
     assert.equal(result.status, 'superseded');
-    assert.match(result.message, /^superseded: source tag v1 no longer exists \(it named sha256:[0-9a-f]{64} when the build started\); nothing was tagged$/);
+    assert.match(
+      result.message,
+      /^superseded: source tag v1 no longer exists \(it named sha256:[0-9a-f]{64} when the build started\); nothing was tagged$/,
+    );
     assert.equal((await refs(dir)).has('v1-soci'), false);
   });
 

@@ -21,7 +21,7 @@ import { formatPlatform, normalizePlatform, parsePlatform, parseSpecifier, platf
 import { mapPool } from '../../lambda/soci/pool.ts';
 import { cleanPrefetchPath, mergeSpans, prefetchArtifact } from '../../lambda/soci/prefetch.ts';
 import { selectLayer } from '../../lambda/soci/select.ts';
-import { TAG_POLICIES, type TagPolicy, configuredTagPolicy, tagPolicyEntry } from '../../lambda/soci/tag-policy.ts';
+import { configuredTagPolicy, TAG_POLICIES, type TagPolicy, tagPolicyEntry } from '../../lambda/soci/tag-policy.ts';
 import { checkDeadline, outputTags } from '../../lambda/soci/tagging.ts';
 import { SociError } from '../../lambda/soci/types.ts';
 
@@ -33,7 +33,11 @@ describe('platforms', () => {
     assert.deepEqual(normalizePlatform({ os: 'linux', architecture: 'x86_64' }), { os: 'linux', architecture: 'amd64' });
     assert.deepEqual(normalizePlatform({ os: 'linux', architecture: 'armhf' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
     assert.deepEqual(normalizePlatform({ os: 'linux', architecture: 'arm' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
-    assert.deepEqual(normalizePlatform({ os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763' }), { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763' });
+    assert.deepEqual(normalizePlatform({ os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763' }), {
+      os: 'windows',
+      architecture: 'amd64',
+      'os.version': '10.0.17763',
+    });
   });
 
   test('--platform values read as containerd platforms.Parse reads them (what upstream records on the SOCI index)', () => {
@@ -61,7 +65,10 @@ describe('platforms', () => {
     assert.equal(formatPlatform({ os: 'linux', architecture: 'arm64', variant: 'v8' }), 'linux/arm64/v8');
     assert.equal(formatPlatform({ os: 'linux', architecture: 'amd64' }), 'linux/amd64');
     for (const bad of ['amd64', 'linux/', 'linux/arm64/v8/x', 'linux/am d64']) {
-      assert.throws(() => parsePlatform(bad), (err: unknown) => err instanceof SociError && err.kind === 'permanent' && err.message.includes(JSON.stringify(bad)));
+      assert.throws(
+        () => parsePlatform(bad),
+        (err: unknown) => err instanceof SociError && err.kind === 'permanent' && err.message.includes(JSON.stringify(bad)),
+      );
     }
   });
 });
@@ -75,21 +82,39 @@ describe('layer selection (upstream order of checks)', () => {
   });
 
   test('size is checked before compression; equal to the minimum is kept', () => {
-    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD, 999), 1000, 'img'), { action: 'skip', code: 'below-minimum-size', reason: 'below minimum layer size (999 < 1000)' });
+    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD, 999), 1000, 'img'), {
+      action: 'skip',
+      code: 'below-minimum-size',
+      reason: 'below minimum layer size (999 < 1000)',
+    });
     assert.equal(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_GZIP, 1000), 1000, 'img').action, 'index');
   });
 
   test('zstd and unsupported variants are skipped with a reason; prefetch artifacts ignored', () => {
-    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD), 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
-    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_DOCKER_LAYER_ZSTD), 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_ZSTD), 0, 'img'), {
+      action: 'skip',
+      code: 'unsupported-format',
+      reason: 'zstd layers cannot be indexed',
+    });
+    assert.deepEqual(selectLayer(layer(MEDIA_TYPE_DOCKER_LAYER_ZSTD), 0, 'img'), {
+      action: 'skip',
+      code: 'unsupported-format',
+      reason: 'zstd layers cannot be indexed',
+    });
     assert.equal(selectLayer(layer(MEDIA_TYPE_OCI_LAYER_NONDISTRIBUTABLE), 0, 'img').action, 'skip');
     assert.equal(selectLayer(layer(`${MEDIA_TYPE_OCI_LAYER}+encrypted`), 0, 'img').action, 'skip');
     assert.equal(selectLayer(layer(SOCI_PREFETCH_MEDIA_TYPE, 0), 1000, 'img').action, 'skip');
   });
 
   test('a non-layer type or an unknown layer base type fails the image, naming it', () => {
-    assert.throws(() => selectLayer(layer('application/vnd.oci.image.config.v1+json'), 0, 'repo linux/amd64'), (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /^repo linux\/amd64: .*not a layer type$/.test(err.message));
-    assert.throws(() => selectLayer(layer('application/vnd.oci.image.layer.v2.squashfs'), 0, 'img'), (err: unknown) => err instanceof SociError && err.kind === 'permanent');
+    assert.throws(
+      () => selectLayer(layer('application/vnd.oci.image.config.v1+json'), 0, 'repo linux/amd64'),
+      (err: unknown) => err instanceof SociError && err.kind === 'permanent' && /^repo linux\/amd64: .*not a layer type$/.test(err.message),
+    );
+    assert.throws(
+      () => selectLayer(layer('application/vnd.oci.image.layer.v2.squashfs'), 0, 'img'),
+      (err: unknown) => err instanceof SociError && err.kind === 'permanent',
+    );
   });
 });
 
@@ -103,16 +128,31 @@ describe('prefetch', () => {
   });
 
   test('spans are sorted and merged when overlapping or adjacent, disjoint ones kept', () => {
-    assert.deepEqual(mergeSpans([{ start: 5, end: 6 }, { start: 0, end: 1 }, { start: 2, end: 2 }, { start: 9, end: 9 }, { start: 6, end: 7 }]), [
-      { start: 0, end: 2 },
-      { start: 5, end: 7 },
-      { start: 9, end: 9 },
-    ]);
+    assert.deepEqual(
+      mergeSpans([
+        { start: 5, end: 6 },
+        { start: 0, end: 1 },
+        { start: 2, end: 2 },
+        { start: 9, end: 9 },
+        { start: 6, end: 7 },
+      ]),
+      [
+        { start: 0, end: 2 },
+        { start: 5, end: 7 },
+        { start: 9, end: 9 },
+      ],
+    );
   });
 
   test('the artifact is compact Go JSON with the layer digest annotation', () => {
-    const { bytes, descriptor } = prefetchArtifact(`sha256:${'b'.repeat(64)}`, [{ start: 3, end: 4 }, { start: 0, end: 0 }]);
-    assert.equal(Buffer.from(bytes).toString(), '{"version":"1.0","prefetch_spans":[{"start_span":0,"end_span":0},{"start_span":3,"end_span":4}]}');
+    const { bytes, descriptor } = prefetchArtifact(`sha256:${'b'.repeat(64)}`, [
+      { start: 3, end: 4 },
+      { start: 0, end: 0 },
+    ]);
+    assert.equal(
+      Buffer.from(bytes).toString(),
+      '{"version":"1.0","prefetch_spans":[{"start_span":0,"end_span":0},{"start_span":3,"end_span":4}]}',
+    );
     assert.equal(descriptor.mediaType, SOCI_PREFETCH_MEDIA_TYPE);
     assert.deepEqual(descriptor.annotations, { 'com.amazon.soci.image-layer-digest': `sha256:${'b'.repeat(64)}` });
   });
@@ -176,7 +216,11 @@ describe('output tags and deadline', () => {
   });
 
   test('each tag policy answers the core from its one entry', () => {
-    const sample: Record<TagPolicy['mode'], TagPolicy> = { suffix: { mode: 'suffix', suffix: '-x' }, tags: { mode: 'tags', tags: ['out'] }, 'in-place': { mode: 'in-place' } };
+    const sample: Record<TagPolicy['mode'], TagPolicy> = {
+      suffix: { mode: 'suffix', suffix: '-x' },
+      tags: { mode: 'tags', tags: ['out'] },
+      'in-place': { mode: 'in-place' },
+    };
     assert.deepEqual(Object.keys(TAG_POLICIES).sort(), Object.keys(sample).sort());
     const answers = Object.values(sample).map((policy) => {
       const entry = tagPolicyEntry(policy);
@@ -196,7 +240,10 @@ describe('output tags and deadline', () => {
   test('the deadline guard fails transiently only within the margin', () => {
     checkDeadline(undefined, 1000, 'pushing');
     checkDeadline(Date.now() + 60_000, 1000, 'pushing');
-    assert.throws(() => checkDeadline(Date.now() + 500, 1000, 'tagging v1-soci'), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*tagging v1-soci/.test(err.message));
+    assert.throws(
+      () => checkDeadline(Date.now() + 500, 1000, 'tagging v1-soci'),
+      (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*tagging v1-soci/.test(err.message),
+    );
   });
 });
 

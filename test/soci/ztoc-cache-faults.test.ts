@@ -11,9 +11,9 @@ import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
 import type { BuildEvent } from '../../lambda/soci/types.ts';
-import { RepositoryZtocCache, ZTOC_CACHE_ARTIFACT_TYPE, cacheTag, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
+import { cacheTag, RepositoryZtocCache, ZTOC_CACHE_ARTIFACT_TYPE, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
 import { buildZtoc } from '../../lambda/ztoc/builder.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import type { BuiltLayout } from '../support/images.ts';
 import type { RunningRegistry } from '../support/registry.ts';
 import { options, ztocCacheWorld } from '../support/ztoc-cache-world.ts';
@@ -28,7 +28,8 @@ describe('zTOC cache faults against docker-registry', () => {
     ({ registry, proxy, one } = world);
   });
   /** The build's warnings, as an assertion message: a cache miss or failure then says why. */
-  const warningsOf = (events: BuildEvent[]) => events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : [])).join('\n') || '(no warnings)';
+  const warningsOf = (events: BuildEvent[]) =>
+    events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : [])).join('\n') || '(no warnings)';
 
   test('entries that do not check out are ignored and rebuilt, never used', async () => {
     await push(one, 'bad/app:v1');
@@ -40,8 +41,16 @@ describe('zTOC cache faults against docker-registry', () => {
       spanSize: options.spanSize,
       buildToolId: options.buildToolId,
     });
-    const ztocOf = async (layer: Descriptor, extra: { spanSize?: number; buildToolId?: string; compression?: 'gzip' | 'uncompressed' } = {}) => {
-      const built = await buildZtoc((async function* () { yield one.blobs.get(layer.digest)!; })(), { spanSize: options.spanSize, buildToolId: options.buildToolId, compression: 'gzip', ...extra });
+    const ztocOf = async (
+      layer: Descriptor,
+      extra: { spanSize?: number; buildToolId?: string; compression?: 'gzip' | 'uncompressed' } = {},
+    ) => {
+      const built = await buildZtoc(
+        (async function* () {
+          yield one.blobs.get(layer.digest)!;
+        })(),
+        { spanSize: options.spanSize, buildToolId: options.buildToolId, compression: 'gzip', ...extra },
+      );
       assert.ok(built.indexable);
       return built;
     };
@@ -77,11 +86,26 @@ describe('zTOC cache faults against docker-registry', () => {
     assert.equal(result.cache?.failures, 0);
     const warnings = events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : []));
     assert.equal(warnings.length, 4, warnings.join('\n'));
-    assert.ok(warnings.some((w) => /build tool id is "another tool"/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /compressed size is \d+, expected \d+/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /span size is 32768, expected 65536/.test(w)), warnings.join('\n'));
-    assert.ok(warnings.some((w) => /malformed|bad-ztoc|zTOC/.test(w)), warnings.join('\n'));
-    assert.equal(result.bytesRead, layers.reduce((n, l) => n + l.size, 0));
+    assert.ok(
+      warnings.some((w) => /build tool id is "another tool"/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /compressed size is \d+, expected \d+/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /span size is 32768, expected 65536/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((w) => /malformed|bad-ztoc|zTOC/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.equal(
+      result.bytesRead,
+      layers.reduce((n, l) => n + l.size, 0),
+    );
     await assertSameAsScratch('bad/app', result, one);
 
     // The rebuilt zTOCs replaced the bad entries: the next image reuses all four.
@@ -94,7 +118,11 @@ describe('zTOC cache faults against docker-registry', () => {
     await push(one, 'corrupt/a:v1');
     await push(one, 'corrupt/b:v1');
     const firstEvents: BuildEvent[] = [];
-    const first = await buildSociIndex(target('corrupt/a'), 'v1', { ...options, ztocCache: cache('cache/corrupt'), onEvent: (e) => firstEvents.push(e) });
+    const first = await buildSociIndex(target('corrupt/a'), 'v1', {
+      ...options,
+      ztocCache: cache('cache/corrupt'),
+      onEvent: (e) => firstEvents.push(e),
+    });
     assert.equal(first.cache?.stored, 4, warningsOf(firstEvents));
     const victim = first.platforms[0]!.layers[0]!;
     // A second proxy serves the first layer's cached zTOC with every byte zeroed (same length).
@@ -108,7 +136,9 @@ describe('zTOC cache faults against docker-registry', () => {
       },
     });
     try {
-      const corrupted = new RepositoryZtocCache(new RegistryTarget({ registry: corrupting.host, repository: 'cache/corrupt', retry: { attempts: 1 } }));
+      const corrupted = new RepositoryZtocCache(
+        new RegistryTarget({ registry: corrupting.host, repository: 'cache/corrupt', retry: { attempts: 1 } }),
+      );
       const events: BuildEvent[] = [];
       const result = await buildSociIndex(target('corrupt/b'), 'v1', { ...options, ztocCache: corrupted, onEvent: (e) => events.push(e) });
       assert.deepEqual(ztocModes(result), ['built', 'reused', 'reused', 'reused'], warningsOf(events));
@@ -144,5 +174,4 @@ describe('zTOC cache faults against docker-registry', () => {
     assert.equal(result.cache?.failures, 8, 'four lookups and four writes');
     await assertSameAsScratch('denied/app', result, one);
   });
-
 });

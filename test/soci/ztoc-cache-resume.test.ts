@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
-import { SociError, type BuildOptions } from '../../lambda/soci/types.ts';
+import { type BuildOptions, SociError } from '../../lambda/soci/types.ts';
 import type { BuiltLayout } from '../support/images.ts';
 import { options, ztocCacheWorld } from '../support/ztoc-cache-world.ts';
 
@@ -29,7 +29,10 @@ describe('zTOC cache: resume after a deadline', () => {
         if (e.type === 'layer-done') opts.deadline = Date.now() + 100;
       },
     };
-    await assert.rejects(buildSociIndex(target('resume/app'), 'v1', opts), (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*pushing/.test(err.message));
+    await assert.rejects(
+      buildSociIndex(target('resume/app'), 'v1', opts),
+      (err: unknown) => err instanceof SociError && err.kind === 'transient' && /^deadline: .*pushing/.test(err.message),
+    );
     await assert.rejects(target('resume/app').resolve('v1-soci'), 'nothing tagged');
     const layers = layersOf(one);
     const retry = await buildSociIndex(target('resume/app'), 'v1', { ...options, ztocCache: cache('cache/resume') });

@@ -11,7 +11,7 @@
 // - manifest PUTs beyond a rate (token bucket) are answered 429 TOOMANYREQUESTS.
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -88,7 +88,10 @@ function wildcard(filter: string): RegExp {
 }
 
 function accepted(accept: string | undefined): string[] {
-  return (accept ?? '').split(',').map((t) => t.split(';')[0]!.trim().toLowerCase()).filter((t) => t !== '');
+  return (accept ?? '')
+    .split(',')
+    .map((t) => t.split(';')[0]!.trim().toLowerCase())
+    .filter((t) => t !== '');
 }
 
 function errorBody(code: string, message: string): string {
@@ -97,7 +100,11 @@ function errorBody(code: string, message: string): string {
 
 /** An OCI manifest or index with every convertible media type swapped to its Docker twin, or back. */
 function convert(bytes: Buffer): Buffer {
-  const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown> & { config?: { mediaType?: string }; layers?: { mediaType?: string }[]; manifests?: { mediaType?: string }[] };
+  const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown> & {
+    config?: { mediaType?: string };
+    layers?: { mediaType?: string }[];
+    manifests?: { mediaType?: string }[];
+  };
   const swap = (d: { mediaType?: string } | undefined) => {
     if (d?.mediaType && CONVERSIONS[d.mediaType]) d.mediaType = CONVERSIONS[d.mediaType];
   };
@@ -120,7 +127,12 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
   let refilled = Date.now();
   const minPart = options.minPartBytes ?? ECR_MIN_PART_BYTES;
 
-  function upstream(method: string, path: string, headers: IncomingHttpHeaders, body?: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  function upstream(
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+    body?: Buffer,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
     return new Promise((resolve, reject) => {
       // Host is kept: docker-registry builds upload Locations from it, and they must point at the front.
       const { 'content-length': _length, 'transfer-encoding': _te, ...rest } = headers;
@@ -133,12 +145,22 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
     });
   }
 
-  function reply(res: ServerResponse, record: EcrFrontRequest, status: number, headers: IncomingHttpHeaders, body: Buffer | string, quirk?: string): void {
+  function reply(
+    res: ServerResponse,
+    record: EcrFrontRequest,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer | string,
+    quirk?: string,
+  ): void {
     record.status = status;
     if (quirk) record.quirk = quirk;
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const { 'content-length': _length, 'transfer-encoding': _te, connection: _c, ...rest } = headers;
-    res.writeHead(status, { ...rest, 'content-length': String(record.method === 'HEAD' ? (headers['content-length'] ?? bytes.length) : bytes.length) });
+    res.writeHead(status, {
+      ...rest,
+      'content-length': String(record.method === 'HEAD' ? (headers['content-length'] ?? bytes.length) : bytes.length),
+    });
     res.end(record.method === 'HEAD' ? undefined : bytes);
   }
 
@@ -158,7 +180,12 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
     const url = new URL(req.url ?? '/', 'http://front');
     const path = url.pathname;
     const body = await readBody(req);
-    const record: EcrFrontRequest = { method, path, bodyBytes: body.length, ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] } : {}) };
+    const record: EcrFrontRequest = {
+      method,
+      path,
+      bodyBytes: body.length,
+      ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] } : {}),
+    };
     requests.push(record);
     const manifest = MANIFEST.exec(path);
 
@@ -167,7 +194,9 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
       const [, , reference] = manifest as unknown as [string, string, string];
       // Ask for everything: the front decides, as ECR does, from the stored type and the client's Accept.
       const up = await upstream(method === 'HEAD' ? 'GET' : method, path + url.search, { ...req.headers, accept: ALL_MANIFEST_TYPES });
-      const stored = String(up.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const stored = String(up.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim();
       const wants = accepted(req.headers.accept);
       if (up.status !== 200 || DIGEST.test(reference) || wants.includes(stored) || wants.includes('*/*')) {
         const headers = method === 'HEAD' ? { ...up.headers, 'content-length': String(up.body.length) } : up.headers;
@@ -177,9 +206,23 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
       if (options.narrowAccept !== 'not-found' && target && wants.includes(target)) {
         const converted = convert(up.body);
         const digest = `sha256:${createHash('sha256').update(converted).digest('hex')}`;
-        return reply(res, record, 200, { 'content-type': target, 'docker-content-digest': digest, 'content-length': String(converted.length) }, converted, 'converted');
+        return reply(
+          res,
+          record,
+          200,
+          { 'content-type': target, 'docker-content-digest': digest, 'content-length': String(converted.length) },
+          converted,
+          'converted',
+        );
       }
-      return reply(res, record, 404, { 'content-type': 'application/json' }, errorBody('MANIFEST_UNKNOWN', `Requested image not found (stored as ${stored})`), 'not-accepted');
+      return reply(
+        res,
+        record,
+        404,
+        { 'content-type': 'application/json' },
+        errorBody('MANIFEST_UNKNOWN', `Requested image not found (stored as ${stored})`),
+        'not-accepted',
+      );
     }
 
     if (manifest && method === 'PUT') {
@@ -191,7 +234,17 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
       if (exclusions && !DIGEST.test(reference) && !exclusions.some((f) => wildcard(f).test(reference))) {
         const existing = await upstream('HEAD', path, { ...req.headers, accept: ALL_MANIFEST_TYPES });
         if (existing.status === 200) {
-          return reply(res, record, 400, { 'content-type': 'application/json' }, errorBody('TAG_INVALID', `The image tag '${reference}' already exists in the '${repository}' repository and cannot be overwritten because the tag is immutable.`), 'immutable');
+          return reply(
+            res,
+            record,
+            400,
+            { 'content-type': 'application/json' },
+            errorBody(
+              'TAG_INVALID',
+              `The image tag '${reference}' already exists in the '${repository}' repository and cannot be overwritten because the tag is immutable.`,
+            ),
+            'immutable',
+          );
         }
       }
     }
@@ -200,7 +253,17 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
     if (session && method === 'PATCH') {
       const state = sessions.get(session[2]!) ?? { lastPart: Infinity };
       if (state.lastPart < minPart) {
-        return reply(res, record, 400, { 'content-type': 'application/json' }, errorBody('BLOB_UPLOAD_INVALID', `LayerPartTooSmallException: part of ${state.lastPart} bytes is below the ${minPart}-byte minimum`), 'part-too-small');
+        return reply(
+          res,
+          record,
+          400,
+          { 'content-type': 'application/json' },
+          errorBody(
+            'BLOB_UPLOAD_INVALID',
+            `LayerPartTooSmallException: part of ${state.lastPart} bytes is below the ${minPart}-byte minimum`,
+          ),
+          'part-too-small',
+        );
       }
       const up = await upstream(method, path + url.search, req.headers, body);
       if (up.status === 202) {
@@ -216,20 +279,29 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
 
     if (UPLOAD_START.test(path) && method === 'POST' && options.chunkMinLength !== undefined) {
       const up = await upstream(method, path + url.search, req.headers, body);
-      return reply(res, record, up.status, up.status === 202 ? { ...up.headers, 'oci-chunk-min-length': String(options.chunkMinLength) } : up.headers, up.body);
+      return reply(
+        res,
+        record,
+        up.status,
+        up.status === 202 ? { ...up.headers, 'oci-chunk-min-length': String(options.chunkMinLength) } : up.headers,
+        up.body,
+      );
     }
 
     const up = await upstream(method, path + url.search, req.headers, body);
     reply(res, record, up.status, up.headers, up.body);
   }
 
-  const server = createServer((req, res) =>
-    void handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(502).end(String(err));
-      else res.destroy();
-    }),
+  const server = createServer(
+    (req, res) =>
+      void handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(502).end(String(err));
+        else res.destroy();
+      }),
   );
-  const frontPort = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+  const frontPort = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
   return {
     host: `127.0.0.1:${frontPort}`,
     proxy,

@@ -41,7 +41,11 @@ async function startAwsJsonServer(targetPrefix: string, handlers: Record<string,
     req.on('end', () => {
       const reply = (status: number, payload: unknown) => {
         const text = JSON.stringify(payload);
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': randomUUID() });
+        res.writeHead(status, {
+          'content-type': 'application/x-amz-json-1.1',
+          'content-length': Buffer.byteLength(text),
+          'x-amzn-requestid': randomUUID(),
+        });
         res.end(text);
       };
       const target = String(req.headers['x-amz-target'] ?? '');
@@ -54,7 +58,8 @@ async function startAwsJsonServer(targetPrefix: string, handlers: Record<string,
       }
       calls.push({ operation, body, headers: req.headers });
       const handler = handlers[operation];
-      if (req.method !== 'POST' || !handler) return reply(400, { __type: 'UnknownOperationException', message: `unknown target ${target}` });
+      if (req.method !== 'POST' || !handler)
+        return reply(400, { __type: 'UnknownOperationException', message: `unknown target ${target}` });
       if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ')) {
         return reply(403, { __type: 'MissingAuthenticationTokenException', message: 'request is not signed' });
       }
@@ -64,7 +69,8 @@ async function startAwsJsonServer(targetPrefix: string, handlers: Record<string,
         return reply(pending.fault.status, { __type: pending.fault.type, message: pending.fault.message ?? pending.fault.type });
       }
       const answer = handler(body) as { error?: AwsFault } | undefined;
-      if (answer?.error) return reply(answer.error.status, { __type: answer.error.type, message: answer.error.message ?? answer.error.type });
+      if (answer?.error)
+        return reply(answer.error.status, { __type: answer.error.type, message: answer.error.message ?? answer.error.type });
       reply(200, answer);
     });
   });
@@ -101,7 +107,8 @@ export interface FakeEcrOptions {
 /** ECR's paging: `maxResults` 1–1000 (more is an error, not clamped), `nextToken` an opaque offset. */
 function page<T>(items: T[], body: Record<string, unknown>): { slice: T[]; nextToken?: string } | { error: AwsFault } {
   const max = body.maxResults === undefined ? 100 : Number(body.maxResults);
-  if (!Number.isInteger(max) || max < 1 || max > 1000) return { error: { status: 400, type: 'InvalidParameterException', message: 'maxResults must be between 1 and 1000' } };
+  if (!Number.isInteger(max) || max < 1 || max > 1000)
+    return { error: { status: 400, type: 'InvalidParameterException', message: 'maxResults must be between 1 and 1000' } };
   const start = body.nextToken === undefined ? 0 : Number(Buffer.from(String(body.nextToken), 'base64url').toString());
   const slice = items.slice(start, start + max);
   return { slice, ...(start + max < items.length && { nextToken: Buffer.from(String(start + max)).toString('base64url') }) };
@@ -114,16 +121,25 @@ export function startFakeEcr(options: FakeEcrOptions): Promise<FakeAwsServer> {
     DescribeRepositories: (body) => {
       const paged = page([...repositories.keys()], body);
       if ('error' in paged) return paged;
-      return { repositories: paged.slice.map((repositoryName) => ({ repositoryName })), ...(paged.nextToken && { nextToken: paged.nextToken }) };
+      return {
+        repositories: paged.slice.map((repositoryName) => ({ repositoryName })),
+        ...(paged.nextToken && { nextToken: paged.nextToken }),
+      };
     },
     DescribeImages: (body) => {
       const images = repositories.get(String(body.repositoryName));
-      if (!images) return { error: { status: 400, type: 'RepositoryNotFoundException', message: `repository ${body.repositoryName} not found` } };
-      const tagged = (body.filter as { tagStatus?: string } | undefined)?.tagStatus === 'TAGGED' ? images.filter((i) => i.tags.length > 0) : images;
+      if (!images)
+        return { error: { status: 400, type: 'RepositoryNotFoundException', message: `repository ${body.repositoryName} not found` } };
+      const tagged =
+        (body.filter as { tagStatus?: string } | undefined)?.tagStatus === 'TAGGED' ? images.filter((i) => i.tags.length > 0) : images;
       const paged = page(tagged, body);
       if ('error' in paged) return paged;
       return {
-        imageDetails: paged.slice.map((i) => ({ repositoryName: body.repositoryName, imageDigest: i.digest, ...(i.tags.length > 0 && { imageTags: i.tags }) })),
+        imageDetails: paged.slice.map((i) => ({
+          repositoryName: body.repositoryName,
+          imageDigest: i.digest,
+          ...(i.tags.length > 0 && { imageTags: i.tags }),
+        })),
         ...(paged.nextToken && { nextToken: paged.nextToken }),
       };
     },
@@ -178,7 +194,10 @@ export async function startFakeEventBridge(): Promise<FakeEventBridge & { reject
       const entries = (body.Entries ?? []) as Record<string, unknown>[];
       if (rejections > 0) {
         rejections--;
-        return { FailedEntryCount: entries.length, Entries: entries.map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' })) };
+        return {
+          FailedEntryCount: entries.length,
+          Entries: entries.map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' })),
+        };
       }
       for (const e of entries) {
         events.push({
@@ -230,12 +249,19 @@ export async function startFakeLambda(): Promise<FakeLambda> {
       requests++;
       const reply = (status: number, type?: string) => {
         const text = type ? JSON.stringify({ Type: 'User', message: type }) : '';
-        res.writeHead(status, { 'content-type': 'application/json', ...(type && { 'x-amzn-errortype': type }), 'x-amzn-requestid': randomUUID() });
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          ...(type && { 'x-amzn-errortype': type }),
+          'x-amzn-requestid': randomUUID(),
+        });
         res.end(text);
       };
       const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(req.url ?? '');
       if (req.method !== 'POST' || !match) return reply(404, 'ResourceNotFoundException');
-      if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ') || !String(req.headers.authorization).includes('/lambda/aws4_request')) {
+      if (
+        !String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ') ||
+        !String(req.headers.authorization).includes('/lambda/aws4_request')
+      ) {
         return reply(403, 'InvalidSignatureException');
       }
       if (throttled > 0) {
@@ -248,7 +274,11 @@ export async function startFakeLambda(): Promise<FakeLambda> {
       } catch {
         return reply(400, 'InvalidRequestContentException');
       }
-      invocations.push({ functionName: decodeURIComponent(match[1]!), invocationType: req.headers['x-amz-invocation-type'] as string | undefined, payload });
+      invocations.push({
+        functionName: decodeURIComponent(match[1]!),
+        invocationType: req.headers['x-amz-invocation-type'] as string | undefined,
+        payload,
+      });
       reply(req.headers['x-amz-invocation-type'] === 'Event' ? 202 : 200);
     });
   });

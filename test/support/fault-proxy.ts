@@ -4,7 +4,14 @@
 // the OCI referrers API that docker-registry 2.8 lacks (records subjects on manifest PUT, adds OCI-Subject),
 // and holds the reads of a chosen blob until the test lets them go (a build stalled mid-layer, on cue).
 import { createHash } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 
 export interface ProxiedRequest {
   server: 'proxy' | 'redirect';
@@ -179,7 +186,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const record: ProxiedRequest = { server: 'proxy', method, path: url.pathname, search: url.search, authorization: req.headers.authorization !== undefined, range: req.headers.range, at: performance.now() };
+    const record: ProxiedRequest = {
+      server: 'proxy',
+      method,
+      path: url.pathname,
+      search: url.search,
+      authorization: req.headers.authorization !== undefined,
+      range: req.headers.range,
+      at: performance.now(),
+    };
     requests.push(record);
     if (options.gate && (await options.gate(req, res))) return;
     const body = await readBody(req);
@@ -205,7 +220,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const all = referrers.get(`${referrersMatch[1]}@${referrersMatch[2]}`) ?? [];
       const manifests = artifactType === null ? all : all.filter((r) => r.artifactType === artifactType);
       record.status = 200;
-      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', ...(artifactType === null ? {} : { 'oci-filters-applied': 'artifactType' }) });
+      res.writeHead(200, {
+        'content-type': 'application/vnd.oci.image.index.v1+json',
+        ...(artifactType === null ? {} : { 'oci-filters-applied': 'artifactType' }),
+      });
       res.end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
       return;
     }
@@ -228,9 +246,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       headers = withoutRange(headers);
     }
     forward(res, method, url.pathname + url.search, headers, body, record, url.pathname, (status, headers) => {
-      if (options.relativeLocations && typeof headers.location === 'string') headers.location = headers.location.replace(/^https?:\/\/[^/]+/, '');
+      if (options.relativeLocations && typeof headers.location === 'string')
+        headers.location = headers.location.replace(/^https?:\/\/[^/]+/, '');
       if (!manifestPut || status !== 201) return;
-      let manifest: { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
+      let manifest: {
+        subject?: { digest?: string };
+        artifactType?: string;
+        config?: { mediaType?: string };
+        annotations?: Record<string, string>;
+      };
       try {
         manifest = JSON.parse(body.toString('utf8'));
       } catch {
@@ -243,7 +267,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const list = referrers.get(key) ?? [];
       if (!list.some((r) => r.digest === digest)) {
         const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
-        list.push({ mediaType: req.headers['content-type'] ?? '', digest, size: body.length, ...(artifactType ? { artifactType } : {}), ...(manifest.annotations ? { annotations: manifest.annotations } : {}) });
+        list.push({
+          mediaType: req.headers['content-type'] ?? '',
+          digest,
+          size: body.length,
+          ...(artifactType ? { artifactType } : {}),
+          ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
+        });
       }
       referrers.set(key, list);
       headers['oci-subject'] = subject;
@@ -252,7 +282,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   async function handleRedirected(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://s3');
-    const record: ProxiedRequest = { server: 'redirect', method: req.method ?? 'GET', path: url.pathname, search: url.search, authorization: req.headers.authorization !== undefined, range: req.headers.range, at: performance.now() };
+    const record: ProxiedRequest = {
+      server: 'redirect',
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      search: url.search,
+      authorization: req.headers.authorization !== undefined,
+      range: req.headers.range,
+      at: performance.now(),
+    };
     requests.push(record);
     await readBody(req);
     const ticket = tickets.get(url.pathname.split('/')[2] ?? '');

@@ -107,7 +107,9 @@ function build(dir: string): void {
       if (!bytes) throw new Error(`golden ${file.path}: sha256 ${file.sha256} is not in ${manifest.pack}`);
       const got = sha256(bytes);
       if (got !== file.sha256 || bytes.length !== file.size) {
-        const how = file.recipe ? ` (regenerated with \`${file.recipe.command.join(' ')}\`; see test/fixtures/README.md for the tool versions)` : '';
+        const how = file.recipe
+          ? ` (regenerated with \`${file.recipe.command.join(' ')}\`; see test/fixtures/README.md for the tool versions)`
+          : '';
         throw new Error(`golden ${file.path}: sha256 ${got} (${bytes.length} bytes), expected ${file.sha256} (${file.size} bytes)${how}`);
       }
       const target = join(tmp, file.path);

@@ -3,9 +3,17 @@
 // names it, a loopback EventBridge (and Lambda Invoke, for the sync), and the AWS_* environment that points
 // the handler's SDK clients at them. Powertools output is captured (test/handler/helpers.ts).
 import { enablePowertoolsCapture } from '../handler/helpers.ts';
-import { startFakeEcr, startFakeEventBridge, startFakeLambda, type FakeAwsServer, type FakeEcrOptions, type FakeEventBridge, type FakeLambda } from './fake-aws.ts';
-import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
-import { startRegistry, type RunningRegistry } from './registry.ts';
+import {
+  type FakeAwsServer,
+  type FakeEcrOptions,
+  type FakeEventBridge,
+  type FakeLambda,
+  startFakeEcr,
+  startFakeEventBridge,
+  startFakeLambda,
+} from './fake-aws.ts';
+import { type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.ts';
+import { type RunningRegistry, startRegistry } from './registry.ts';
 
 export interface HandlerWorldOptions {
   /** The registry's (and ECR token's) password; the user is AWS, as ECR's. */
@@ -44,7 +52,11 @@ export async function startHandlerWorld(options: HandlerWorldOptions): Promise<H
     stops.push(() => registry.stop());
     const proxy = options.proxy && (await startFaultProxy({ upstream: registry.host, ...options.proxy }));
     if (proxy) stops.push(() => proxy.stop());
-    const ecr = await startFakeEcr({ proxyEndpoint: proxy ? proxy.url : registry.url, password: options.password, ...(options.repositories && { repositories: options.repositories }) });
+    const ecr = await startFakeEcr({
+      proxyEndpoint: proxy ? proxy.url : registry.url,
+      password: options.password,
+      ...(options.repositories && { repositories: options.repositories }),
+    });
     stops.push(() => ecr.close());
     const events = await startFakeEventBridge();
     stops.push(() => events.close());

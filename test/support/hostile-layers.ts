@@ -141,7 +141,12 @@ export function longNamesTar(entries: number): Buffer {
   for (let i = 0; i < entries; i++) {
     const name = Buffer.alloc((1 << 20) - 16, 0x61);
     name.write(`${i}/`, 0);
-    parts.push(tarEntry(tarHeaderBlock({ name: '././@LongLink', size: name.length + 1, typeflag: 'L', format: 'gnu' }), Buffer.concat([name, Buffer.alloc(1)])));
+    parts.push(
+      tarEntry(
+        tarHeaderBlock({ name: '././@LongLink', size: name.length + 1, typeflag: 'L', format: 'gnu' }),
+        Buffer.concat([name, Buffer.alloc(1)]),
+      ),
+    );
     parts.push(tarHeaderBlock({ name: `f${i}`, size: 0, typeflag: '0', format: 'gnu' }));
   }
   parts.push(END_OF_ARCHIVE);

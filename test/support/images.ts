@@ -55,7 +55,13 @@ const LAYER_MEDIA_TYPES: Record<Compression, string> = {
 export function deterministicBytes(seed: string, size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let block = 0, at = 0; at < size; block++, at += 32) {
-    out.set(createHash('sha256').update(`${seed}/${block}`).digest().subarray(0, Math.min(32, size - at)), at);
+    out.set(
+      createHash('sha256')
+        .update(`${seed}/${block}`)
+        .digest()
+        .subarray(0, Math.min(32, size - at)),
+      at,
+    );
   }
   return out;
 }
@@ -70,7 +76,10 @@ async function tarOf(files: LayerSpec['files']): Promise<Buffer> {
   });
   const mtime = new Date('2024-01-01T00:00:00Z');
   for (const file of files) {
-    archive.entry({ name: file.name, mode: 0o644, mtime, uid: 0, gid: 0 }, Buffer.from(deterministicBytes(file.seed ?? file.name, file.size)));
+    archive.entry(
+      { name: file.name, mode: 0o644, mtime, uid: 0, gid: 0 },
+      Buffer.from(deterministicBytes(file.seed ?? file.name, file.size)),
+    );
   }
   archive.finalize();
   return done;
@@ -121,7 +130,13 @@ class LayoutWriter {
     }
     const config = await this.put(
       MEDIA_TYPE_OCI_CONFIG,
-      json({ architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: diffIds } }),
+      json({
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        config: {},
+        rootfs: { type: 'layers', diff_ids: diffIds },
+      }),
     );
     const manifest = await this.put(
       MEDIA_TYPE_OCI_MANIFEST,
@@ -152,10 +167,17 @@ export async function buildLayout(options: { layers: LayerSpec[]; platforms?: Pl
       ? images[0]!.manifest
       : await writer.put(
           MEDIA_TYPE_OCI_INDEX,
-          json({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: images.map((im, i) => ({ ...im.manifest, platform: platforms[i] })) }),
+          json({
+            schemaVersion: 2,
+            mediaType: MEDIA_TYPE_OCI_INDEX,
+            manifests: images.map((im, i) => ({ ...im.manifest, platform: platforms[i] })),
+          }),
         );
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...root, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ ...root, annotations: { 'org.opencontainers.image.ref.name': tag } }] }),
+  );
   return { dir, tag, root, images, blobs: writer.blobs };
 }
 

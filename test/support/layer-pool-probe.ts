@@ -14,4 +14,6 @@ const result = await pool.index(
   { spanSize: 65536, compression: 'gzip', buildToolId: 'AWS SOCI CLI v0.2', prefetchPaths: [], sizeHint: layer.length },
 );
 await pool.close();
-console.log(JSON.stringify({ fallbacks, fallbackReason: pool.fallbackReason ?? null, digest: result.indexable ? result.summary.digest : undefined }));
+console.log(
+  JSON.stringify({ fallbacks, fallbackReason: pool.fallbackReason ?? null, digest: result.indexable ? result.summary.digest : undefined }),
+);

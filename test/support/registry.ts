@@ -4,7 +4,7 @@
 // A registry never outlives the test process that started it: it is stopped by `stop()`, killed on the
 // process's `exit` (normal end, uncaught error, the test runner's timeout) and, because the kernel sends it
 // SIGKILL when its parent dies (setpriv --pdeathsig), also when the test process itself is killed.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';

@@ -7,7 +7,12 @@ import { describe, test } from 'node:test';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
 import { DigestMismatchError, errorKind, isNotFound } from '../../lambda/oci/errors.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
-import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST, SOCI_INDEX_ARTIFACT_TYPE_V2 } from '../../lambda/oci/media-types.ts';
+import {
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  MEDIA_TYPE_OCI_MANIFEST,
+  SOCI_INDEX_ARTIFACT_TYPE_V2,
+} from '../../lambda/oci/media-types.ts';
 import type { Descriptor, Target } from '../../lambda/oci/target.ts';
 
 export interface ContractBackend {
@@ -40,7 +45,11 @@ function blob(seed: number): { desc: Descriptor; bytes: Uint8Array } {
 }
 
 /** An image manifest over one config and one layer (pushed first), optionally a referrer of `subject`. */
-async function pushImage(target: Target, seed: number, subject?: Descriptor): Promise<{ desc: Descriptor; bytes: Uint8Array; layer: Descriptor }> {
+async function pushImage(
+  target: Target,
+  seed: number,
+  subject?: Descriptor,
+): Promise<{ desc: Descriptor; bytes: Uint8Array; layer: Descriptor }> {
   const config = encoder.encode(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
   const configDesc = descriptorFor(MEDIA_TYPE_OCI_CONFIG, config);
   const layer = blob(seed);
@@ -100,7 +109,8 @@ export function targetContract(name: string, backend: ContractBackend): void {
       const pushes: Promise<void>[] = [];
       for (let i = 0; i < 4; i++) pushes.push(target.push(other.desc, other.bytes));
       if (target.pushFrom) {
-        for (let i = 0; i < 2; i++) pushes.push(target.pushFrom(other.desc, async () => chunks(other.bytes.subarray(0, 100), other.bytes.subarray(100))));
+        for (let i = 0; i < 2; i++)
+          pushes.push(target.pushFrom(other.desc, async () => chunks(other.bytes.subarray(0, 100), other.bytes.subarray(100))));
       }
       await Promise.all(pushes);
       assert.deepEqual(Buffer.from(await target.fetchBytes(other.desc)), Buffer.from(other.bytes));
@@ -113,7 +123,11 @@ export function targetContract(name: string, backend: ContractBackend): void {
       const wrong = bytes.slice();
       wrong[10] = wrong[10]! ^ 0xff;
       await assert.rejects(target.push(desc, wrong), isDigestMismatch);
-      if (target.pushFrom) await assert.rejects(target.pushFrom(desc, async () => chunks(wrong)), isDigestMismatch);
+      if (target.pushFrom)
+        await assert.rejects(
+          target.pushFrom(desc, async () => chunks(wrong)),
+          isDigestMismatch,
+        );
       assert.equal(await target.exists(desc), false);
     });
 

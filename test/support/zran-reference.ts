@@ -2,8 +2,9 @@
 // inflate, driven exactly like soci's generate_zinfo (windowBits 47, Z_BLOCK, data_type), over a whole
 // file in memory. It shares no code with the native-zlib engine, so tests can compare the two on any
 // gzip stream, not only the golden ones.
-import ZStream from 'pako/lib/zlib/zstream.js';
+
 import { inflate, inflateInit2 } from 'pako/lib/zlib/inflate.js';
+import ZStream from 'pako/lib/zlib/zstream.js';
 
 export interface ReferenceCheckpoint {
   in: number;

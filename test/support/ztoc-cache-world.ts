@@ -5,16 +5,22 @@ import { after, before } from 'node:test';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
-import { DEFAULT_BUILD_OPTIONS, buildSociIndex } from '../../lambda/soci/build.ts';
+import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildOptions, BuildResult } from '../../lambda/soci/types.ts';
 import { RepositoryZtocCache } from '../../lambda/soci/ztoc-cache.ts';
 import { assertComplete } from '../soci/helpers.ts';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
-import { buildLayout, type BuiltLayout, type LayerSpec } from './images.ts';
-import { startRegistry, type RunningRegistry } from './registry.ts';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
+import { type BuiltLayout, buildLayout, type LayerSpec } from './images.ts';
+import { type RunningRegistry, startRegistry } from './registry.ts';
 
 const SHARED: LayerSpec[] = [
-  { compression: 'gzip', files: [{ name: 'base/os.bin', size: 300_000 }, { name: 'base/etc/passwd', size: 2000 }] },
+  {
+    compression: 'gzip',
+    files: [
+      { name: 'base/os.bin', size: 300_000 },
+      { name: 'base/etc/passwd', size: 2000 },
+    ],
+  },
   { compression: 'uncompressed', files: [{ name: 'runtime/lib.bin', size: 200_000 }] },
   { compression: 'gzip', files: [{ name: 'deps/vendor.bin', size: 250_000 }] },
 ];
@@ -57,7 +63,10 @@ export function ztocCacheWorld(): ZtocCacheWorld {
     },
     layersOf: (layout: BuiltLayout) => layout.images[0]!.layers,
     layerGets: (layers: Descriptor[]) =>
-      layers.reduce((n, l) => n + world.proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${l.digest}`)).length, 0),
+      layers.reduce(
+        (n, l) => n + world.proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${l.digest}`)).length,
+        0,
+      ),
     async fromScratch(layout: BuiltLayout, extra: Partial<BuildOptions> = {}) {
       return buildSociIndex(await OciLayoutTarget.open(layout.dir), layout.tag, { ...options, ...extra, dryRun: true });
     },
@@ -65,7 +74,10 @@ export function ztocCacheWorld(): ZtocCacheWorld {
       const scratch = await world.fromScratch(layout, extra);
       assert.equal(result.status, 'created', result.message);
       assert.equal(result.output?.digest, scratch.output?.digest);
-      assert.deepEqual(result.platforms.map((p) => p.indexDigest), scratch.platforms.map((p) => p.indexDigest));
+      assert.deepEqual(
+        result.platforms.map((p) => p.indexDigest),
+        scratch.platforms.map((p) => p.indexDigest),
+      );
       assert.deepEqual(
         result.platforms.flatMap((p) => p.layers.map((l) => l.ztocDigest)),
         scratch.platforms.flatMap((p) => p.layers.map((l) => l.ztocDigest)),

@@ -1,16 +1,17 @@
 // Byte compatibility with soci-snapshotter: every golden zTOC is rebuilt from its layer and must have the
 // same sha256. Plus the layers the builder must refuse, each with a typed one-line reason.
-import { describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { pack } from 'tar-stream';
 import { buildZtoc, detectFormat } from '../../lambda/ztoc/builder.ts';
 import { UPSTREAM_BUILD_TOOL_ID } from '../../lambda/ztoc/types.ts';
+import { chunked } from '../support/bytes.ts';
 import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 import { globalHeaderTar, tarEntry, tarHeaderBlock } from '../support/tar-fixtures.ts';
-import { chunked } from '../support/bytes.ts';
 
 const SPANS: Record<string, number> = { span64k: 65536, span4m: 4194304 };
 
@@ -51,7 +52,11 @@ describe('golden zTOCs are reproduced byte for byte', () => {
       ['gotar.tar.pigz6.gz', 'gotar.tar.pigz6.gz.span64k.ztoc'],
       ['gnutar.tar.gzip6-fname.gz', 'gnutar.tar.gzip6-fname.gz.span64k.ztoc'],
     ] as const) {
-      const outcome = await buildZtoc(createReadStream(goldenLayer(layer).path), { spanSize: 65536, buildToolId: UPSTREAM_BUILD_TOOL_ID, tocWorker: true });
+      const outcome = await buildZtoc(createReadStream(goldenLayer(layer).path), {
+        spanSize: 65536,
+        buildToolId: UPSTREAM_BUILD_TOOL_ID,
+        tocWorker: true,
+      });
       assert.ok(outcome.indexable);
       assert.equal(sha256Hex(outcome.bytes), sha256Hex(readFileSync(goldenPath('ztoc', golden))));
       assert.equal(outcome.ztoc.toc.length, outcome.summary.entries);
@@ -75,16 +80,18 @@ describe('golden zTOCs are reproduced byte for byte', () => {
   });
 });
 
-async function tarOf(entries: Array<{ name: string; type?: 'file' | 'pax-header' | 'gnu-long-path'; content?: Buffer; pax?: Record<string, string> }>): Promise<Buffer> {
+async function tarOf(
+  entries: Array<{ name: string; type?: 'file' | 'pax-header' | 'gnu-long-path'; content?: Buffer; pax?: Record<string, string> }>,
+): Promise<Buffer> {
   const archive = pack();
   const chunks: Buffer[] = [];
   archive.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<Buffer>((resolve) => archive.on('end', () => resolve(Buffer.concat(chunks))));
-  for (const e of entries) archive.entry({ name: e.name, mtime: new Date(0), ...(e.pax ? { pax: e.pax } : {}) }, e.content ?? Buffer.alloc(0));
+  for (const e of entries)
+    archive.entry({ name: e.name, mtime: new Date(0), ...(e.pax ? { pax: e.pax } : {}) }, e.content ?? Buffer.alloc(0));
   archive.finalize();
   return done;
 }
-
 
 describe('layers that cannot be indexed get a typed one-line reason', () => {
   const expectNotIndexable = async (bytes: Uint8Array, code: string, pattern: RegExp, options = {}) => {
@@ -122,9 +129,12 @@ describe('layers that cannot be indexed get a typed one-line reason', () => {
     assert.equal(detectFormat(Buffer.from('BZh91AY&SY')), 'bzip2');
     assert.equal(detectFormat(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])), 'xz');
   });
-  test('not a tar', () => expectNotIndexable(Buffer.from('{"hello": "this is JSON, not a tar archive"}'.repeat(40)), 'bad-tar', /tar|header|checksum/i));
-  test('gzip of something that is not a tar', () => expectNotIndexable(zlib.gzipSync(Buffer.from('plain text '.repeat(1000))), 'bad-tar', /tar|header|checksum/i));
-  test('--compression gzip on a plain tar', async () => expectNotIndexable(await tarOf([{ name: 'a', content: Buffer.from('x') }]), 'bad-gzip', /not a gzip/, { compression: 'gzip' }));
+  test('not a tar', () =>
+    expectNotIndexable(Buffer.from('{"hello": "this is JSON, not a tar archive"}'.repeat(40)), 'bad-tar', /tar|header|checksum/i));
+  test('gzip of something that is not a tar', () =>
+    expectNotIndexable(zlib.gzipSync(Buffer.from('plain text '.repeat(1000))), 'bad-tar', /tar|header|checksum/i));
+  test('--compression gzip on a plain tar', async () =>
+    expectNotIndexable(await tarOf([{ name: 'a', content: Buffer.from('x') }]), 'bad-gzip', /not a gzip/, { compression: 'gzip' }));
   test('truncated gzip', () => {
     const gz = zlib.gzipSync(readFileSync(goldenLayer('gotar-mini.tar').path));
     return expectNotIndexable(gz.subarray(0, gz.length >> 1), 'truncated', /truncated/);
@@ -133,8 +143,11 @@ describe('layers that cannot be indexed get a typed one-line reason', () => {
     const gz = readFileSync(goldenLayer('tiny-gnu.tar.gz').path);
     return expectNotIndexable(Buffer.concat([gz, Buffer.alloc(16)]), 'trailing-garbage', /after the gzip stream/);
   });
-  test('a tar with a PAX global header (git archive)', () => expectNotIndexable(zlib.gzipSync(globalHeaderTar()), 'unsupported-tar-entry', /'g'|global/));
-  test('a GNU sparse file', { skip: !hasGnuTar() && 'GNU tar not installed' }, () => expectNotIndexable(zlib.gzipSync(sparseTar()), 'unsupported-tar-entry', /sparse/i));
+  test('a tar with a PAX global header (git archive)', () =>
+    expectNotIndexable(zlib.gzipSync(globalHeaderTar()), 'unsupported-tar-entry', /'g'|global/));
+  test('a GNU sparse file', { skip: !hasGnuTar() && 'GNU tar not installed' }, () =>
+    expectNotIndexable(zlib.gzipSync(sparseTar()), 'unsupported-tar-entry', /sparse/i),
+  );
   test('PAX bodies over 1 MiB are rejected like Go does', async () => {
     const tar = await tarOf([{ name: 'f', content: Buffer.from('x'), pax: { comment: 'y'.repeat(1100 * 1024) } }]);
     return expectNotIndexable(tar, 'limit-exceeded', /1 ?MiB|limit|too large/i);

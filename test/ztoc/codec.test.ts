@@ -1,6 +1,6 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
 import {
   decodeGzipCheckpoints,
   decodeTarZinfo,
@@ -9,8 +9,8 @@ import {
   parseZtoc,
   serializeZtoc,
 } from '../../lambda/ztoc/codec.ts';
-import { WINDOW_SIZE, ZtocError } from '../../lambda/ztoc/types.ts';
 import type { EntryType, FileMetadata, Ztoc } from '../../lambda/ztoc/types.ts';
+import { WINDOW_SIZE, ZtocError } from '../../lambda/ztoc/types.ts';
 import { goldenFiles, goldenPath, sha256Hex } from '../support/golden.ts';
 
 const utf8 = new TextDecoder();
@@ -125,7 +125,12 @@ describe('zTOC codec against the golden zTOCs', () => {
         assert.equal(spanSize, dump.gzip_header_span_size);
         assert.equal(checkpoints.length, dump.gzip_header_num_checkpoints);
         assert.deepEqual(
-          checkpoints.map((c) => ({ compressed_offset_in: c.in, uncompressed_offset_out: c.out, bits: c.bits, window_sha256: sha256Hex(c.window) })),
+          checkpoints.map((c) => ({
+            compressed_offset_in: c.in,
+            uncompressed_offset_out: c.out,
+            bits: c.bits,
+            window_sha256: sha256Hex(c.window),
+          })),
           dump.gzip_checkpoints!.map(({ compressed_offset_in, uncompressed_offset_out, bits, window_sha256 }) => ({
             compressed_offset_in,
             uncompressed_offset_out,
@@ -239,7 +244,7 @@ describe('parseZtoc on bad input', () => {
     assertBadZtoc(() => parseZtoc(new TextEncoder().encode('{"this is": "json, not a zTOC"}')), 'json');
     let seed = 12345;
     for (let n = 0; n < 200; n++) {
-      const junk = new Uint8Array(1 + (n * 37) % 4096);
+      const junk = new Uint8Array(1 + ((n * 37) % 4096));
       for (let i = 0; i < junk.length; i++) {
         seed = (seed * 1103515245 + 12345) >>> 0;
         junk[i] = seed >>> 24;
@@ -286,7 +291,10 @@ describe('gzip checkpoint blob', () => {
   test('layout of the worked example in docs/format.md §3.3', () => {
     const blob = encodeGzipCheckpoints(4194304, [{ in: 10, out: 0, bits: 0, window: window(0) }]);
     assert.equal(blob.length, 32797);
-    assert.deepEqual([...blob.subarray(0, 29)], [1, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, ...new Array<number>(9).fill(0)]);
+    assert.deepEqual(
+      [...blob.subarray(0, 29)],
+      [1, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, ...new Array<number>(9).fill(0)],
+    );
   });
 
   test('round trip of several checkpoints', () => {

@@ -1,12 +1,13 @@
 // The compression table drives detection, media-type selection, the builder's dispatch, the codec's enum
 // value, checkpoint reading and the verifier: a third algorithm registered here, in this file only, is
 // picked up by all of them; removing it again restores the two built-in entries' behaviour.
-import { describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { selectLayer } from '../../lambda/soci/select.ts';
 import { findPrefetchSpans } from '../../lambda/soci/prefetch.ts';
+import { selectLayer } from '../../lambda/soci/select.ts';
 import { buildZtoc, detectFormat } from '../../lambda/ztoc/builder.ts';
 import { decodeTarZinfo, encodeTarZinfo, parseZtoc } from '../../lambda/ztoc/codec.ts';
 import { type Compression, serializedFrom } from '../../lambda/ztoc/compression/algorithm.ts';
@@ -144,7 +145,10 @@ describe('the compression table', () => {
       ],
     );
     assert.equal(compressionForMediaType('zstd'), undefined);
-    assert.throws(() => compressionNamed('zstd'), (err: unknown) => err instanceof ZtocError && err.code === 'unsupported-compression');
+    assert.throws(
+      () => compressionNamed('zstd'),
+      (err: unknown) => err instanceof ZtocError && err.code === 'unsupported-compression',
+    );
   });
 
   test('refuses an entry that clashes by name, enum value or as a second magic-less fallback', () => {
@@ -159,7 +163,11 @@ describe('the compression table', () => {
     const tar = sampleTar();
     const layer = xorLayer(tar);
     assert.equal(detectFormat(layer), 'tar-or-unknown');
-    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), {
+      action: 'skip',
+      code: 'unsupported-format',
+      reason: 'zstd layers cannot be indexed',
+    });
 
     const unregister = registerCompression(testXor);
     try {
@@ -192,7 +200,11 @@ describe('the compression table', () => {
       const bad = await verifyZtoc(() => chunks(damaged), ztoc);
       assert.deepEqual(
         bad.problems.map((p) => p.replace(/sha256:\w+/g, 'sha256:…')),
-        ['span 0 digest mismatch: expected sha256:… got sha256:…', 'span 1 digest mismatch: expected sha256:… got sha256:…', 'test-xor: bad magic'],
+        [
+          'span 0 digest mismatch: expected sha256:… got sha256:…',
+          'span 1 digest mismatch: expected sha256:… got sha256:…',
+          'test-xor: bad magic',
+        ],
       );
       const moved = { ...ztoc, toc: ztoc.toc.map((e, i) => (i === 1 ? { ...e, uncompressedOffset: e.uncompressedOffset - 512 } : e)) };
       const wrong = await verifyZtoc(() => chunks(layer), moved);
@@ -206,7 +218,11 @@ describe('the compression table', () => {
       unregister();
     }
     assert.equal(detectFormat(layer), 'tar-or-unknown');
-    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), { action: 'skip', code: 'unsupported-format', reason: 'zstd layers cannot be indexed' });
+    assert.deepEqual(selectLayer(zstdLayer, 0, 'img'), {
+      action: 'skip',
+      code: 'unsupported-format',
+      reason: 'zstd layers cannot be indexed',
+    });
     assert.equal(compressions().length, 2);
   });
 });

@@ -2,16 +2,17 @@
 // on gzip streams made to hit the hard cases: stored blocks after sync/full flushes, empty fixed blocks
 // (partial flush), non-byte-aligned Z_BLOCK flushes, tiny blocks, concatenated and empty members, every
 // header flag, and native calls capped so that block boundaries hide behind full buffers.
-import { describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { type GzipIndexOptions, indexGzip } from '../../lambda/ztoc/gzip-index.ts';
 import { ZtocError } from '../../lambda/ztoc/types.ts';
-import { referenceCheckpoints } from '../support/zran-reference.ts';
 import { chunked } from '../support/bytes.ts';
+import { referenceCheckpoints } from '../support/zran-reference.ts';
 
 /** Deterministic mixed content: text-like runs and incompressible runs. */
 function content(seed: string, size: number): Buffer {
@@ -74,9 +75,13 @@ function havePigz(): boolean {
 
 async function ourCheckpoints(file: Buffer, span: number, options: Partial<GzipIndexOptions> = {}, chunk = 65536) {
   let out = 0;
-  const r = await indexGzip(chunked(file, chunk), (c) => {
-    out += c.length;
-  }, { spanSize: span, ...options });
+  const r = await indexGzip(
+    chunked(file, chunk),
+    (c) => {
+      out += c.length;
+    },
+    { spanSize: span, ...options },
+  );
   assert.equal(r.uncompressedSize, out);
   return r;
 }
@@ -179,10 +184,20 @@ describe('gzip checkpoints match the zlib reference', () => {
     const { createHash } = await import('node:crypto');
     for (const i of [0, 1, cps.length - 2]) {
       const start = cps[i]!.bits ? cps[i]!.in - 1 : cps[i]!.in;
-      assert.equal(spanDigests[i], `sha256:${createHash('sha256').update(file.subarray(start, cps[i + 1]!.in)).digest('hex')}`);
+      assert.equal(
+        spanDigests[i],
+        `sha256:${createHash('sha256')
+          .update(file.subarray(start, cps[i + 1]!.in))
+          .digest('hex')}`,
+      );
     }
     const last = cps.at(-1)!;
-    assert.equal(spanDigests.at(-1), `sha256:${createHash('sha256').update(file.subarray(last.bits ? last.in - 1 : last.in)).digest('hex')}`);
+    assert.equal(
+      spanDigests.at(-1),
+      `sha256:${createHash('sha256')
+        .update(file.subarray(last.bits ? last.in - 1 : last.in))
+        .digest('hex')}`,
+    );
   });
 
   test('windows are the 32 KiB before each checkpoint, zero-filled at the start', async () => {
@@ -200,11 +215,15 @@ describe('gzip framing errors', () => {
   const good = zlib.gzipSync(content('err', 200_000));
   const run = (file: Buffer) => indexGzip(chunked(file, 4096), () => {}, { spanSize: 65536 });
   const rejects = (file: Buffer, code: ZtocError['code'], pattern: RegExp) =>
-    assert.rejects(run(file), (err: unknown) => err instanceof ZtocError && err.code === code && pattern.test(err.message) && !err.message.includes('\n'));
+    assert.rejects(
+      run(file),
+      (err: unknown) => err instanceof ZtocError && err.code === code && pattern.test(err.message) && !err.message.includes('\n'),
+    );
 
   test('truncated stream', () => rejects(good.subarray(0, good.length - 1000), 'truncated', /truncated/));
   test('truncated trailer', () => rejects(good.subarray(0, good.length - 3), 'truncated', /trailer/));
-  test('trailing zero bytes, as soci rejects them', () => rejects(Buffer.concat([good, Buffer.alloc(4)]), 'trailing-garbage', /after the gzip stream/));
+  test('trailing zero bytes, as soci rejects them', () =>
+    rejects(Buffer.concat([good, Buffer.alloc(4)]), 'trailing-garbage', /after the gzip stream/));
   test('trailing text', () => rejects(Buffer.concat([good, Buffer.from('garbage')]), 'trailing-garbage', /offset/));
   test('bad CRC', () => {
     const bad = Buffer.from(good);

@@ -2,19 +2,20 @@
 // accepted input and the first refused one (code `limit-exceeded`, one line), with the limits lowered
 // where the real value would need a big input; and the giant deflate block, which is indexed exactly
 // (same checkpoints as the zran reference) without keeping its output.
-import { describe, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
-import { buildZtoc, type BuildZtocOptions } from '../../lambda/ztoc/builder.ts';
+import { type BuildZtocOptions, buildZtoc } from '../../lambda/ztoc/builder.ts';
 import { indexGzip } from '../../lambda/ztoc/gzip-index.ts';
 import { DEFAULT_LIMITS } from '../../lambda/ztoc/limits.ts';
 import { GoTarReader } from '../../lambda/ztoc/tar-reader.ts';
 import type { ZtocError } from '../../lambda/ztoc/types.ts';
+import { chunked } from '../support/bytes.ts';
 import { emptyMembersLayer, giantBlockLayer, paxRecordsTar, smallTar } from '../support/hostile-layers.ts';
 import { tarEntry, tarHeaderBlock } from '../support/tar-fixtures.ts';
 import { referenceCheckpoints } from '../support/zran-reference.ts';
-import { chunked } from '../support/bytes.ts';
 
 async function refused(bytes: Uint8Array, pattern: RegExp, options: BuildZtocOptions = {}): Promise<void> {
   const outcome = await buildZtoc(chunked(bytes), options);
@@ -38,13 +39,22 @@ function emptyBlocksFirst(count: number, tar: Buffer): Buffer {
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(zlib.crc32(tar) >>> 0, 0);
   trailer.writeUInt32LE(tar.length, 4);
-  return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), ...new Array(count).fill(emptyStored), zlib.deflateRawSync(tar), trailer]);
+  return Buffer.concat([
+    Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+    ...new Array(count).fill(emptyStored),
+    zlib.deflateRawSync(tar),
+    trailer,
+  ]);
 }
 
 /** A gzip member of `data` with FNAME `name` and FCOMMENT `comment`. */
 function gzipWithNames(data: Buffer, name: string, comment = ''): Buffer {
   const flags = 8 | (comment ? 16 : 0);
-  const head = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 3]), Buffer.from(`${name}\0`), comment ? Buffer.from(`${comment}\0`) : Buffer.alloc(0)]);
+  const head = Buffer.concat([
+    Buffer.from([0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 3]),
+    Buffer.from(`${name}\0`),
+    comment ? Buffer.from(`${comment}\0`) : Buffer.alloc(0),
+  ]);
   const member = zlib.gzipSync(data);
   return Buffer.concat([head, member.subarray(10)]);
 }
@@ -102,23 +112,39 @@ describe('limit: PAX records per entry (paxRecordsPerEntry)', () => {
   test(`${DEFAULT_LIMITS.paxRecordsPerEntry} records are accepted, one more is refused`, async () => {
     const ok = await indexed(zlib.gzipSync(paxRecordsTar(1, DEFAULT_LIMITS.paxRecordsPerEntry)));
     assert.equal(ok.indexable && ok.toc.at(0)!.xattrs.length, DEFAULT_LIMITS.paxRecordsPerEntry);
-    await refused(zlib.gzipSync(paxRecordsTar(1, DEFAULT_LIMITS.paxRecordsPerEntry + 1)), /PAX header at offset 0 has more than 10000 records/);
+    await refused(
+      zlib.gzipSync(paxRecordsTar(1, DEFAULT_LIMITS.paxRecordsPerEntry + 1)),
+      /PAX header at offset 0 has more than 10000 records/,
+    );
   });
 
   test('xattr records survive the compact TOC storage byte for byte, in order', async () => {
     const ok = await indexed(paxRecordsTar(2, 3));
     assert.ok(ok.indexable);
     const records = ok.toc.at(1)!.xattrs.map((r) => [Buffer.from(r.key).toString(), Buffer.from(r.value).toString()]);
-    assert.deepEqual(records, [['SCHILY.xattr.user.k0', 'v'], ['SCHILY.xattr.user.k1', 'v'], ['SCHILY.xattr.user.k2', 'v']]);
+    assert.deepEqual(records, [
+      ['SCHILY.xattr.user.k0', 'v'],
+      ['SCHILY.xattr.user.k1', 'v'],
+      ['SCHILY.xattr.user.k2', 'v'],
+    ]);
     assert.deepEqual(ok.ztoc.toc[1]!.xattrs, ok.toc.at(1)!.xattrs);
   });
 
   test('the tar reader applies it to global headers too', () => {
     const body = Buffer.from('11 a.one=1\n11 a.two=2\n');
-    const global = Buffer.concat([tarEntry(tarHeaderBlock({ name: 'pax_global_header', size: body.length, typeflag: 'g' }), body), Buffer.alloc(1024)]);
+    const global = Buffer.concat([
+      tarEntry(tarHeaderBlock({ name: 'pax_global_header', size: body.length, typeflag: 'g' }), body),
+      Buffer.alloc(1024),
+    ]);
     const reader = new GoTarReader({ maxPaxRecords: 1 });
-    assert.throws(() => reader.push(global), (err: ZtocError) => err.code === 'limit-exceeded' && /more than 1 records/.test(err.message));
-    assert.throws(() => new GoTarReader({ maxPaxRecords: 2 }).push(global), (err: ZtocError) => err.code === 'unsupported-tar-entry');
+    assert.throws(
+      () => reader.push(global),
+      (err: ZtocError) => err.code === 'limit-exceeded' && /more than 1 records/.test(err.message),
+    );
+    assert.throws(
+      () => new GoTarReader({ maxPaxRecords: 2 }).push(global),
+      (err: ZtocError) => err.code === 'unsupported-tar-entry',
+    );
   });
 });
 
@@ -154,10 +180,18 @@ describe('a deflate block larger than the retained output (blockOutputRetained)'
       for (const span of [1 << 20, 4 << 20, 64 << 20]) {
         const expected = referenceCheckpoints(file, span);
         let out = 0;
-        const r = await indexGzip(chunked(file), (c) => {
-          out += c.length;
-        }, { spanSize: span, limits: { blockOutputRetained: 2 << 20 } });
-        assert.deepEqual(r.checkpoints.map((c) => ({ in: c.in, out: c.out, bits: c.bits })), expected, `span ${span}`);
+        const r = await indexGzip(
+          chunked(file),
+          (c) => {
+            out += c.length;
+          },
+          { spanSize: span, limits: { blockOutputRetained: 2 << 20 } },
+        );
+        assert.deepEqual(
+          r.checkpoints.map((c) => ({ in: c.in, out: c.out, bits: c.bits })),
+          expected,
+          `span ${span}`,
+        );
         assert.ok(r.stats.followSteps >= 2, `followed in steps (${r.stats.followSteps})`);
         assert.equal(out, r.uncompressedSize);
       }

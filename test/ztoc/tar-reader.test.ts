@@ -1,18 +1,17 @@
-import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GoTarReader, formatGoTime } from '../../lambda/ztoc/tar-reader.ts';
-import { ZtocError } from '../../lambda/ztoc/types.ts';
+import { describe, test } from 'node:test';
+import { formatGoTime, GoTarReader } from '../../lambda/ztoc/tar-reader.ts';
 import type { FileMetadata } from '../../lambda/ztoc/types.ts';
+import { ZtocError } from '../../lambda/ztoc/types.ts';
 import { goldenLayer, goldenPath } from '../support/golden.ts';
 
 const utf8 = new TextDecoder();
 const text = (bytes: Uint8Array): string => utf8.decode(bytes);
-const bytes = (value: string | Uint8Array): Uint8Array =>
-  typeof value === 'string' ? new TextEncoder().encode(value) : value;
+const bytes = (value: string | Uint8Array): Uint8Array => (typeof value === 'string' ? new TextEncoder().encode(value) : value);
 
 /** Feeds `data` through one reusable chunk buffer (so a reader that kept references would break). */
 function readTar(data: Uint8Array, chunkSize: (index: number) => number = () => data.length): GoTarReader {
@@ -127,8 +126,7 @@ function pax(records: [string | Uint8Array, string | Uint8Array][] | Uint8Array,
   return entry({ name: 'PaxHeaders/file', type, format: 'ustar' }, body);
 }
 
-const gnuLong = (type: 'L' | 'K', value: string | Uint8Array): Uint8Array =>
-  entry({ name: '././@LongLink', type, format: 'gnu' }, value);
+const gnuLong = (type: 'L' | 'K', value: string | Uint8Array): Uint8Array => entry({ name: '././@LongLink', type, format: 'gnu' }, value);
 
 const END = new Uint8Array(1024);
 
@@ -196,8 +194,7 @@ describe('GoTarReader on golden layers', () => {
         const fields = Object.keys(actual[0]!);
         const wanted = dump.files.map((f) => Object.fromEntries(fields.map((k) => [k, f[k]])));
         assert.deepEqual(actual, wanted);
-        const xattrKeys = (files: Record<string, unknown>[]) =>
-          files.map((f) => Object.keys(f.xattrs_raw_pax_records as object));
+        const xattrKeys = (files: Record<string, unknown>[]) => files.map((f) => Object.keys(f.xattrs_raw_pax_records as object));
         assert.deepEqual(xattrKeys(actual), xattrKeys(wanted));
       });
     }
@@ -246,10 +243,7 @@ describe('GoTarReader header fields', () => {
 
   test('every supported type flag maps to its zTOC type; devices keep major/minor', () => {
     const types = ['0', '1', '2', '3', '4', '5', '6'];
-    const tar = concat(
-      ...types.map((type) => entry({ name: `n${type}`, type, linkname: 'target', devmajor: 8, devminor: 1 })),
-      END,
-    );
+    const tar = concat(...types.map((type) => entry({ name: `n${type}`, type, linkname: 'target', devmajor: 8, devminor: 1 })), END);
     const entries = readTar(tar).entries;
     assert.deepEqual(
       entries.map((e) => e.type),
@@ -292,11 +286,7 @@ describe('GoTarReader header fields', () => {
   });
 
   test("old-style type '\\0': a trailing slash makes a directory whose size is not skipped", () => {
-    const tar = concat(
-      header({ name: 'legacy-dir/', type: '\0', size: 700 }),
-      entry({ name: 'legacy-file', type: '\0' }, 'data'),
-      END,
-    );
+    const tar = concat(header({ name: 'legacy-dir/', type: '\0', size: 700 }), entry({ name: 'legacy-file', type: '\0' }, 'data'), END);
     const entries = readTar(tar).entries;
     assert.deepEqual(
       entries.map((e) => [text(e.name), e.type, e.uncompressedOffset, e.uncompressedSize]),
@@ -405,7 +395,18 @@ describe('GoTarReader PAX records', () => {
   });
 
   test('empty values keep the header field but are still listed', () => {
-    const e = only(readTar(concat(pax([['path', ''], ['uid', '']]), entry({ name: 'kept', uid: 42 }, 'a'), END)));
+    const e = only(
+      readTar(
+        concat(
+          pax([
+            ['path', ''],
+            ['uid', ''],
+          ]),
+          entry({ name: 'kept', uid: 42 }, 'a'),
+          END,
+        ),
+      ),
+    );
     assert.equal(text(e.name), 'kept');
     assert.equal(e.uid, 42);
     assert.deepEqual(
@@ -595,7 +596,18 @@ describe('GoTarReader unsupported entries', () => {
       assert.equal(error.code, 'unsupported-tar-entry');
       assert.match(error.message, /^unsupported GNU sparse file "f" \(tar header at offset \d+\)$/);
     }
-    const plain = only(readTar(concat(pax([['GNU.sparse.major', '2'], ['GNU.sparse.minor', '0']]), entry({ name: 'f' }, 'abc'), END)));
+    const plain = only(
+      readTar(
+        concat(
+          pax([
+            ['GNU.sparse.major', '2'],
+            ['GNU.sparse.minor', '0'],
+          ]),
+          entry({ name: 'f' }, 'abc'),
+          END,
+        ),
+      ),
+    );
     assert.equal(plain.type, 'reg');
     assert.equal(plain.xattrs.length, 2);
   });

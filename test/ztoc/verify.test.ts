@@ -1,14 +1,14 @@
-import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { decodeGzipCheckpoints, encodeGzipCheckpoints, parseZtoc } from '../../lambda/ztoc/codec.ts';
-import { verifyZtoc } from '../../lambda/ztoc/verify/index.ts';
-import type { VerifyReport } from '../../lambda/ztoc/verify/index.ts';
-import { WINDOW_SIZE } from '../../lambda/ztoc/types.ts';
 import type { Ztoc } from '../../lambda/ztoc/types.ts';
-import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
+import { WINDOW_SIZE } from '../../lambda/ztoc/types.ts';
+import type { VerifyReport } from '../../lambda/ztoc/verify/index.ts';
+import { verifyZtoc } from '../../lambda/ztoc/verify/index.ts';
 import { chunked } from '../support/bytes.ts';
+import { goldenFiles, goldenLayer, goldenPath, sha256Hex } from '../support/golden.ts';
 
 const utf8 = new TextDecoder();
 

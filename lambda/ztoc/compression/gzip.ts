@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import { decodeGzipCheckpoints, gzipCheckpointOutputs, gzipCheckpointParts } from '../codec.ts';
 import { indexGzip } from '../gzip-index.ts';
-import { TocOffload } from '../toc-offload.ts';
 import { GoTarReader } from '../tar-reader.ts';
+import { TocOffload } from '../toc-offload.ts';
 import { checkGzipHeader, gunzipInto } from '../verify/passes.ts';
 import { planGzip } from '../verify/plan.ts';
 import { type BuildContext, type Compression, type Serialized, serializedFrom } from './algorithm.ts';
@@ -45,7 +45,10 @@ function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-async function buildGzip(stream: AsyncIterable<Uint8Array>, { spanSize, header, options, limits, bytesRead, tarOptions }: BuildContext): Promise<Serialized> {
+async function buildGzip(
+  stream: AsyncIterable<Uint8Array>,
+  { spanSize, header, options, limits, bytesRead, tarOptions }: BuildContext,
+): Promise<Serialized> {
   // The tar reader, CRC checks and serialization run on a second thread when asked and available.
   const useWorker = options.tocWorker === true && (options.sizeHint === undefined || options.sizeHint >= TOC_WORKER_MIN_SIZE);
   const offload = useWorker ? TocOffload.start(limits, bytesRead) : undefined;
@@ -59,7 +62,13 @@ async function buildGzip(stream: AsyncIterable<Uint8Array>, { spanSize, header, 
     });
     // The windows go into the FlatBuffer straight from the checkpoints: one copy, no intermediate blob.
     const checkpoints = gzipCheckpointParts(spanSize, r.checkpoints);
-    const rest = { ...header, compressedArchiveSize: r.compressedSize, maxSpanId: r.spanDigests.length - 1, spanDigests: r.spanDigests, checkpoints };
+    const rest = {
+      ...header,
+      compressedArchiveSize: r.compressedSize,
+      maxSpanId: r.spanDigests.length - 1,
+      spanDigests: r.spanDigests,
+      checkpoints,
+    };
     if (!offload) {
       tar!.end();
       return serializedFrom({ ...rest, toc: tar!.toc, uncompressedArchiveSize: tar!.archiveSize });

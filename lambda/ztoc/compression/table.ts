@@ -108,7 +108,10 @@ export function chooseCompression(head: Uint8Array, choice: string | undefined):
   }
   const entry = compressionNamed(choice);
   if (entry.magic && format !== entry.name) {
-    throw new ZtocError(entry.magic.mismatch, `not a ${entry.name} stream (the first bytes are not ${magicHex(entry)}; detected ${format})`);
+    throw new ZtocError(
+      entry.magic.mismatch,
+      `not a ${entry.name} stream (the first bytes are not ${magicHex(entry)}; detected ${format})`,
+    );
   }
   return entry;
 }

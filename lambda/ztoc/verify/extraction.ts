@@ -1,9 +1,10 @@
 // Extraction from a checkpoint: raw inflate primed with the checkpoint's bits and window.
-import PakoZStream from 'pako/lib/zlib/zstream.js';
+
 import * as pako from 'pako/lib/zlib/inflate.js';
+import PakoZStream from 'pako/lib/zlib/zstream.js';
 import type { Checkpoint } from '../types.ts';
-import { GZIP_TRAILER_SIZE, MAX_GZIP_HEADER, concatBytes, gzipHeaderLength } from './gzip.ts';
-import { RangeHasher, type ByteRange } from './range-hasher.ts';
+import { concatBytes, GZIP_TRAILER_SIZE, gzipHeaderLength, MAX_GZIP_HEADER } from './gzip.ts';
+import { type ByteRange, RangeHasher } from './range-hasher.ts';
 
 // Static imports (typed in pako-zlib.d.ts), so every bundle carries pako: the package does not depend on
 // it at run time, and a require() resolved from node_modules would fail where it is installed.

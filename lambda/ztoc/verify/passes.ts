@@ -24,7 +24,8 @@ export function compareEntries(ztoc: Ztoc, walker: TarWalker, problems: string[]
       problems.push(`${label}: uncompressed_offset ${m.uncompressedOffset} but its data starts at ${t.offset}`);
     }
     if (m.uncompressedSize !== t.size) problems.push(`${label}: uncompressed_size ${m.uncompressedSize} but the tar entry has ${t.size}`);
-    if (!sameBytes(m.linkname, t.linkname)) problems.push(`${label}: linkname ${display(m.linkname)} but the tar entry has ${display(t.linkname)}`);
+    if (!sameBytes(m.linkname, t.linkname))
+      problems.push(`${label}: linkname ${display(m.linkname)} but the tar entry has ${display(t.linkname)}`);
   }
   if (walker.end !== null && walker.end !== ztoc.uncompressedArchiveSize) {
     problems.push(`uncompressed_archive_size ${ztoc.uncompressedArchiveSize} but the tar stream ends at ${walker.end}`);

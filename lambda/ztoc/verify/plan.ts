@@ -1,7 +1,7 @@
 // What to check: the span ranges and the file extractions a zTOC implies.
 import { decodeGzipCheckpoints, decodeTarZinfo } from '../codec.ts';
-import { WINDOW_SIZE, ZtocError } from '../types.ts';
 import type { Checkpoint, Ztoc } from '../types.ts';
+import { WINDOW_SIZE, ZtocError } from '../types.ts';
 import { CheckpointExtraction, type FileRange } from './extraction.ts';
 import { MAX_GZIP_HEADER } from './gzip.ts';
 import type { ByteRange, RangeHasher } from './range-hasher.ts';

@@ -1,6 +1,7 @@
 // Hashing of many (possibly overlapping) byte ranges of one stream, fed chunk by chunk.
-import { createHash } from 'node:crypto';
+
 import type { Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 export interface ByteRange {
   start: number;

@@ -1,6 +1,7 @@
 // A minimal tar walk (Go archive/tar semantics for the fields a zTOC records; docs/format.md §2).
-import { createHash } from 'node:crypto';
+
 import type { Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { concatBytes } from './gzip.ts';
 
 const MAX_TAR_META = 1 << 20; // Go-tar's limit for PAX and GNU long-name bodies
@@ -14,7 +15,15 @@ export interface TarEntry {
   sha256: string | null;
 }
 
-export const TYPE_NAMES: Record<string, string> = { '0': 'reg', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo' };
+export const TYPE_NAMES: Record<string, string> = {
+  '0': 'reg',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
+};
 export const HEADER_ONLY = new Set(['hardlink', 'symlink', 'char', 'block', 'dir', 'fifo']);
 export const latin1 = new TextDecoder('latin1');
 
