@@ -51,6 +51,8 @@ export {
   type IndexVersion,
   type LayerResult,
   type PlatformResult,
+  SKIP_CODE,
+  type SkipCode,
   SociError,
   type TagPolicy,
 } from './soci/types.ts';
