@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import { parseFilters, type RepositoryFilter } from '../oci/filters.ts';
 import { ECR_REPOSITORY_NAME_MAX, isRepositoryName } from '../oci/reference.ts';
 import { DEFAULTS } from '../soci/defaults.ts';
-import type { IndexVersion } from '../soci/types.ts';
+import { configuredTagPolicy } from '../soci/tag-policy.ts';
+import type { BuildOptions, IndexVersion } from '../soci/types.ts';
 
 export interface HandlerConfig {
   /** A push must match one of these (default `*:*`, as AWS's SOCI Index Builder). */
@@ -150,5 +151,23 @@ export function parseConfig(env: Env): HandlerConfig {
     concurrency: integer(env, 'SOCI_CONCURRENCY', 'layers', availableParallelism(), 1, 64),
     deadlineMarginMs: integer(env, 'SOCI_DEADLINE_MARGIN_MS', 'milliseconds', DEFAULTS.deadlineMarginMs, 0, 600_000),
     ...(ztocCache !== undefined && { ztocCache }),
+  };
+}
+
+/** The build settings both functions take from the configuration: the indexer and sync build alike. */
+export type ConfiguredSettings = Pick<
+  BuildOptions,
+  'spanSize' | 'minLayerSize' | 'indexVersion' | 'platforms' | 'buildToolId' | 'concurrency' | 'tagPolicy'
+>;
+
+export function configuredSettings(config: HandlerConfig): ConfiguredSettings {
+  return {
+    spanSize: config.spanSize,
+    minLayerSize: config.minLayerSize,
+    indexVersion: config.indexVersion,
+    platforms: config.platforms,
+    buildToolId: config.buildToolId,
+    concurrency: config.concurrency,
+    tagPolicy: configuredTagPolicy(config),
   };
 }

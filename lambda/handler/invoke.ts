@@ -8,12 +8,11 @@ import type { Context } from 'aws-lambda';
 import type { Target } from '../oci/target.ts';
 import { isThrottling, type RetryNotice } from '../registry/retry.ts';
 import { isNotFound, toSociError } from '../soci/errors.ts';
-import { configuredTagPolicy } from '../soci/tag-policy.ts';
 import { type BuildEvent, type BuildOptions, type BuildResult, SociError } from '../soci/types.ts';
 import { RepositoryZtocCache, type ZtocCache } from '../soci/ztoc-cache.ts';
 import { isAwsThrottling } from './aws-errors.ts';
 import { type Completion, completionFromResult, completionWithoutBuild, publishCompletion } from './completion.ts';
-import type { HandlerConfig } from './config.ts';
+import { configuredSettings, type HandlerConfig } from './config.ts';
 import type { RegistryAccess } from './ecr-auth.ts';
 import { checkEvent, type EcrPush } from './event.ts';
 import { skipReason } from './guards.ts';
@@ -105,13 +104,7 @@ export function createHandler(deps: HandlerDeps): (event: unknown, context: Lamb
 
   function buildOptions(deadline: number, signal: AbortSignal, ztocCache: ZtocCache | undefined): BuildOptions {
     return {
-      spanSize: config.spanSize,
-      minLayerSize: config.minLayerSize,
-      indexVersion: config.indexVersion,
-      platforms: config.platforms,
-      buildToolId: config.buildToolId,
-      concurrency: config.concurrency,
-      tagPolicy: configuredTagPolicy(config),
+      ...configuredSettings(config),
       deadline,
       signal,
       onEvent: (event) => logBuildEvent(logger, event),

@@ -14,11 +14,10 @@ import { EcrApiListing, withBackoff } from '../registry/ecr-listing.ts';
 import { DEFAULT_BUILD_OPTIONS } from '../soci/build.ts';
 import { mapPool } from '../soci/pool.ts';
 import { countActions, type PlanItem, planSync, pruneItem, type SyncAction } from '../soci/sync.ts';
-import { configuredTagPolicy } from '../soci/tag-policy.ts';
 import type { BuildOptions } from '../soci/types.ts';
 import { awsError } from './aws-errors.ts';
 import { COMPLETION_SOURCE } from './completion.ts';
-import { ConfigError, type HandlerConfig } from './config.ts';
+import { ConfigError, configuredSettings, type HandlerConfig } from './config.ts';
 import type { RegistryAccess } from './ecr-auth.ts';
 import { accountOf, type LambdaContext } from './invoke.ts';
 import type { AsyncInvoker } from './lambda-invoke.ts';
@@ -104,13 +103,7 @@ export function pushEvent(item: PlanItem, account: string | undefined, region: s
 function buildOptions(config: HandlerConfig): BuildOptions {
   return {
     ...DEFAULT_BUILD_OPTIONS,
-    spanSize: config.spanSize,
-    minLayerSize: config.minLayerSize,
-    indexVersion: config.indexVersion,
-    platforms: config.platforms,
-    buildToolId: config.buildToolId,
-    concurrency: config.concurrency,
-    tagPolicy: configuredTagPolicy(config),
+    ...configuredSettings(config),
   };
 }
 
