@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { goldenPath } from '../support/golden.ts';
+import { GOLDEN_A_SETTINGS, goldenPath } from '../support/golden.ts';
 import { buildLayout, pushLayout } from '../support/images.ts';
 import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { runCli } from '../support/run.ts';
@@ -24,19 +24,7 @@ describe('build on an OCI layout', () => {
   test('golden settings a: the converted OCI index has the golden digest, a rerun pushes nothing', async () => {
     const layout = join(dir, 'golden-a');
     await cp(goldenPath('image-layout'), layout, { recursive: true });
-    const args = [
-      'build',
-      `oci:${layout}:golden`,
-      '--span-size',
-      '4194304',
-      '--min-layer-size',
-      '1048576',
-      '--build-tool-id',
-      'AWS SOCI CLI v0.2',
-      '--output-tag',
-      'soci',
-      '--json',
-    ];
+    const args = ['build', `oci:${layout}:golden`, ...GOLDEN_A_SETTINGS, '--output-tag', 'soci', '--json'];
     const first = await run(args);
     assert.equal(first.code, 0, first.stderr);
     const result = JSON.parse(first.stdout);

@@ -11,7 +11,7 @@ import { BUILD_OPTIONS, buildOptionsFrom } from '../../lambda/cli/build-command.
 import { layoutV1RefName } from '../../lambda/soci/build.ts';
 import type { BuildOptions } from '../../lambda/soci/types.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
-import { goldenPath, sha256Hex } from '../support/golden.ts';
+import { GOLDEN_A_SETTINGS, goldenPath, sha256Hex } from '../support/golden.ts';
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
 import { runCli } from '../support/run.ts';
 
@@ -91,19 +91,7 @@ describe('CLI end to end', () => {
 
   test('v1 through the CLI writes the golden SOCI index and finds it again', async () => {
     const { dir } = await copy(goldenLayoutDir());
-    const args = [
-      'build',
-      `oci:${dir}:golden`,
-      '--index-version',
-      'v1',
-      '--span-size',
-      '4194304',
-      '--min-layer-size',
-      '1048576',
-      '--build-tool-id',
-      'AWS SOCI CLI v0.2',
-      '--json',
-    ];
+    const args = ['build', `oci:${dir}:golden`, '--index-version', 'v1', ...GOLDEN_A_SETTINGS, '--json'];
     const first = await run(args);
     assert.equal(first.code, 0, first.stderr);
     const golden = await readFile(goldenPath('index', 'a-span4m-min1MiB', 'soci-index-v1.json'));

@@ -8,7 +8,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { goldenPath, repoRoot } from '../support/golden.ts';
+import { GOLDEN_A_SETTINGS, goldenPath, repoRoot } from '../support/golden.ts';
 
 const BIN = join(repoRoot, 'bin', 'soci-indexer');
 
@@ -30,18 +30,7 @@ after(() => rm(dir, { recursive: true, force: true }));
 describe('build --ztoc-cache', () => {
   test('--ztoc-cache: a second layout of the same image reuses every zTOC, reads no layer, gets the golden digests', async () => {
     const cache = join(dir, 'ztoc-cache');
-    const settings = [
-      '--span-size',
-      '4194304',
-      '--min-layer-size',
-      '1048576',
-      '--build-tool-id',
-      'AWS SOCI CLI v0.2',
-      '--output-tag',
-      'soci',
-      '--ztoc-cache',
-      `oci:${cache}`,
-    ];
+    const settings = [...GOLDEN_A_SETTINGS, '--output-tag', 'soci', '--ztoc-cache', `oci:${cache}`];
     const results = [];
     for (const name of ['cached-1', 'cached-2']) {
       const layout = join(dir, name);

@@ -9,6 +9,9 @@ import { goldenCacheDir, materializeGolden, readGoldenManifest, repoRoot } from 
 
 export { repoRoot };
 
+/** The CLI settings the golden image index `a-span4m-min1MiB` was built with (upstream's span, min size, tool id). */
+export const GOLDEN_A_SETTINGS = ['--span-size', '4194304', '--min-layer-size', '1048576', '--build-tool-id', 'AWS SOCI CLI v0.2'];
+
 /** Where the golden files are once materialized; use goldenPath(), which materializes them first. */
 export const goldenDir = goldenCacheDir();
 
