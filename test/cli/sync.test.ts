@@ -8,6 +8,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
 import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { runCli as run } from '../support/run.ts';
+import { writesDuring } from '../support/writes.ts';
 
 let registry: RunningRegistry;
 let proxy: FaultProxy;
@@ -46,17 +47,6 @@ async function digestOf(repository: string, tag: string): Promise<string | undef
 async function deleteManifest(repository: string, digest: string): Promise<void> {
   const response = await fetch(`${registry.url}/v2/${repository}/manifests/${digest}`, { method: 'DELETE' });
   assert.equal(response.status, 202);
-}
-
-/** Writes the proxy saw while `action` ran. */
-async function writesDuring<T>(action: () => Promise<T>): Promise<{ value: T; writes: string[] }> {
-  const start = proxy.requests.length;
-  const value = await action();
-  const writes = proxy.requests
-    .slice(start)
-    .filter((r) => !['GET', 'HEAD'].includes(r.method))
-    .map((r) => `${r.method} ${r.path}`);
-  return { value, writes };
 }
 
 interface SyncJson {
@@ -100,7 +90,7 @@ describe('soci-indexer sync against docker-registry', () => {
     assert.ok((await digestOf('fill/web', 'v1-soci')) !== undefined);
     assert.equal(await digestOf('fill-other/svc', 'v1-soci'), undefined, 'a repository outside the patterns is not touched');
 
-    const again = await writesDuring(() => sync('fill/*'));
+    const again = await writesDuring(proxy.requests, () => sync('fill/*'));
     assert.equal(again.value.code, 0, again.value.stderr);
     assert.deepEqual(again.value.json.counts, { 'up-to-date': 3, create: 0, repair: 0, prune: 0, skip: 0, error: 0 });
     assert.deepEqual(again.value.json.results, []);
@@ -110,7 +100,7 @@ describe('soci-indexer sync against docker-registry', () => {
   test('a tag pattern selects tags; human output has the table; --dry-run plans and changes nothing', async () => {
     await push(images[0]!, 'pat/app:release-1');
     await push(images[1]!, 'pat/app:dev');
-    const dry = await writesDuring(() =>
+    const dry = await writesDuring(proxy.requests, () =>
       run(['sync', proxy.host, '--repositories', 'pat/app:release-*', '--min-layer-size', '0', '--dry-run']),
     );
     assert.equal(dry.value.code, 0, dry.value.stderr);
@@ -169,7 +159,7 @@ describe('soci-indexer sync against docker-registry', () => {
       [['v1', 'create', 'v1']],
     );
     assert.notEqual(await digestOf('inplace/app', 'v1'), images[3]!.root.digest, 'v1 now names the SOCI-enabled index');
-    const rerun = await writesDuring(() => sync('inplace/app', '--in-place'));
+    const rerun = await writesDuring(proxy.requests, () => sync('inplace/app', '--in-place'));
     assert.deepEqual(actionsOf(rerun.value.json), { 'inplace/app:v1': 'up-to-date' });
     assert.deepEqual(rerun.writes, []);
   });
@@ -209,7 +199,7 @@ describe('soci-indexer sync against docker-registry', () => {
       /bar-soci exists and was not made by soci-indexer: left alone/,
     );
 
-    const pruned = await writesDuring(() => sync(repo, '--prune'));
+    const pruned = await writesDuring(proxy.requests, () => sync(repo, '--prune'));
     const { json } = pruned.value;
     assert.equal(pruned.value.code, 0, pruned.value.stderr);
     const actions = actionsOf(json);

@@ -11,6 +11,7 @@ import { type BuildOptions, SociError } from '../../lambda/soci/types.ts';
 import { type EcrFront, type EcrFrontOptions, startEcrFront } from '../support/ecr-front.ts';
 import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
 import { type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { writesSince } from '../support/writes.ts';
 import { assertComplete } from './helpers.ts';
 
 const creds = { username: 'AWS', password: 'soci-ecr-pw' };
@@ -29,8 +30,6 @@ describe('soci core through an ECR-like front', () => {
   };
   const target = (f: EcrFront, repository: string, extra: Partial<RegistryTargetOptions> = {}) =>
     new RegistryTarget({ registry: f.host, repository, credentials: async () => creds, retry: { baseDelayMs: 5 }, ...extra });
-  const writesTo = (f: EcrFront, from: number) =>
-    f.requests.slice(from).filter((r) => r.method !== 'GET' && r.method !== 'HEAD' && r.status !== 401);
 
   before(async () => {
     registry = await startRegistry({ auth: creds });
@@ -80,7 +79,10 @@ describe('soci core through an ECR-like front', () => {
     const start = f.requests.length;
     const rerun = await buildSociIndex(target(f, 'ecr/locked'), 'v1', options);
     assert.equal(rerun.status, 'already-indexed', rerun.message);
-    assert.deepEqual(writesTo(f, start), []);
+    assert.deepEqual(
+      writesSince(f.requests, start, (r) => r.status !== 401),
+      [],
+    );
 
     await assert.rejects(
       buildSociIndex(target(f, 'ecr/locked-in-place'), 'v1', { ...options, tagPolicy: { mode: 'in-place' } }),

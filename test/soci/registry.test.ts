@@ -28,6 +28,7 @@ import { goldenPath, sha256Hex } from '../support/golden.ts';
 import { type BuiltLayout, buildLayout, type LayerSpec, pushLayout } from '../support/images.ts';
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
 import { type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { watchWrites } from '../support/writes.ts';
 import { assertComplete, readJson } from './helpers.ts';
 
 const copyLayout = await layoutCopier('registry-golden');
@@ -56,7 +57,6 @@ for (const auth of [false, true]) {
     let docker: BuiltLayout;
     const target = (repository: string) =>
       new RegistryTarget({ registry: proxy.host, repository, retry: { baseDelayMs: 5 }, ...(creds && { credentials: async () => creds }) });
-    const writes = () => proxy.requests.filter((r) => !['GET', 'HEAD'].includes(r.method)).length;
     const push = (layout: BuiltLayout, ref: string, format?: 'v2s2') =>
       pushLayout(layout, `${registry.host}/${ref}`, { ...(creds && { creds }), ...(format && { format }) });
 
@@ -173,13 +173,13 @@ for (const auth of [false, true]) {
       await push(single, 'team/rerun:v1');
       await buildV2('team/rerun', 'v1');
       const first = await target('team/rerun').resolve('v1-soci');
-      const before = writes();
+      const written = watchWrites(proxy.requests);
       const again = await buildSociIndex(target('team/rerun'), 'v1', options);
       assert.equal(again.status, 'already-indexed');
       assert.equal(again.message, 'already indexed');
       assert.equal(again.output?.digest, first.digest);
       assert.equal(again.bytesRead, 0);
-      assert.equal(writes(), before);
+      assert.deepEqual(written(), []);
       assert.equal(again.platforms[0]!.layers.filter((l) => l.status === 'indexed').length, 2);
     });
 
@@ -227,9 +227,9 @@ for (const auth of [false, true]) {
         assert.equal(soci.annotations?.['com.amazon.soci.image-manifest-digest'], image.digest);
         assert.equal(image.annotations?.[ANNOTATION_SOCI_INDEX_DIGEST], soci.digest);
       }
-      const before = writes();
+      const written = watchWrites(proxy.requests);
       assert.equal((await buildSociIndex(target('team/multi'), 'v2', options)).status, 'already-indexed');
-      assert.equal(writes(), before);
+      assert.deepEqual(written(), []);
       // A different platform selection is other output: built again, under the same tag.
       const arm = await buildSociIndex(target('team/multi'), 'v2', { ...options, platforms: ['linux/arm64'] });
       assert.equal(arm.status, 'created');
@@ -238,12 +238,12 @@ for (const auth of [false, true]) {
 
     test('no layer at or above the minimum size: nothing pushed, no tag', async () => {
       await push(single, 'team/tiny:v1');
-      const before = writes();
+      const written = watchWrites(proxy.requests);
       const result = await buildSociIndex(target('team/tiny'), 'v1', { ...options, minLayerSize: 10 * 1024 * 1024 });
       assert.equal(result.status, 'no-eligible-layers');
       assert.equal(result.message, 'no layer at or above the minimum size');
       assert.equal(result.output, undefined);
-      assert.equal(writes(), before);
+      assert.deepEqual(written(), []);
       await assert.rejects(target('team/tiny').resolve('v1-soci'), { name: 'RegistryError', kind: 'not-found' });
     });
 
@@ -259,9 +259,9 @@ for (const auth of [false, true]) {
       assert.ok(events.some((e) => e.type === 'log' && e.level === 'warn' && /without a tag/.test(e.message)));
       await assertComplete(repo, await repo.resolve(untagged.output!.digest));
       // Again by digest: recognised once the output digest is known; nothing written.
-      const before = writes();
+      const written = watchWrites(proxy.requests);
       assert.equal((await buildSociIndex(repo, source.digest, options)).status, 'already-indexed');
-      assert.equal(writes(), before);
+      assert.deepEqual(written(), []);
 
       const tagged = await buildSociIndex(repo, source.digest, { ...options, tagPolicy: { mode: 'tags', tags: ['deploy', 'deploy-2'] } });
       assert.deepEqual(tagged.output?.tags, ['deploy', 'deploy-2']);
@@ -301,11 +301,11 @@ for (const auth of [false, true]) {
       await assertComplete(repo, referrers[0]!);
       await assert.rejects(repo.resolve('v1-soci'), { name: 'RegistryError', kind: 'not-found' });
 
-      const before = writes();
+      const written = watchWrites(proxy.requests);
       const again = await buildSociIndex(target('team/legacy'), 'v1', { ...options, indexVersion: 'v1' });
       assert.equal(again.status, 'already-indexed');
       assert.equal(again.output?.digest, result.output?.digest);
-      assert.equal(writes(), before);
+      assert.deepEqual(written(), []);
     });
   });
 }
