@@ -784,7 +784,7 @@ function handlerEnvironment(props: SociIndexerProps, serviceName: string): Recor
     SOCI_SPAN_SIZE: String(props.spanSize ?? DEFAULTS.spanSize),
     SOCI_INDEX_VERSION: props.indexVersion ?? DEFAULTS.indexVersion,
     SOCI_TAG_SUFFIX: props.tagSuffix ?? DEFAULTS.tagSuffix,
-    SOCI_IN_PLACE: String(props.inPlace ?? false),
+    SOCI_IN_PLACE: String(props.inPlace ?? DEFAULTS.inPlace),
     SOCI_PLATFORMS: platforms === 'all' ? 'all' : platforms.join(','),
     ...(props.buildToolId !== undefined ? { SOCI_BUILD_TOOL_ID: props.buildToolId } : {}),
     POWERTOOLS_SERVICE_NAME: serviceName,

@@ -144,7 +144,7 @@ export function parseConfig(env: Env): HandlerConfig {
     spanSize: integer(env, 'SOCI_SPAN_SIZE', 'bytes', DEFAULTS.spanSize, 1024, 2 ** 31 - 1),
     indexVersion,
     tagSuffix,
-    inPlace: boolean(env, 'SOCI_IN_PLACE', false),
+    inPlace: boolean(env, 'SOCI_IN_PLACE', DEFAULTS.inPlace),
     platforms: platforms(env),
     eventBus,
     buildToolId,

@@ -11,6 +11,8 @@ export const DEFAULTS = {
   indexVersion: 'v2',
   /** The output tag is `<source tag><tagSuffix>`. */
   tagSuffix: '-soci',
+  /** Off: the output gets its own tag and the source tag is left alone. */
+  inPlace: false,
   platforms: 'all',
   buildToolId: DEFAULT_BUILD_TOOL_ID,
   /** The Lambda handler stops pushing this long before its timeout. */

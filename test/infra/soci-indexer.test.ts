@@ -650,8 +650,8 @@ describe('props documentation', () => {
   test('the documented defaults of the build settings are DEFAULTS, which the construct deploys', () => {
     const props = documentedProps();
     const documented = (name: string) => /^@default (\S+)/.exec(props.get(name)?.find((line) => line.startsWith('@default')) ?? '')?.[1];
-    const literal = (value: string | number) => (typeof value === 'string' ? `'${value}'` : String(value));
-    for (const name of ['minLayerSize', 'spanSize', 'indexVersion', 'tagSuffix', 'platforms'] as const) {
+    const literal = (value: string | number | boolean) => (typeof value === 'string' ? `'${value}'` : String(value));
+    for (const name of ['minLayerSize', 'spanSize', 'indexVersion', 'tagSuffix', 'platforms', 'inPlace'] as const) {
       assert.equal(documented(name), literal(DEFAULTS[name]), `${name}: the @default is not DEFAULTS.${name}`);
     }
     const { template } = indexerStack({ repositories: ['app'] });
@@ -660,8 +660,22 @@ describe('props documentation', () => {
     };
     const vars = env.Properties.Environment.Variables;
     assert.deepEqual(
-      [vars.SOCI_MIN_LAYER_SIZE, vars.SOCI_SPAN_SIZE, vars.SOCI_INDEX_VERSION, vars.SOCI_TAG_SUFFIX, vars.SOCI_PLATFORMS],
-      [String(DEFAULTS.minLayerSize), String(DEFAULTS.spanSize), DEFAULTS.indexVersion, DEFAULTS.tagSuffix, DEFAULTS.platforms],
+      [
+        vars.SOCI_MIN_LAYER_SIZE,
+        vars.SOCI_SPAN_SIZE,
+        vars.SOCI_INDEX_VERSION,
+        vars.SOCI_TAG_SUFFIX,
+        vars.SOCI_PLATFORMS,
+        vars.SOCI_IN_PLACE,
+      ],
+      [
+        String(DEFAULTS.minLayerSize),
+        String(DEFAULTS.spanSize),
+        DEFAULTS.indexVersion,
+        DEFAULTS.tagSuffix,
+        DEFAULTS.platforms,
+        String(DEFAULTS.inPlace),
+      ],
     );
   });
 });
