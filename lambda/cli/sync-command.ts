@@ -2,7 +2,7 @@
 // whole registry: plan from manifests alone, then build what is missing or stale, one image at a time.
 import { parseArgs } from 'node:util';
 import { FilterSyntaxError, parseFilters } from '../oci/filters.ts';
-import { parseReference } from '../oci/reference.ts';
+import { isRegistryHost, parseReference } from '../oci/reference.ts';
 import type { RegistryListing } from '../oci/registry.ts';
 import { chainCredentials, defaultCredentialSource, explicitCredentials } from '../registry/credentials.ts';
 import { parseEcrHost } from '../registry/ecr-credentials.ts';
@@ -137,6 +137,8 @@ export async function syncCommand(args: string[]): Promise<number> {
   const registry = positionals[0]!;
   if (registry.includes('/') || registry.startsWith('oci:'))
     throw new UsageError(`sync takes a registry host[:port], not an image or a layout: ${JSON.stringify(registry)}`);
+  if (!isRegistryHost(registry))
+    throw new UsageError(`sync takes a registry host[:port]: ${JSON.stringify(registry)} is not a valid registry host`);
   const patterns = (values.repositories ?? []).join(',');
   if (patterns.trim() === '') throw new UsageError('--repositories is required (e.g. --repositories "app-*,ml/trainer:release-*")');
   let filters;

@@ -258,6 +258,11 @@ describe('soci-indexer sync against docker-registry', () => {
       [['sync', proxy.host], /--repositories is required/],
       [['sync', proxy.host, '--repositories', 'App:x:y'], /--repositories: .*more than one ':'/],
       [['sync', `${proxy.host}/app`, '--repositories', 'app'], /registry host\[:port\], not an image/],
+      [
+        ['sync', 'bad_host:5000', '--repositories', 'app'],
+        /^soci-indexer: sync takes a registry host\[:port\]: "bad_host:5000" is not a valid registry host \(see --help\)\n$/,
+      ],
+      [['sync', 'localhost:http', '--repositories', 'app'], /"localhost:http" is not a valid registry host/],
       [['sync', proxy.host, '--repositories', 'app', '--prune', '--in-place'], /--prune applies to v2 output under a tag suffix/],
     ] as const) {
       const result = await run([...args]);
