@@ -117,7 +117,7 @@ describe('completion events', () => {
 });
 
 describe('publishCompletion through the real SDK', () => {
-  let events: FakeEventBridge & { rejectEntries(times: number): void };
+  let events: FakeEventBridge;
   before(async () => {
     events = await startFakeEventBridge();
   });

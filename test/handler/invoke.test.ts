@@ -11,42 +11,31 @@ import { LimitExceededError } from '../../lambda/oci/errors.ts';
 import { RegistryError } from '../../lambda/registry/errors.ts';
 import { LayerIndexError } from '../../lambda/soci/layer-pool.ts';
 import { type BuildOptions, type BuildResult, SociError } from '../../lambda/soci/types.ts';
-import { type FakeAwsServer, type FakeEventBridge, startFakeEcr, startFakeEventBridge } from '../support/fake-aws.ts';
+import type { FakeAwsServer, FakeEventBridge } from '../support/fake-aws.ts';
+import { type HandlerWorld, startHandlerWorld } from '../support/handler-world.ts';
 import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
-import { type RunningRegistry, startRegistry } from '../support/registry.ts';
-import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
+import type { RunningRegistry } from '../support/registry.ts';
+import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
-enablePowertoolsCapture();
 const password = 'ecr-token-secret-9f8e7d';
 
+let world: HandlerWorld;
 let registry: RunningRegistry;
 let ecr: FakeAwsServer;
-let events: FakeEventBridge & { rejectEntries(times: number): void };
+let events: FakeEventBridge;
 let image: BuiltLayout;
 let digest: string;
 
 before(async () => {
-  registry = await startRegistry({ auth: { username: 'AWS', password } });
-  ecr = await startFakeEcr({ proxyEndpoint: registry.url, password });
-  events = await startFakeEventBridge();
-  Object.assign(process.env, {
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'secret',
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_ENDPOINT_URL_ECR: ecr.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-  });
+  world = await startHandlerWorld({ password });
+  ({ registry, ecr, events } = world);
+  process.env.AWS_MAX_ATTEMPTS = '1';
   image = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'a.bin', size: 4096 }] }], tag: 'v1' });
-  await pushLayout(image, `${registry.host}/team/app:v1`, { creds: { username: 'AWS', password } });
+  await pushLayout(image, `${registry.host}/team/app:v1`, { creds: world.creds });
   digest = image.root.digest;
 });
 
-after(async () => {
-  await events?.close();
-  await ecr?.close();
-  await registry?.stop();
-});
+after(() => world?.stop());
 
 const baseEnv = { SOCI_REPOSITORY_FILTERS: 'team/*', SOCI_EVENT_BUS: 'pipelines', POWERTOOLS_METRICS_NAMESPACE: 'SociTest' };
 

@@ -183,10 +183,12 @@ export interface RecordedEvent {
 export interface FakeEventBridge extends FakeAwsServer {
   /** Every entry accepted by PutEvents, in order. */
   readonly events: RecordedEvent[];
+  /** The next `times` PutEvents calls answer a per-entry failure for every entry. */
+  rejectEntries(times: number): void;
 }
 
 /** EventBridge PutEvents, recording each entry; `rejectEntries` makes it answer a per-entry failure. */
-export async function startFakeEventBridge(): Promise<FakeEventBridge & { rejectEntries(times: number): void }> {
+export async function startFakeEventBridge(): Promise<FakeEventBridge> {
   const events: RecordedEvent[] = [];
   let rejections = 0;
   const server = await startAwsJsonServer('AWSEvents', {
