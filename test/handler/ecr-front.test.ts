@@ -7,20 +7,19 @@ import { after, before, describe, test } from 'node:test';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
 import { buildSociIndex } from '../../lambda/soci/build.ts';
-import { type EcrFront, startEcrFront } from '../support/ecr-front.ts';
-import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
+import type { EcrFront } from '../support/ecr-front.ts';
+import { type HandlerWorld, startHandlerWorld } from '../support/handler-world.ts';
 import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts';
-import { type RunningRegistry, startRegistry } from '../support/registry.ts';
-import { capture, enablePowertoolsCapture, fixture, lambdaContext, metricValues } from './helpers.ts';
+import type { RunningRegistry } from '../support/registry.ts';
+import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
-enablePowertoolsCapture();
 const password = 'ecr-front-handler-pw';
 const creds = { username: 'AWS', password };
 
 describe('the Lambda against an ECR-like front', () => {
+  let world: HandlerWorld;
   let registry: RunningRegistry;
   let front: EcrFront;
-  let ecr: FakeAwsServer;
   let image: BuiltLayout;
   const env = (extra: Record<string, string> = {}) => ({
     SOCI_REPOSITORY_FILTERS: 'team/*',
@@ -34,24 +33,14 @@ describe('the Lambda against an ECR-like front', () => {
   const direct = (repository: string) => new RegistryTarget({ registry: registry.host, repository, credentials: async () => creds });
 
   before(async () => {
-    registry = await startRegistry({ auth: creds });
-    front = await startEcrFront({ upstream: registry.host, immutable: { 'team/locked': [], 'team/locked-in-place': [] } });
-    ecr = await startFakeEcr({ proxyEndpoint: `http://${front.host}`, password });
-    Object.assign(process.env, {
-      AWS_REGION: 'eu-west-1',
-      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'secret',
-      AWS_ENDPOINT_URL_ECR: ecr.url,
-    });
+    world = await startHandlerWorld({ password, ecrFront: { immutable: { 'team/locked': [], 'team/locked-in-place': [] } } });
+    registry = world.registry;
+    front = world.front!;
     image = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'app/big.bin', size: 300_000 }] }], tag: 'v1' });
     for (const repository of ['team/throttled', 'team/locked', 'team/locked-in-place'])
       await pushLayout(image, `${registry.host}/${repository}:v1`, { creds });
   });
-  after(async () => {
-    await ecr?.close();
-    await front?.stop();
-    await registry?.stop();
-  });
+  after(() => world?.stop());
 
   test('throttled manifest PUTs are backed off, logged, and counted in the Throttled metric', async () => {
     const handler = handlerFromEnvironment(env(), buildSociIndex);

@@ -1,8 +1,9 @@
 // What a handler test runs against, started in one call: a real docker-registry with basic auth
-// (optionally seen through the fault proxy), the loopback ECR control plane whose GetAuthorizationToken
+// (optionally seen through the fault proxy or the ECR-like front), the loopback ECR control plane whose GetAuthorizationToken
 // names it, a loopback EventBridge (and Lambda Invoke, for the sync), and the AWS_* environment that points
 // the handler's SDK clients at them. Powertools output is captured (test/handler/helpers.ts).
 import { enablePowertoolsCapture } from '../handler/helpers.ts';
+import { type EcrFront, type EcrFrontOptions, startEcrFront } from './ecr-front.ts';
 import {
   type FakeAwsServer,
   type FakeEcrOptions,
@@ -20,6 +21,8 @@ export interface HandlerWorldOptions {
   password: string;
   /** Put the fault proxy between ECR's endpoint and the registry (with these options). */
   proxy?: Omit<FaultProxyOptions, 'upstream'>;
+  /** Put the ECR-like front between ECR's endpoint and the registry instead (with these options). */
+  ecrFront?: Omit<EcrFrontOptions, 'upstream'>;
   /** What the fake ECR API lists (the scheduled sync reads it). */
   repositories?: FakeEcrOptions['repositories'];
   /** Start a fake Lambda Invoke too (the sync fans out through it). */
@@ -30,6 +33,8 @@ export interface HandlerWorld {
   registry: RunningRegistry;
   /** Present when asked for with `proxy`. */
   proxy?: FaultProxy;
+  /** Present when asked for with `ecrFront`. */
+  front?: EcrFront;
   ecr: FakeAwsServer;
   events: FakeEventBridge;
   /** Present when asked for with `lambda`. */
@@ -52,8 +57,10 @@ export async function startHandlerWorld(options: HandlerWorldOptions): Promise<H
     stops.push(() => registry.stop());
     const proxy = options.proxy && (await startFaultProxy({ upstream: registry.host, ...options.proxy }));
     if (proxy) stops.push(() => proxy.stop());
+    const front = options.ecrFront && (await startEcrFront({ upstream: registry.host, ...options.ecrFront }));
+    if (front) stops.push(() => front.stop());
     const ecr = await startFakeEcr({
-      proxyEndpoint: proxy ? proxy.url : registry.url,
+      proxyEndpoint: front ? `http://${front.host}` : proxy ? proxy.url : registry.url,
       password: options.password,
       ...(options.repositories && { repositories: options.repositories }),
     });
@@ -70,7 +77,7 @@ export async function startHandlerWorld(options: HandlerWorldOptions): Promise<H
       AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
       ...(lambda && { AWS_ENDPOINT_URL_LAMBDA: lambda.url }),
     });
-    return { registry, ...(proxy && { proxy }), ecr, events, ...(lambda && { lambda }), creds, stop };
+    return { registry, ...(proxy && { proxy }), ...(front && { front }), ecr, events, ...(lambda && { lambda }), creds, stop };
   } catch (err) {
     await stop();
     throw err;
