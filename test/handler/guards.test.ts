@@ -50,22 +50,30 @@ describe('skipReason', () => {
   test('non-image artifacts are skipped with what they are', () => {
     assert.match(skipReason(push('ecr-push-signature'), config)?.message ?? '', /^not an image: signature \(Notation\)/);
     assert.match(skipReason(push('ecr-push-sbom'), config)?.message ?? '', /^not an image: SBOM/);
-    assert.match(
-      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.in-toto+json' }), config)?.message ?? '',
-      /attestation/,
-    );
-    assert.match(
-      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.cncf.helm.config.v1+json' }), config)?.message ?? '',
-      /Helm chart/,
-    );
-    assert.match(
-      skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/x-custom' }), config)?.message ?? '',
-      /artifact of type application\/x-custom/,
-    );
-    const cosign = skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}.sig` }), config);
-    assert.equal(cosign?.code, 'not-an-image');
-    assert.match(cosign!.message, /cosign sig/);
-    assert.match(skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}` }), config)?.message ?? '', /referrers index/);
+    assert.deepEqual(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.in-toto+json' }), config), {
+      code: 'not-an-image',
+      message: 'not an image: attestation (in-toto) of type application/vnd.in-toto+json',
+    });
+    assert.deepEqual(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/vnd.cncf.helm.config.v1+json' }), config), {
+      code: 'not-an-image',
+      message: 'not an image: Helm chart of type application/vnd.cncf.helm.config.v1+json',
+    });
+    assert.deepEqual(skipReason(push('ecr-push-image', { 'artifact-media-type': 'application/x-custom' }), config), {
+      code: 'not-an-image',
+      message: 'not an image: artifact of type application/x-custom',
+    });
+    assert.deepEqual(skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}.sig` }), config), {
+      code: 'not-an-image',
+      message: 'not an image: cosign sig artifact',
+    });
+    assert.deepEqual(skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}.att` }), config), {
+      code: 'not-an-image',
+      message: 'not an image: cosign att artifact',
+    });
+    assert.deepEqual(skipReason(push('ecr-push-image', { 'image-tag': `sha256-${'a'.repeat(64)}` }), config), {
+      code: 'not-an-image',
+      message: 'not an image: referrers index (tag schema)',
+    });
     assert.equal(
       skipReason(push('ecr-push-image', { 'manifest-media-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' }), config)
         ?.code,

@@ -78,7 +78,13 @@ describe('referrers', () => {
     assert.deepEqual(await target.referrers(subject, 'application/vnd.other+json'), []);
     // `+` travels as %2B, so the server's query parser does not turn it into a space.
     const filtered = proxy.requests.filter((r) => r.path.includes('/referrers/') && r.search.includes('artifactType'));
-    assert.ok(filtered.length > 0 && filtered.every((r) => r.search.includes('%2B') && !r.search.includes('+')));
+    assert.deepEqual(
+      filtered.map((r) => r.search),
+      [
+        `?artifactType=${SOCI_INDEX_ARTIFACT_TYPE_V1.replace('/', '%2F').replace('+', '%2B')}`,
+        '?artifactType=application%2Fvnd.other%2Bjson',
+      ],
+    );
     const direct = new RegistryTarget({ registry: registry.host, repository: 'test/native' });
     await assert.rejects(direct.resolve(referrersTag(subject.digest)), { kind: 'not-found' });
   });

@@ -205,7 +205,9 @@ describe('output tags and deadline', () => {
     assert.deepEqual(outputTags({ mode: 'tags', tags: ['a', 'b', 'a'] }, undefined), { tags: ['a', 'b'] });
     assert.deepEqual(outputTags({ mode: 'in-place' }, 'v1'), { tags: ['v1'] });
     assert.deepEqual(outputTags({ mode: 'suffix', suffix: '-soci' }, undefined).tags, []);
-    assert.match(outputTags({ mode: 'in-place' }, undefined).untagged ?? '', /without a tag/);
+    const untagged = 'the source was given by digest without a tag, so the output is not tagged (name output tags explicitly)';
+    assert.deepEqual(outputTags({ mode: 'in-place' }, undefined), { tags: [], untagged });
+    assert.deepEqual(outputTags({ mode: 'suffix', suffix: '-soci' }, undefined), { tags: [], untagged });
   });
 
   test('impossible tags are permanent errors before any work', () => {
