@@ -255,8 +255,12 @@ for (const auth of [false, true]) {
       const untagged = await buildSociIndex(repo, source.digest, { ...options, onEvent: (e) => events.push(e) });
       assert.equal(untagged.status, 'created');
       assert.deepEqual(untagged.output?.tags, []);
-      assert.match(untagged.message, /not tagged/);
-      assert.ok(events.some((e) => e.type === 'log' && e.level === 'warn' && /without a tag/.test(e.message)));
+      const why = 'the source was given by digest without a tag, so the output is not tagged (name output tags explicitly)';
+      assert.equal(
+        untagged.message,
+        `created SOCI index v2 for 1 platform (${untagged.platforms[0]!.layers.filter((l) => l.ztocDigest).length} zTOCs), untagged: ${why}`,
+      );
+      assert.ok(events.some((e) => e.type === 'log' && e.level === 'warn' && e.message === why));
       await assertComplete(repo, await repo.resolve(untagged.output!.digest));
       // Again by digest: recognised once the output digest is known; nothing written.
       const written = watchWrites(proxy.requests);
@@ -275,11 +279,14 @@ for (const auth of [false, true]) {
       });
       assert.deepEqual(inPlace.output?.tags, ['v1']);
       assert.equal((await repo.resolve('v1')).digest, untagged.output?.digest);
-      assert.match(warnings.join('\n'), /in place: tag v1/);
+      assert.deepEqual(warnings, [`in place: tag v1 will name the SOCI-enabled index instead of the image ${source.digest}`]);
       // The tag now names our output: a rerun recognises it and does nothing.
       const rerun = await buildSociIndex(repo, 'v1', { ...options, tagPolicy: { mode: 'in-place' } });
       assert.equal(rerun.status, 'already-indexed');
-      assert.match(rerun.message, /already carries SOCI v2 content/);
+      assert.match(
+        rerun.message,
+        /^already indexed: .+ v1 is an image index that already carries SOCI v2 content \(sha256:[0-9a-f]{64}\)$/,
+      );
     });
 
     test('v1: the index has subject and is found through the referrers tag fallback', async () => {
