@@ -53,7 +53,7 @@ interface SyncJson {
   ok: boolean;
   dryRun: boolean;
   counts: Record<string, number>;
-  failures: { repository: string; tag: string; reason: string }[];
+  failures: { repository: string; tag: string; action: string; reason: string }[];
   plan: { repositories: string[]; items: { repository: string; tag: string; action: string; reason: string; outputTag?: string }[] };
   results: { item: { repository: string; tag: string; action: string }; outcome: { ok: boolean; status: string; message: string } }[];
 }
@@ -240,7 +240,9 @@ describe('soci-indexer sync against docker-registry', () => {
       ],
     );
     assert.equal(result.json.failures.length, 1);
-    assert.match(result.json.failures[0]!.reason, /denied \(403/);
+    const [failure] = result.json.failures;
+    assert.deepEqual([failure!.repository, failure!.tag, failure!.action], ['fail/b', 'v1', 'create']);
+    assert.match(failure!.reason, /denied \(403/);
     const human = await run(['sync', proxy.host, '--repositories', 'fail/*', '--min-layer-size', '0']);
     assert.equal(human.code, 0, 'the retry builds b');
     assert.match(human.stdout, /^create +1 +1 +0$/m);
