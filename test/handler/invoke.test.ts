@@ -305,10 +305,13 @@ describe('handler outcomes', () => {
     const moved = await capture(() => handler(pushEvent({ 'image-digest': `sha256:${'9'.repeat(64)}` }), lambdaContext()));
     assert.equal(moved.value?.outcome, 'skipped');
     assert.equal(moved.value?.reason, 'superseded');
-    assert.match(moved.value!.message, new RegExp(`tag v1 now points at ${digest}`));
+    assert.equal(moved.value!.message, `tag v1 now points at ${digest}: that push is indexed by its own event`);
     const gone = await capture(() => handler(pushEvent({ 'image-tag': 'v0' }), lambdaContext()));
     assert.equal(gone.value?.reason, 'deleted');
-    assert.match(gone.value!.message, /tag v0 no longer exists/);
+    assert.match(
+      gone.value!.message,
+      /^tag v0 no longer exists \(deleted, or its repository was\): .*v0.* not found \(404 MANIFEST_UNKNOWN\)/,
+    );
     assert.equal(core.calls.length, 0);
     assert.deepEqual(
       events.events.slice(before).map((e) => [e.DetailType, e.detail.status]),
@@ -335,7 +338,7 @@ describe('handler outcomes', () => {
     const handler = handlerFromEnvironment(baseEnv, core.build);
     const run = await capture(() => handler(pushEvent(), lambdaContext(16_000)));
     assert.equal(run.value?.outcome, 'failed');
-    assert.match(run.value!.message, /15000 ms safety margin: raise the function timeout/);
+    assert.match(run.value!.message, /^only \d+ ms left after the 15000 ms safety margin: raise the function timeout$/);
     assert.equal(core.calls.length, 0);
   });
 
