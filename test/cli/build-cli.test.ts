@@ -54,10 +54,25 @@ describe('build on an OCI layout', () => {
     const r = await run(['build', `oci:${layout}`, '--min-layer-size', '1048576', '--output-tag', 'v1-soci']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^platform\s+linux\/amd64/m);
-    assert.match(r.stdout, /skipped \(below-minimum-size\): below minimum layer size \(125 < 1048576\)/);
-    assert.match(r.stdout, /skipped \(unsupported-format\): .*zstd/);
-    assert.match(r.stdout, /tagged v1-soci/);
-    assert.match(r.stderr, /indexing layer|indexed: zTOC/, 'progress lines on stderr when not a TTY');
+    assert.match(
+      r.stdout,
+      /^ {2}layer +sha256:[0-9a-f]{12}… +125 B {2}skipped \(below-minimum-size\): below minimum layer size \(125 < 1048576\)$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^ {2}layer +sha256:[0-9a-f]{12}… +[\d.]+ MiB {2}skipped \(unsupported-format\): zstd layers cannot be indexed$/m,
+    );
+    assert.equal(
+      r.stdout.match(/^ {2}layer +sha256:[0-9a-f]{12}… +[\d.]+ MiB {2}zTOC sha256:[0-9a-f]{64} \(\d+ spans, \d+ entries\) built$/gm)
+        ?.length,
+      3,
+    );
+    assert.match(r.stdout, /^output +sha256:[0-9a-f]{64} tagged v1-soci$/m);
+    assert.match(
+      r.stderr,
+      /^\[linux\/amd64\] indexing layer sha256:[0-9a-f]{12}… \([\d.]+ MiB\)$/m,
+      'progress lines on stderr when not a TTY',
+    );
   });
 
   test('bad references and missing images: one line, no stack trace', async () => {
