@@ -58,7 +58,13 @@ describe('build --ztoc-cache', () => {
     assert.equal(human.code, 0, human.stderr);
     assert.equal(human.stdout.match(/zTOC sha256:[0-9a-f]{64} \(\d+ spans, \d+ entries\) reused$/gm)?.length, 3, human.stdout);
     assert.match(human.stdout, /^zTOC cache oci:.*: 3 reused \(.* not read\), 0 stored, 0 missed$/m);
-    assert.match(human.stderr, /zTOC reused from the cache/);
+    assert.equal(
+      human.stderr.match(
+        /^\[linux\/amd64\] layer sha256:[0-9a-f]{12}… zTOC reused from the cache: zTOC sha256:[0-9a-f]{12}… \(\d+ spans, \d+ entries\)$/gm,
+      )?.length,
+      3,
+      human.stderr,
+    );
   });
 
   test('a --ztoc-cache that is not a repository: one line, exit 2', async () => {
