@@ -31,8 +31,10 @@ describe('OciRegistryListing', () => {
     assert.deepEqual((await arrayOf(listing.tags('list/a'))).map((t) => t.tag).sort(), ['v1', 'v2', 'v3']);
     const catalog = proxy.requests.filter((r) => r.path === '/v2/_catalog');
     assert.equal(catalog.length, 2, 'two pages of two');
-    assert.match(catalog[0]!.search, /n=2/);
-    assert.match(catalog[1]!.search, /last=list%2Fb|last=list\/b/);
+    assert.deepEqual(
+      catalog.map((r) => r.search),
+      ['?n=2', '?last=list%2Fb&n=2'],
+    );
     assert.equal(listing.calls.catalog, 2);
     // docker-registry 2.8 ignores n on tags lists (one page); paging of tags is the same code as the catalog's.
   });
