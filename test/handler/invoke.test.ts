@@ -329,7 +329,10 @@ describe('handler outcomes', () => {
     assert.equal(run.error, undefined);
     assert.equal(run.value?.outcome, 'skipped');
     assert.equal(run.value?.reason, 'deleted');
-    assert.match(run.value!.message, /team\/deleted:v1 not found \(404 MANIFEST_UNKNOWN\)/);
+    assert.match(
+      run.value!.message,
+      /^tag v1 no longer exists \(deleted, or its repository was\): .*team\/deleted:v1 not found \(404 MANIFEST_UNKNOWN\)/,
+    );
     assert.equal(core.calls.length, 0);
   });
 
