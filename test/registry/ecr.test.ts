@@ -204,8 +204,10 @@ describe('RegistryTarget through an ECR-like front', () => {
     test('manifest PUTs throttled beyond a rate are retried with backoff, each retry reported as throttled', async () => {
       const f = await front({ manifestPutsPerSecond: 2 });
       const notices: RetryNotice[] = [];
+      // Six clients share 2 tokens/s, so the last one waits ~2 s for its token; with full jitter the sum of 11
+      // sleeps (12 attempts) fell below that in ~1% of runs. 30 attempts leave that no room to flake.
       const target = targetOn(f, 'ecr/oci', {
-        retry: { attempts: 12, baseDelayMs: 50, maxDelayMs: 1000, onRetry: (n) => notices.push(n) },
+        retry: { attempts: 30, baseDelayMs: 50, maxDelayMs: 1000, onRetry: (n) => notices.push(n) },
       });
       const root = await target.resolve('v1');
       await Promise.all(Array.from({ length: 6 }, (_, i) => target.tag(root, `burst-${i}`)));
