@@ -95,41 +95,104 @@ const MIN_LOOKUP_CONCURRENCY = 4;
 
 /** Builds every job's zTOC; the result is keyed by `layerKey`. I/O failures abort the whole run. */
 export async function buildLayerZtocs(source: Target, jobs: LayerJob[], options: BuildLayersOptions): Promise<Map<string, LayerOutcome>> {
-  // Every cache lookup first, several at once: a hit then takes no turn of the (CPU-bound) layer builds,
-  // and the layers to build are known before the first one starts.
-  const { reuse } = options;
-  const reused = reuse
-    ? await mapPool(
-        jobs,
-        Math.max(options.concurrency, MIN_LOOKUP_CONCURRENCY),
-        async (job, _i, signal) => {
-          const outcome = await reuse(job, signal);
-          if (outcome) options.onDone(job, outcome);
-          return outcome;
-        },
-        options.signal,
-      )
-    : [];
-  const toBuild = jobs.filter((_, i) => !reused[i]);
-  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, toBuild.length)), (reason) =>
+  const pool = new LayerPool(Math.max(1, Math.min(options.concurrency, jobs.length)), (reason) =>
     options.emit({ type: 'log', level: 'warn', message: reason }),
   );
+  const build = async (job: LayerJob, signal: AbortSignal): Promise<LayerOutcome> => {
+    const built = await buildOne(source, job, options, pool, signal);
+    const outcome = options.keep ? await options.keep(job, built) : built;
+    options.onDone(job, outcome);
+    return outcome;
+  };
   let outcomes: LayerOutcome[];
   try {
-    outcomes = await mapPool(
-      jobs,
-      options.concurrency,
-      async (job, i, signal) => {
-        if (reused[i]) return reused[i];
-        const built = await buildOne(source, job, options, pool, signal);
-        const outcome = options.keep ? await options.keep(job, built) : built;
-        options.onDone(job, outcome);
-        return outcome;
-      },
-      options.signal,
-    );
+    outcomes = options.reuse
+      ? await lookupThenBuild(jobs, options, options.reuse, build)
+      : await mapPool(jobs, options.concurrency, (job, _i, signal) => build(job, signal), options.signal);
   } finally {
     await pool.close();
   }
   return new Map(jobs.map((job, i) => [layerKey(job.layer, job.compression), outcomes[i]!]));
+}
+
+/**
+ * With a cache: every lookup at once (several in flight), and each miss queued for building as soon as
+ * its own lookup answers, so a hit never takes a turn of the (CPU-bound) builds and a layer to build
+ * does not wait for the other layers' zTOC downloads. At most `concurrency` builds run; the first
+ * failure (a lookup's or a build's) aborts the rest and is the one rethrown.
+ */
+async function lookupThenBuild(
+  jobs: LayerJob[],
+  options: BuildLayersOptions,
+  reuse: NonNullable<BuildLayersOptions['reuse']>,
+  build: (job: LayerJob, signal: AbortSignal) => Promise<LayerOutcome>,
+): Promise<LayerOutcome[]> {
+  const controller = new AbortController();
+  const onParentAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) onParentAbort();
+  else options.signal?.addEventListener('abort', onParentAbort, { once: true });
+  let failure: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    if (failure === undefined) {
+      failure = { error };
+      controller.abort(error);
+    }
+  };
+  const outcomes = new Array<LayerOutcome>(jobs.length);
+  const queue: number[] = []; // misses in the order their lookups answered
+  let looking = jobs.length;
+  let wake: (() => void) | undefined;
+  const woken = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const lookups = mapPool(
+    jobs,
+    Math.max(options.concurrency, MIN_LOOKUP_CONCURRENCY),
+    async (job, i, signal) => {
+      try {
+        const hit = await reuse(job, signal);
+        if (hit) {
+          outcomes[i] = hit;
+          options.onDone(job, hit);
+        } else queue.push(i);
+      } finally {
+        looking--;
+        woken();
+      }
+    },
+    controller.signal,
+  ).catch(fail);
+  const builder = async (): Promise<void> => {
+    while (failure === undefined && !controller.signal.aborted) {
+      const i = queue.shift();
+      if (i === undefined) {
+        if (looking === 0) return;
+        await new Promise<void>((resolve) => {
+          const previous = wake;
+          wake = () => {
+            previous?.();
+            resolve();
+          };
+        });
+        continue;
+      }
+      try {
+        outcomes[i] = await build(jobs[i]!, controller.signal);
+      } catch (error) {
+        fail(error);
+      }
+    }
+  };
+  const onAbort = () => woken();
+  controller.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all([lookups, ...Array.from({ length: Math.max(1, Math.min(options.concurrency, jobs.length)) }, builder)]);
+  } finally {
+    controller.signal.removeEventListener('abort', onAbort);
+    options.signal?.removeEventListener('abort', onParentAbort);
+  }
+  if (failure !== undefined) throw failure.error;
+  options.signal?.throwIfAborted();
+  return outcomes;
 }
