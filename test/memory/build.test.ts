@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { MemoryTarget } from '../../lambda/memory/memory-target.ts';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
@@ -17,24 +16,19 @@ import {
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildOptions } from '../../lambda/soci/types.ts';
+import { tarBytes } from '../support/bytes.ts';
 
 /** A gzip tar layer of three files, the largest 200 kB of varied bytes (so it spans several 64 KiB spans). */
 async function gzipLayer(): Promise<Uint8Array> {
-  const archive = pack();
-  const chunks: Buffer[] = [];
-  archive.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    archive.on('end', () => resolve(Buffer.concat(chunks)));
-    archive.on('error', reject);
-  });
   const mtime = new Date('2024-01-01T00:00:00Z');
   const big = Buffer.alloc(200_000);
   for (let i = 0, x = 1; i < big.length; i++) big[i] = x = ((x * 1103515245 + 12345) >>> 16) & 0xff;
-  archive.entry({ name: 'etc/', type: 'directory', mode: 0o755, mtime });
-  archive.entry({ name: 'etc/hostname', mode: 0o644, mtime }, Buffer.from('memory\n'));
-  archive.entry({ name: 'data.bin', mode: 0o644, mtime }, big);
-  archive.finalize();
-  return gzipSync(await done, { level: 6 });
+  const tar = await tarBytes((archive) => {
+    archive.entry({ name: 'etc/', type: 'directory', mode: 0o755, mtime });
+    archive.entry({ name: 'etc/hostname', mode: 0o644, mtime }, Buffer.from('memory\n'));
+    archive.entry({ name: 'data.bin', mode: 0o644, mtime }, big);
+  });
+  return gzipSync(tar, { level: 6 });
 }
 
 async function memoryImage(): Promise<{ target: MemoryTarget; manifest: Descriptor; layer: Descriptor }> {

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { MemoryTarget } from '../../lambda/memory/memory-target.ts';
 import { descriptorFor } from '../../lambda/oci/digest.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
@@ -13,18 +12,11 @@ import type { Descriptor } from '../../lambda/oci/target.ts';
 import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildEvent, BuildOptions } from '../../lambda/soci/types.ts';
 import { type CacheLookup, RepositoryZtocCache, type ZtocCache, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
+import { tarBytes } from '../support/bytes.ts';
 
 async function gzipLayer(name: string): Promise<Uint8Array> {
-  const archive = pack();
-  const chunks: Buffer[] = [];
-  archive.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    archive.on('end', () => resolve(Buffer.concat(chunks)));
-    archive.on('error', reject);
-  });
-  archive.entry({ name, mode: 0o644, mtime: new Date('2024-01-01T00:00:00Z') }, Buffer.alloc(100_000, name));
-  archive.finalize();
-  return gzipSync(await done);
+  const mtime = new Date('2024-01-01T00:00:00Z');
+  return gzipSync(await tarBytes((archive) => archive.entry({ name, mode: 0o644, mtime }, Buffer.alloc(100_000, name))));
 }
 
 async function pushImage(target: MemoryTarget, tag: string, layers: Uint8Array[]): Promise<Descriptor[]> {

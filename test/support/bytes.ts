@@ -1,5 +1,6 @@
 // Small byte and descriptor helpers the test files share: a byte array fed as a stream in fixed-size
 // chunks (optionally failing part-way, as a dropped connection does), and the descriptor of some bytes.
+import { type Pack, pack } from 'tar-stream';
 import { sha256Digest } from '../../lambda/oci/digest.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 
@@ -24,4 +25,18 @@ export async function arrayOf<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of iterable) out.push(item);
   return out;
+}
+
+/** A tar archive made with tar-stream: `add` writes the entries, the archive is finalized here. */
+export async function tarBytes(add: (archive: Pack) => void): Promise<Buffer> {
+  const archive = pack();
+  const chunks: Buffer[] = [];
+  archive.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+  const done = new Promise<Buffer>((resolve, reject) => {
+    archive.on('end', () => resolve(Buffer.concat(chunks)));
+    archive.on('error', reject);
+  });
+  add(archive);
+  archive.finalize();
+  return done;
 }

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { sha256Digest as sha256 } from '../../lambda/oci/digest.ts';
 import {
   MEDIA_TYPE_OCI_CONFIG,
@@ -18,6 +17,7 @@ import {
   MEDIA_TYPE_OCI_MANIFEST,
 } from '../../lambda/oci/media-types.ts';
 import type { Descriptor, Platform } from '../../lambda/oci/target.ts';
+import { tarBytes } from './bytes.ts';
 
 const run = promisify(execFile);
 
@@ -67,22 +67,15 @@ export function deterministicBytes(seed: string, size: number): Uint8Array {
 }
 
 async function tarOf(files: LayerSpec['files']): Promise<Buffer> {
-  const archive = pack();
-  const chunks: Buffer[] = [];
-  archive.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    archive.on('end', () => resolve(Buffer.concat(chunks)));
-    archive.on('error', reject);
-  });
   const mtime = new Date('2024-01-01T00:00:00Z');
-  for (const file of files) {
-    archive.entry(
-      { name: file.name, mode: 0o644, mtime, uid: 0, gid: 0 },
-      Buffer.from(deterministicBytes(file.seed ?? file.name, file.size)),
-    );
-  }
-  archive.finalize();
-  return done;
+  return tarBytes((archive) => {
+    for (const file of files) {
+      archive.entry(
+        { name: file.name, mode: 0o644, mtime, uid: 0, gid: 0 },
+        Buffer.from(deterministicBytes(file.seed ?? file.name, file.size)),
+      );
+    }
+  });
 }
 
 function zstd(input: Buffer): Promise<Buffer> {
