@@ -164,6 +164,11 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
     res.end(record.method === 'HEAD' ? undefined : bytes);
   }
 
+  /** A registry error answer (`{"errors": [...]}`) that ECR gives itself, recorded with its quirk. */
+  function replyError(res: ServerResponse, record: EcrFrontRequest, status: number, code: string, message: string, quirk: string): void {
+    reply(res, record, status, { 'content-type': 'application/json' }, errorBody(code, message), quirk);
+  }
+
   function takeToken(): boolean {
     const rate = options.manifestPutsPerSecond;
     if (rate === undefined) return true;
@@ -215,34 +220,24 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
           'converted',
         );
       }
-      return reply(
-        res,
-        record,
-        404,
-        { 'content-type': 'application/json' },
-        errorBody('MANIFEST_UNKNOWN', `Requested image not found (stored as ${stored})`),
-        'not-accepted',
-      );
+      return replyError(res, record, 404, 'MANIFEST_UNKNOWN', `Requested image not found (stored as ${stored})`, 'not-accepted');
     }
 
     if (manifest && method === 'PUT') {
       const [, repository, reference] = manifest as unknown as [string, string, string];
       if (!takeToken()) {
-        return reply(res, record, 429, { 'content-type': 'application/json' }, errorBody('TOOMANYREQUESTS', 'Rate exceeded'), 'throttled');
+        return replyError(res, record, 429, 'TOOMANYREQUESTS', 'Rate exceeded', 'throttled');
       }
       const exclusions = options.immutable?.[repository];
       if (exclusions && !DIGEST.test(reference) && !exclusions.some((f) => wildcard(f).test(reference))) {
         const existing = await upstream('HEAD', path, { ...req.headers, accept: ALL_MANIFEST_TYPES });
         if (existing.status === 200) {
-          return reply(
+          return replyError(
             res,
             record,
             400,
-            { 'content-type': 'application/json' },
-            errorBody(
-              'TAG_INVALID',
-              `The image tag '${reference}' already exists in the '${repository}' repository and cannot be overwritten because the tag is immutable.`,
-            ),
+            'TAG_INVALID',
+            `The image tag '${reference}' already exists in the '${repository}' repository and cannot be overwritten because the tag is immutable.`,
             'immutable',
           );
         }
@@ -253,15 +248,12 @@ export async function startEcrFront(options: EcrFrontOptions): Promise<EcrFront>
     if (session && method === 'PATCH') {
       const state = sessions.get(session[2]!) ?? { lastPart: Infinity };
       if (state.lastPart < minPart) {
-        return reply(
+        return replyError(
           res,
           record,
           400,
-          { 'content-type': 'application/json' },
-          errorBody(
-            'BLOB_UPLOAD_INVALID',
-            `LayerPartTooSmallException: part of ${state.lastPart} bytes is below the ${minPart}-byte minimum`,
-          ),
+          'BLOB_UPLOAD_INVALID',
+          `LayerPartTooSmallException: part of ${state.lastPart} bytes is below the ${minPart}-byte minimum`,
           'part-too-small',
         );
       }
