@@ -10,7 +10,7 @@ import { options, ztocCacheWorld } from '../support/ztoc-cache-world.ts';
 
 describe('zTOC cache: resume after a deadline', () => {
   const world = ztocCacheWorld();
-  const { target, cache, push, layersOf, assertSameAsScratch, ztocModes } = world;
+  const { target, cache, push, layersOf, assertSameAsScratch, ztocModes, cachedLayers } = world;
   let one: BuiltLayout;
   before(() => {
     ({ one } = world);
@@ -35,9 +35,20 @@ describe('zTOC cache: resume after a deadline', () => {
     );
     await assert.rejects(target('resume/app').resolve('v1-soci'), 'nothing tagged');
     const layers = layersOf(one);
+    // Which layers the stopped build finished is not fixed (a miss starts building as soon as its own
+    // lookup answers, and the lookups race): the cache says which. At least one, and not all.
+    const cached = await cachedLayers('cache/resume');
+    const finished = layers.filter((l) => cached.has(l.digest));
+    assert.ok(finished.length >= 1 && finished.length < layers.length, `the stopped build cached ${finished.length} of ${layers.length}`);
     const retry = await buildSociIndex(target('resume/app'), 'v1', { ...options, ztocCache: cache('cache/resume') });
-    assert.deepEqual(ztocModes(retry), ['reused', 'reused', 'built', 'built']);
-    assert.equal(retry.bytesRead, layers[2]!.size + layers[3]!.size);
+    assert.deepEqual(
+      ztocModes(retry),
+      layers.map((l) => (cached.has(l.digest) ? 'reused' : 'built')),
+    );
+    assert.equal(
+      retry.bytesRead,
+      layers.filter((l) => !cached.has(l.digest)).reduce((n, l) => n + l.size, 0),
+    );
     await assertSameAsScratch('resume/app', retry, one);
   });
 });

@@ -5,6 +5,7 @@ import { after, before } from 'node:test';
 import { OciLayoutTarget } from '../../lambda/layout/oci-layout.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { RegistryTarget } from '../../lambda/registry/client.ts';
+import { OciRegistryListing } from '../../lambda/registry/listing.ts';
 import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildOptions, BuildResult } from '../../lambda/soci/types.ts';
 import { RepositoryZtocCache } from '../../lambda/soci/ztoc-cache.ts';
@@ -46,6 +47,8 @@ export interface ZtocCacheWorld {
   /** Same output digest, the same SOCI index per platform, and every blob the output names is there. */
   assertSameAsScratch(repository: string, result: BuildResult, layout: BuiltLayout, extra?: Partial<BuildOptions>): Promise<void>;
   ztocModes(result: BuildResult): (string | undefined)[];
+  /** The layer digests a cache repository holds a zTOC for, read from its tag listing. */
+  cachedLayers(repository: string): Promise<Set<string>>;
 }
 
 /** Registers the before/after hooks of the enclosing suite; the fields are set once `before` has run. */
@@ -85,6 +88,15 @@ export function ztocCacheWorld(): ZtocCacheWorld {
       await assertComplete(world.target(repository), await world.target(repository).resolve(result.output!.tags[0]!));
     },
     ztocModes: (result: BuildResult) => result.platforms[0]!.layers.map((l) => l.ztoc),
+    async cachedLayers(repository: string) {
+      const layers = new Set<string>();
+      for await (const { tag } of new OciRegistryListing({ registry: world.registry.host }).tags(repository)) {
+        // `sha256-<layer hex>.<key hash>` (soci/ztoc-cache.ts cacheTag)
+        const match = /^(sha256)-([0-9a-f]{64})\./.exec(tag);
+        if (match) layers.add(`${match[1]}:${match[2]}`);
+      }
+      return layers;
+    },
   } as ZtocCacheWorld;
   before(async () => {
     world.registry = await startRegistry();
