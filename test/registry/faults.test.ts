@@ -133,8 +133,11 @@ describe('RegistryTarget through a fault proxy', () => {
   });
 
   test('a Retry-After HTTP date is honoured too', async () => {
-    // HTTP dates have whole seconds: ask for 2 s ahead, so at least 1 s remains whatever the rounding.
-    proxy.failNext(429, 1, { retryAfter: new Date(Date.now() + 2000).toUTCString(), path: /\/manifests\// });
+    // HTTP dates have whole seconds. A date on a second boundary 2-3 s ahead: the client still has more than
+    // 1 s to wait even when its request takes up to a second to be answered 429 (a loaded CI machine; at
+    // `now + 2 s`, truncated, as little as 1 s was left and any delay made the wait fall short of 1 s).
+    const retryAt = new Date(Math.ceil((Date.now() + 2000) / 1000) * 1000);
+    proxy.failNext(429, 1, { retryAfter: retryAt.toUTCString(), path: /\/manifests\// });
     assert.equal((await targetFor().resolve('v1')).digest, layout.root.digest);
     assert.ok(waitAfter429() >= 1000, `waited ${waitAfter429()} ms`);
   });
