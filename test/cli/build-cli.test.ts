@@ -3,7 +3,7 @@
 // --username/--password-stdin, and the one-line errors for bad references and missing images.
 
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -135,5 +135,28 @@ describe('build against a registry with basic auth', () => {
     assert.equal(denied.code, 1);
     assert.equal(denied.stderr.trim().split('\n').length, 1, denied.stderr);
     assert.equal(denied.stderr, `soci-indexer: error: registry ${registry.host}: manifest cli/app:v1 unauthorized (401 UNAUTHORIZED)\n`);
+  });
+
+  test('credentials chain: --username beats the Docker config, which the CLI reads when no --username is given', async () => {
+    const dockerConfig = await mkdtemp(join(tmpdir(), 'soci-cli-docker-config-'));
+    const withConfig = async (password: string) => {
+      const auth = Buffer.from(`${creds.username}:${password}`).toString('base64');
+      await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth } } }));
+      return { DOCKER_CONFIG: dockerConfig };
+    };
+    const args = ['build', `${registry.host}/cli/app:v1`, '--min-layer-size', '0', '--dry-run', '--json'];
+    try {
+      // A stale Docker config entry: explicit credentials come first, so it is never sent.
+      const stale = await withConfig('stale-password');
+      const explicit = await run([...args, '--username', creds.username, '--password-stdin'], `${creds.password}\n`, stale);
+      assert.equal(explicit.code, 0, explicit.stderr);
+      const fromStale = await run(args, '', stale);
+      assert.equal(fromStale.code, 1, 'the stale entry is what the CLI sends without --username');
+      assert.match(fromStale.stderr, /unauthorized \(401 UNAUTHORIZED\)\n$/);
+      const fromConfig = await run(args, '', await withConfig(creds.password));
+      assert.equal(fromConfig.code, 0, fromConfig.stderr);
+    } finally {
+      await rm(dockerConfig, { recursive: true, force: true });
+    }
   });
 });

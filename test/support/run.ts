@@ -12,10 +12,15 @@ export async function collect(iterable: AsyncIterable<Uint8Array>): Promise<Buff
 
 export const BIN = join(repoRoot, 'bin', 'soci-indexer');
 
-/** Runs `bin/soci-indexer` in a child process with `stdin` (empty by default); never rejects. */
-export function runCli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `bin/soci-indexer` in a child process with `stdin` (empty by default) and `env` added; never rejects. */
+export function runCli(
+  args: string[],
+  stdin = '',
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
+    const options = { maxBuffer: 1 << 26, env: { ...process.env, ...env } };
+    const child = execFile(process.execPath, [BIN, ...args], options, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     child.stdin?.end(stdin);
