@@ -120,6 +120,7 @@ describe('handler outcomes', () => {
     assert.equal(options.spanSize, 65536);
     assert.equal(options.minLayerSize, 10485760);
     assert.deepEqual(options.tagPolicy, { mode: 'suffix', suffix: '-soci' });
+    assert.equal(options.ztocCache, undefined, 'no zTOC cache unless SOCI_ZTOC_CACHE names one');
     // (The exact deadline and hard stop are asserted with a mocked clock in build-options.test.ts.)
     assert.equal(typeof options.deadline, 'number');
     assert.equal(options.signal?.aborted, false);

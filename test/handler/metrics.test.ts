@@ -61,3 +61,41 @@ describe('LayersSkipped', () => {
     ]);
   });
 });
+
+describe('zTOC cache metrics', () => {
+  const result = (cache?: BuildResult['cache']): BuildResult => ({
+    status: 'created',
+    message: 'x',
+    source: { reference: 'r', digest: `sha256:${'1'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+    indexVersion: 'v2',
+    platforms: [],
+    bytesRead: 1000,
+    ztocBytes: 10,
+    durationMs: 1,
+    dryRun: false,
+    ...(cache && { cache }),
+  });
+  const emitted = async (built: BuildResult) => {
+    const run = await capture(async () => {
+      const metrics = new InvocationMetrics(createMetrics({ POWERTOOLS_METRICS_NAMESPACE: 'SociTest' }));
+      metrics.build(built);
+      metrics.flush();
+    });
+    return Object.fromEntries(metricValues(run.emf).map((m) => [m.name, m.value]));
+  };
+
+  test('LayersReused, BytesSaved and ZtocCacheFailures are the cache counts; BytesRead stays the layer bytes read', async () => {
+    const cache = { location: 'c', reused: 3, bytesSaved: 123_456, misses: 2, invalid: 1, stored: 2, failures: 4 };
+    const values = await emitted(result(cache));
+    assert.deepEqual([values.LayersReused, values.BytesSaved, values.ZtocCacheFailures, values.BytesRead], [3, 123_456, 4, 1000]);
+  });
+
+  test('without a cache configured, none of the cache metrics is written', async () => {
+    const values = await emitted(result());
+    assert.deepEqual(
+      ['LayersReused', 'BytesSaved', 'ZtocCacheFailures'].filter((name) => name in values),
+      [],
+    );
+    assert.equal(values.BytesRead, 1000);
+  });
+});
