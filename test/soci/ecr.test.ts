@@ -37,7 +37,7 @@ describe('soci core through an ECR-like front', () => {
     // At a 4 KiB span a 9 MB incompressible layer gets a zTOC of about 18 MiB.
     large = await buildLayout({ layers: [{ compression: 'gzip', files: [{ name: 'data/large.bin', size: 9_000_000 }] }], tag: 'v1' });
     for (const repository of ['ecr/large', 'ecr/large-chunked']) await pushLayout(large, `${registry.host}/${repository}:v1`, { creds });
-    for (const repository of ['ecr/locked', 'ecr/locked-in-place', 'ecr/throttled'])
+    for (const repository of ['ecr/locked', 'ecr/locked-in-place', 'ecr/throttled', 'ecr/oci'])
       await pushLayout(small, `${registry.host}/${repository}:v1`, { creds });
     await pushLayout(small, `${registry.host}/ecr/docker:v1`, { creds, format: 'v2s2' });
   });
@@ -103,7 +103,7 @@ describe('soci core through an ECR-like front', () => {
   for (const narrowAccept of ['convert', 'not-found'] as const) {
     test(`a front that ${narrowAccept === 'convert' ? 'converts' : 'hides'} manifests on a narrow Accept: OCI and Docker images are indexed as stored`, async () => {
       const f = await front({ narrowAccept });
-      for (const repository of ['ecr/docker', 'ecr/throttled']) {
+      for (const repository of ['ecr/docker', 'ecr/oci']) {
         const stored = await new RegistryTarget({ registry: registry.host, repository, credentials: async () => creds }).resolve('v1');
         const result = await buildSociIndex(target(f, repository), 'v1', { ...options, dryRun: true });
         assert.equal(result.status, 'created', result.message);
