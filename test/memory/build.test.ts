@@ -65,6 +65,17 @@ describe('building on a MemoryTarget', () => {
     assert.equal(target.blobs.size, stored);
   });
 
+  test('an output tag naming a broken index (bytes that no longer match its digest) is not our output: built again', async () => {
+    const { target } = await memoryImage();
+    const first = await buildSociIndex(target, 'app', OPTIONS);
+    assert.equal(first.status, 'created', first.message);
+    const output = first.output!.digest;
+    target.blobs.set(output, new TextEncoder().encode('{"schemaVersion": 2, "manifests": "broken"}'));
+    const again = await buildSociIndex(target, 'app', OPTIONS);
+    assert.equal(again.status, 'created', again.message);
+    assert.equal(again.output?.digest, output, 'the same output, built again');
+  });
+
   test('v1: the SOCI index is found as a referrer of the image manifest', async () => {
     const { target, manifest } = await memoryImage();
     const result = await buildSociIndex(target, 'app', { ...OPTIONS, indexVersion: 'v1' });

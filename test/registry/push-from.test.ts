@@ -1,6 +1,8 @@
 // Streaming pushes (Target.pushFrom), used to copy layers between targets without holding them in
 // memory: into an OCI layout and into a real registry (one PUT, or one streaming PATCH), with the digest
-// checked and nothing left behind when the stream does not match.
+// checked and nothing left behind when the stream does not match; and cross-repository mounts (mountFrom),
+// which the zTOC cache uses to place a cached zTOC, mounted when the source repository has the blob and
+// refused (false, so the caller uploads) when it has not.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -97,5 +99,32 @@ describe('pushFrom into docker-registry', () => {
       message: new RegExp(`: content hashes to sha256:[0-9a-f]{64} \\(${wrong.length} bytes, expected ${desc.size}\\)$`),
     });
     assert.equal(await target.exists(desc), false);
+  });
+});
+
+describe('mountFrom between repositories of docker-registry', () => {
+  let registry: RunningRegistry;
+  before(async () => {
+    registry = await startRegistry();
+  });
+  after(() => registry.stop());
+
+  test('mounted (true) when the source repository has the blob; false, and nothing mounted, when it has not', async () => {
+    const target = (repository: string) => new RegistryTarget({ registry: registry.host, repository });
+    const from = target('mount/from');
+    await from.push(desc, blob);
+    const into = target('mount/into');
+    assert.equal(await into.mountFrom(desc, from), true);
+    assert.ok(Buffer.from(await into.fetchBytes(desc)).equals(blob));
+
+    // docker-registry answers 202 (an ordinary upload session) for a blob the source repository lacks.
+    const absent = Buffer.from(deterministicBytes('mount-absent', 1000));
+    const absentDesc: Descriptor = { ...desc, digest: `sha256:${createHash('sha256').update(absent).digest('hex')}`, size: absent.length };
+    const other = target('mount/other');
+    assert.equal(await other.mountFrom(absentDesc, from), false);
+    assert.equal(await other.exists(absentDesc), false);
+    // The same repository: nothing to mount, the answer is whether the blob is there.
+    assert.equal(await from.mountFrom(desc, target('mount/from')), true);
+    assert.equal(await from.mountFrom(absentDesc, target('mount/from')), false);
   });
 });
