@@ -1,5 +1,5 @@
 // `soci-indexer build` as a user runs it (the real bin script in a child process): on a copy of the golden
-// layout (golden digests, idempotent rerun, --json), against a registry with basic auth through
+// layout (golden digests, idempotent rerun, --json, --output to another layout), against a registry with basic auth through
 // --username/--password-stdin, and the one-line errors for bad references and missing images.
 
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GOLDEN_A_SETTINGS, goldenPath } from '../support/golden.ts';
+import { GOLDEN_A_SETTINGS, goldenPath, sha256Hex } from '../support/golden.ts';
 import { buildLayout, pushLayout } from '../support/images.ts';
 import { type RunningRegistry, startRegistry } from '../support/registry.ts';
 import { runCli } from '../support/run.ts';
@@ -46,6 +46,33 @@ describe('build on an OCI layout', () => {
     const second = await run(args);
     assert.equal(second.code, 0, second.stderr);
     assert.equal(JSON.parse(second.stdout).status, 'already-indexed');
+  });
+
+  test('--output oci:<dir>: the golden output is written to that layout; the source layout is left as it was', async () => {
+    const source = join(dir, 'output-source');
+    await cp(goldenPath('image-layout'), source, { recursive: true });
+    const sourceIndex = await readFile(join(source, 'index.json'));
+    const out = join(dir, 'output-target');
+    const r = await run(['build', `oci:${source}:golden`, ...GOLDEN_A_SETTINGS, '--output', `oci:${out}`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    const golden = await readFile(goldenPath('index', 'a-span4m-min1MiB', 'converted-oci-index.json'));
+    assert.equal(result.output.digest, `sha256:${sha256Hex(golden)}`);
+    assert.deepEqual(result.output.tags, ['golden-soci']);
+    assert.ok(
+      (await readFile(join(out, 'blobs', 'sha256', sha256Hex(golden)))).equals(golden),
+      'the golden index bytes in the output layout',
+    );
+    const outIndex = JSON.parse(await readFile(join(out, 'index.json'), 'utf8'));
+    assert.ok(
+      outIndex.manifests.some(
+        (m: { digest: string; annotations?: Record<string, string> }) =>
+          m.digest === result.output.digest && m.annotations?.['org.opencontainers.image.ref.name'] === 'golden-soci',
+      ),
+      'tagged golden-soci in the output layout',
+    );
+    assert.ok((await readFile(join(source, 'index.json'))).equals(sourceIndex), 'the source layout is not tagged');
+    await assert.rejects(readFile(join(source, 'blobs', 'sha256', sha256Hex(golden))), { code: 'ENOENT' });
   });
 
   test('the human summary names every layer and the output tag', async () => {

@@ -1,7 +1,8 @@
 // The push race through the real CLI (bin script, child process): D1 is pushed to app:v1 and `build` starts
 // on it; the test proxy holds the reads of D1's layer while D2 is pushed to app:v1 (and, in suffix mode,
 // indexed to completion). Released, D1's build must tag nothing: its result is `superseded`, and the tags
-// stay where D2's push and D2's build put them.
+// stay where D2's push and D2's build put them. And a build held in a layer read the same way stops when
+// interrupted (SIGINT), tagging nothing.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -117,5 +118,33 @@ describe('build while the source tag is pushed again', () => {
     const created = JSON.parse(current.stdout);
     assert.equal(created.status, 'created');
     assert.deepEqual(created.output.tags, ['v1-soci'], 'the tag of tag@digest names the output');
+  });
+});
+
+describe('build interrupted', () => {
+  test('SIGINT stops a build waiting on a layer read: exit 1 with one line, nothing tagged', async () => {
+    const repo = 'race/interrupted';
+    await pushLayout(d1, `${registry.host}/${repo}:v1`);
+    const hold = proxy.holdBlob(layerOf(d1));
+    let child!: ReturnType<typeof execFile>;
+    const exited = new Promise<{ code: number; stderr: string }>((resolve) => {
+      child = execFile(process.execPath, [BIN, 'build', `${proxy.host}/${repo}:v1`, '--min-layer-size', '0'], (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    await hold.held;
+    child.kill('SIGINT');
+    // Were the interrupt not passed to the build, the held read would wait for ever: released after a
+    // generous bound, the build would then finish (exit 0) and fail the test instead of hanging it.
+    const bound = setTimeout(() => hold.release(), 30_000);
+    const r = await exited;
+    clearTimeout(bound);
+    hold.release();
+    assert.equal(r.code, 1, r.stderr);
+    const errors = r.stderr.split('\n').filter((line) => line.startsWith('soci-indexer: error:'));
+    assert.equal(errors.length, 1, r.stderr);
+    // (The line says `aborted: The operation was aborted`: the read's abort, not the `interrupted` reason.)
+    assert.match(errors[0]!, /^soci-indexer: error: (interrupted|aborted)\b/);
+    assert.equal(await tagDigest(repo, 'v1-soci'), undefined, 'nothing tagged');
   });
 });

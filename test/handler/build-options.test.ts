@@ -10,6 +10,7 @@ import type { BuildFn } from '../../lambda/handler/invoke.ts';
 import { handlerFromEnvironment } from '../../lambda/handler/wiring.ts';
 import type { Descriptor, Target } from '../../lambda/oci/target.ts';
 import { type BuildOptions, type BuildResult, SociError } from '../../lambda/soci/types.ts';
+import { RepositoryZtocCache } from '../../lambda/soci/ztoc-cache.ts';
 import { DEFAULT_BUILD_TOOL_ID } from '../../lambda/ztoc/builder.ts';
 import { capture, enablePowertoolsCapture, fixture } from './helpers.ts';
 
@@ -56,6 +57,8 @@ async function optionsFor(
   overrides: { now?: () => number; remainingMs?: () => number; build?: BuildFn } = {},
 ) {
   const calls: BuildOptions[] = [];
+  /** The targets the handler opened, by repository (the cache gets its own). */
+  const opened = new Map<string, Target>();
   const build: BuildFn = overrides.build ?? (async (_source, _reference, options) => created(options));
   const handler = handlerFromEnvironment(
     { SOCI_REPOSITORY_FILTERS: 'team/*', ...env },
@@ -65,12 +68,16 @@ async function optionsFor(
     },
     {
       auth: { access: async () => access },
-      openTarget: () => registry,
+      openTarget: (_access, repository) => {
+        const target = { ...registry, description: `stub ${repository}` };
+        opened.set(repository, target);
+        return target;
+      },
       ...(overrides.now && { now: overrides.now }),
     },
   );
   const run = await capture(() => handler(pushEvent(), { getRemainingTimeInMillis: overrides.remainingMs ?? (() => 600_000) }));
-  return { run, calls };
+  return { run, calls, opened };
 }
 
 /** BuildOptions without the per-invocation parts (deadline, signal, event sink). */
@@ -116,6 +123,15 @@ describe('handler: each variable reaches the core', () => {
       assert.deepEqual(settings(calls[0]), { ...DEFAULTS, ...changed });
     });
   }
+
+  test("SOCI_ZTOC_CACHE: a cache on that repository of the pushed image's registry", async () => {
+    const { calls, opened } = await optionsFor({ SOCI_ZTOC_CACHE: 'soci-indexer/ztoc-cache' });
+    const { ztocCache, ...rest } = settings(calls[0]);
+    assert.deepEqual(rest, DEFAULTS);
+    assert.deepEqual([...opened.keys()], ['team/app', 'soci-indexer/ztoc-cache']);
+    assert.ok(ztocCache instanceof RepositoryZtocCache, 'a zTOC cache reaches the core');
+    assert.equal(ztocCache.target, opened.get('soci-indexer/ztoc-cache'));
+  });
 });
 
 describe('handler: deadline and hard stop', () => {
@@ -134,41 +150,54 @@ describe('handler: deadline and hard stop', () => {
     assert.equal(calls[0]!.deadline, end - 20_000);
   });
 
-  test('an overrunning core is aborted at deadline + margin/2, before Lambda ends', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
-    const margin = 10_000;
-    const remaining = 60_000;
-    const deadlineAt = remaining - margin; // the clock starts at 0
-    const stopAt = deadlineAt + margin / 2;
-    let entered!: () => void;
-    const inCore = new Promise<void>((resolve) => (entered = resolve));
-    let abortedAt: number | undefined;
-    const stuck: BuildFn = (_source, _reference, options) =>
-      new Promise((_, reject) => {
-        entered();
-        options.signal!.addEventListener(
-          'abort',
-          () => {
-            abortedAt = Date.now();
-            reject(options.signal!.reason);
-          },
-          { once: true },
-        );
-      });
-    const running = optionsFor(
-      { SOCI_DEADLINE_MARGIN_MS: String(margin) },
-      { now: () => Date.now(), remainingMs: () => remaining - Date.now(), build: stuck },
-    );
-    await inCore;
-    t.mock.timers.tick(stopAt - 1);
-    await new Promise((r) => setImmediate(r));
-    assert.equal(abortedAt, undefined, 'not aborted before deadline + margin/2');
-    t.mock.timers.tick(1);
-    const { run, calls } = await running;
-    assert.equal(abortedAt, stopAt);
-    assert.ok(abortedAt < remaining, 'the abort comes before Lambda ends the invocation');
-    assert.equal(calls[0]!.deadline, deadlineAt);
-    assert.ok(run.error instanceof SociError && run.error.kind === 'transient', String(run.error));
-    assert.match((run.error as Error).message, /^deadline exceeded: the build did not stop in time$/);
-  });
+  for (const spent of [0, 7_000]) {
+    test(`an overrunning core is aborted at deadline + margin/2, before Lambda ends (${spent} ms spent before the build)`, async (t) => {
+      t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+      // Lambda's clock is the mocked one plus `spent` from the handler's first reading on: the handler spent
+      // that long before the build (parsing, auth) while no timer ran, so the hard stop must count from now.
+      let skew = 0;
+      const lambdaNow = () => Date.now() + skew;
+      let first = true;
+      const now = () => {
+        const time = lambdaNow();
+        if (first) skew = spent;
+        first = false;
+        return time;
+      };
+      const margin = 10_000;
+      const remaining = 60_000;
+      const deadlineAt = remaining - margin; // Lambda's clock starts at 0
+      const stopAt = deadlineAt + margin / 2;
+      let entered!: () => void;
+      const inCore = new Promise<void>((resolve) => (entered = resolve));
+      let abortedAt: number | undefined;
+      const stuck: BuildFn = (_source, _reference, options) =>
+        new Promise((_, reject) => {
+          entered();
+          options.signal!.addEventListener(
+            'abort',
+            () => {
+              abortedAt = lambdaNow();
+              reject(options.signal!.reason);
+            },
+            { once: true },
+          );
+        });
+      const running = optionsFor(
+        { SOCI_DEADLINE_MARGIN_MS: String(margin) },
+        { now, remainingMs: () => remaining - lambdaNow(), build: stuck },
+      );
+      await inCore;
+      t.mock.timers.tick(stopAt - spent - 1);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(abortedAt, undefined, 'not aborted before deadline + margin/2');
+      t.mock.timers.tick(1);
+      assert.equal(abortedAt, stopAt, 'aborted at deadline + margin/2');
+      assert.ok(abortedAt < remaining, 'the abort comes before Lambda ends the invocation');
+      const { run, calls } = await running;
+      assert.equal(calls[0]!.deadline, deadlineAt);
+      assert.ok(run.error instanceof SociError && run.error.kind === 'transient', String(run.error));
+      assert.match((run.error as Error).message, /^deadline exceeded: the build did not stop in time$/);
+    });
+  }
 });

@@ -45,10 +45,7 @@ describe('RegistryTarget through a fault proxy', () => {
     await proxy.stop();
     await registry.stop();
   });
-  beforeEach(() => {
-    proxy.requests.length = 0;
-    proxy.redirectBlobs(false);
-  });
+  beforeEach(() => proxy.reset());
 
   test('a download dropped mid-blob resumes with a Range request and yields identical bytes', async () => {
     proxy.dropBlobAfter(100_000);
@@ -98,6 +95,20 @@ describe('RegistryTarget through a fault proxy', () => {
       assert.match(err.message, new RegExp(`^registry ${proxy.host}: blob test/app@${layer.digest} failed \\(`));
       return true;
     });
+    assert.equal(layerGets().length, 3, 'one read and two resumes: three attempts, not one more or fewer');
+  });
+
+  test('a read that keeps dropping backs off before each resume (exponentially, as the other retries)', async (t) => {
+    t.mock.method(Math, 'random', () => 1); // full jitter at its top: waits of 100 then 200 ms
+    proxy.dropBlobAfter(10_000, 2);
+    const bytes = await collect(await targetFor({ retry: { baseDelayMs: 100 } }).fetch(layer));
+    assert.ok(bytes.equals(layerBytes));
+    const at = layerGets().map((r) => r.at);
+    assert.equal(at.length, 3);
+    const gaps = at.slice(1).map((time, i) => time - at[i]!);
+    for (const [i, gap] of gaps.entries()) {
+      assert.ok(gap >= 100 * 2 ** i, `resume ${i + 1}: ${Math.round(gap)} ms, expected at least ${100 * 2 ** i}`);
+    }
   });
 
   test('content that does not match its digest is refused, not retried', async () => {
@@ -154,6 +165,26 @@ describe('RegistryTarget through a fault proxy', () => {
     await assert.rejects(targetFor({ retry: { attempts: 3, baseDelayMs: 1 } }).resolve('v1'), {
       message: `registry ${proxy.host}: manifest test/app:v1 failed (503 UNAVAILABLE)`,
     });
+    const tries = proxy.requests.filter((r) => r.path.includes('/manifests/') && r.status !== 401).map((r) => r.status);
+    assert.deepEqual(tries, [503, 503, 503], 'exactly `attempts` tries');
+  });
+
+  test('the last allowed attempt is made: 503 twice with 3 attempts succeeds', async () => {
+    proxy.failNext(503, 2, { path: /\/manifests\// });
+    assert.equal((await targetFor({ retry: { attempts: 3, baseDelayMs: 1 } }).resolve('v1')).digest, layout.root.digest);
+  });
+
+  test('retries back off exponentially: with the jitter at its top the waits are base, 2·base, 4·base', async (t) => {
+    // Full jitter draws each wait from [0, base·2^n]; with Math.random at 1 the waits are 100, 200, 400 ms.
+    t.mock.method(Math, 'random', () => 1);
+    proxy.failNext(503, 3, { path: /\/manifests\// });
+    assert.equal((await targetFor({ retry: { baseDelayMs: 100 } }).resolve('v1')).digest, layout.root.digest);
+    const at = proxy.requests.filter((r) => r.path.includes('/manifests/') && r.status !== 401).map((r) => r.at);
+    assert.equal(at.length, 4);
+    const gaps = at.slice(1).map((time, i) => time - at[i]!);
+    for (const [i, gap] of gaps.entries()) {
+      assert.ok(gap >= 100 * 2 ** i, `wait ${i + 1}: ${Math.round(gap)} ms, expected at least ${100 * 2 ** i}`);
+    }
   });
 
   test('a non-retryable 4xx fails at once', async () => {

@@ -1,5 +1,5 @@
-// The worker-thread layer pool: golden bytes through a worker, sources that fail or are cut short, and a
-// pool that keeps working after a failed job.
+// The worker-thread layer pool: golden bytes through a worker, at most `size` layers read at once, sources
+// that fail or are cut short, and a pool that keeps working after a failed job.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -32,6 +32,38 @@ describe('LayerPool', () => {
       assert.ok(r.indexable);
       assert.equal(sha256Hex(r.bytes), expected);
       assert.equal(r.summary.digest, `sha256:${expected}`);
+    }
+  });
+
+  test('at most `size` layers are read at once: the next waits for a worker, then runs', async () => {
+    // Each source records that it was started, then holds until released. Calls made in one tick reach
+    // their source within microtasks when a worker is free, so by the next macrotask the started ones are known.
+    const small = readFileSync(goldenLayer('tiny-gnu.tar.gz').path);
+    for (const size of [1, 2]) {
+      const bounded = new LayerPool(size);
+      try {
+        const started: number[] = [];
+        const release: (() => void)[] = [];
+        const held = (i: number): AsyncIterable<Uint8Array> => {
+          const gate = new Promise<void>((resolve) => (release[i] = resolve));
+          return (async function* () {
+            started.push(i);
+            await gate;
+            yield* chunked(small, 65536);
+          })();
+        };
+        const runs = [0, 1, 2].map((i) => bounded.index(held(i), options));
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(started, [0, 1, 2].slice(0, size), `pool of ${size}: ${size} started at once`);
+        release[0]!();
+        await runs[0];
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(started, [0, 1, 2].slice(0, size + 1), `pool of ${size}: the next starts when one ends`);
+        for (const open of release) open?.();
+        for (const r of await Promise.all(runs)) assert.ok(r.indexable, 'each held layer is indexed once released');
+      } finally {
+        await bounded.close();
+      }
     }
   });
 

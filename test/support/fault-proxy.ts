@@ -65,6 +65,11 @@ export interface FaultProxy {
   holdBlob(digest: string): BlobHold;
   /** While on, blob GETs answer 307 to the redirect port. */
   redirectBlobs(on: boolean): void;
+  /**
+   * Forgets the requests seen and every fault still queued (drops, failures, ignored ranges, corruptions,
+   * redirecting), so a test that failed before using up its faults leaves none to the next one.
+   */
+  reset(): void;
   /** Body bytes served for `path` (either port; the redirect port is keyed by the original blob path), or in total. */
   bytesServed(path?: string): number;
   stop(): Promise<void>;
@@ -348,6 +353,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     redirectBlobs(on) {
       redirecting = on;
+    },
+    reset() {
+      requests.length = 0;
+      failRules.length = 0;
+      drops.length = 0;
+      corruptions = 0;
+      rangesToIgnore = 0;
+      redirecting = false;
     },
     bytesServed(path) {
       return path === undefined ? [...served.values()].reduce((a, b) => a + b, 0) : (served.get(path) ?? 0);
