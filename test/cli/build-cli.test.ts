@@ -40,6 +40,10 @@ describe('build on an OCI layout', () => {
       .filter((l: { status: string }) => l.status === 'skipped')
       .map((l: { skipCode: string }) => l.skipCode);
     assert.deepEqual(codes.sort(), ['below-minimum-size', 'unsupported-format']);
+    // Without --ztoc-cache there is no cache: no counts, every zTOC built.
+    assert.equal(result.cache, undefined);
+    const modes = result.platforms[0].layers.filter((l: { status: string }) => l.status === 'indexed').map((l: { ztoc: string }) => l.ztoc);
+    assert.deepEqual(modes, ['built', 'built', 'built']);
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
     assert.ok(index.manifests.some((m: { digest: string }) => m.digest === result.output.digest));
 
@@ -80,6 +84,7 @@ describe('build on an OCI layout', () => {
     await cp(goldenPath('image-layout'), layout, { recursive: true });
     const r = await run(['build', `oci:${layout}`, '--min-layer-size', '1048576', '--output-tag', 'v1-soci']);
     assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /zTOC cache/, 'no cache line without --ztoc-cache');
     assert.match(r.stdout, /^platform\s+linux\/amd64/m);
     assert.match(
       r.stdout,

@@ -39,6 +39,35 @@ describe('OciRegistryListing', () => {
     // docker-registry 2.8 ignores n on tags lists (one page); paging of tags is the same code as the catalog's.
   });
 
+  test('names outside the grammar (oci/reference.ts) in a catalog or tags list are dropped, not passed on', async () => {
+    const lying = await startFaultProxy({
+      upstream: registry.host,
+      gate: (req, res) => {
+        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        const body =
+          path === '/v2/_catalog'
+            ? { repositories: ['list/a', 'List/Upper', 'bad//double', '../escape', `${'a'.repeat(256)}`, 'list/b'] }
+            : path === '/v2/list/a/tags/list'
+              ? { name: 'list/a', tags: ['v1', '-leading-dash', 't'.repeat(129), 'with space', 't'.repeat(128)] }
+              : undefined;
+        if (!body) return false;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+        return true;
+      },
+    });
+    try {
+      const listing = new OciRegistryListing({ registry: lying.host });
+      assert.deepEqual(await arrayOf(listing.repositories()), ['list/a', 'list/b']);
+      assert.deepEqual(
+        (await arrayOf(listing.tags('list/a'))).map((t) => t.tag),
+        ['v1', 't'.repeat(128)],
+      );
+    } finally {
+      await lying.stop();
+    }
+  });
+
   test('deletes by digest', async () => {
     const listing = new OciRegistryListing({ registry: registry.host });
     await listing.deletion.deleteTag('list/c', 'v1', image.root.digest);

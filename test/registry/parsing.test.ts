@@ -101,6 +101,21 @@ describe('hosts', () => {
     ]);
   });
 
+  test('a tag outside the grammar is refused before any request, for reading and for tagging', async () => {
+    const seen: string[] = [];
+    const fetchImpl: typeof fetch = async (input) => {
+      seen.push(String(input));
+      return new Response(null, { status: 500 });
+    };
+    const target = new RegistryTarget({ registry: 'localhost:5000', repository: 'r', fetchImpl, retry: { attempts: 1 } });
+    const desc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 1 };
+    for (const tag of ['-dash', 't'.repeat(129), 'a b', '']) {
+      await assert.rejects(target.tag(desc, tag), { name: 'InvalidReferenceError', errorKind: 'permanent' }, JSON.stringify(tag));
+      await assert.rejects(target.resolve(tag), { name: 'InvalidReferenceError' }, JSON.stringify(tag));
+    }
+    assert.deepEqual(seen, []);
+  });
+
   test('referrers fallback tag', () => {
     assert.equal(referrersTag(`sha256:${'ab'.repeat(32)}`), `sha256-${'ab'.repeat(32)}`);
   });

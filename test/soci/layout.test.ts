@@ -99,10 +99,10 @@ describe('soci core on OCI layouts', () => {
     assert.equal(result.status, 'created', result.message);
     const layers = result.platforms[0]!.layers;
     assert.deepEqual(
-      layers.map((l) => [l.status, l.code]),
+      layers.map((l) => [l.status, l.skipCode, l.code]),
       [
-        ['indexed', undefined],
-        ['skipped', 'limit-exceeded'],
+        ['indexed', undefined, undefined],
+        ['skipped', 'limit-exceeded', 'limit-exceeded'],
       ],
     );
     assert.match(layers[1]!.reason!, /^cannot be indexed: .*\(limit extraCheckpoints/);
