@@ -23,8 +23,10 @@ const layers = [{ compression: 'gzip' as const, files: [{ name: 'f.bin', size: 3
  *  other request needs a token whose scope covers its repository and action, else 401 with a challenge. */
 function tokenGate(user: { username: string; password: string }) {
   const tokens = new Map<string, string[]>();
-  const tokenRequests: { scopes: string[]; service: string | null; basic: boolean }[] = [];
+  const tokenRequests: { scopes: string[]; service: string | null; basic: boolean; at: number }[] = [];
   let realm = '';
+  /** Retry-After values for the next token requests, answered 429. */
+  const throttled: string[] = [];
   const reject = (req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>) => {
     req.resume();
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -39,7 +41,10 @@ function tokenGate(user: { username: string; password: string }) {
         scopes: url.searchParams.getAll('scope'),
         service: url.searchParams.get('service'),
         basic: req.headers.authorization === basic,
+        at: performance.now(),
       });
+      const retryAfter = throttled.shift();
+      if (retryAfter !== undefined) return reject(req, res, 429, { 'retry-after': retryAfter });
       if (req.headers.authorization !== basic) return reject(req, res, 401, {});
       const token = randomUUID();
       tokens.set(token, url.searchParams.getAll('scope'));
@@ -54,7 +59,12 @@ function tokenGate(user: { username: string; password: string }) {
     const scope = `repository:${name}:${action === 'pull' ? 'pull' : 'pull,push'}`;
     return reject(req, res, 401, { 'www-authenticate': `Bearer realm="${realm}",service="test-registry",scope="${scope}"` });
   };
-  return { gate, tokenRequests, setRealm: (url: string) => (realm = url) };
+  return {
+    gate,
+    tokenRequests,
+    setRealm: (url: string) => (realm = url),
+    throttleNext: (retryAfter: string) => throttled.push(retryAfter),
+  };
 }
 
 describe('bearer token auth', () => {
@@ -106,6 +116,38 @@ describe('bearer token auth', () => {
       assert.equal(err.message, `registry ${proxy.host}: token for repository:test/app:pull refused (401)`);
       return true;
     });
+  });
+});
+
+describe('bearer token auth: throttled token server', () => {
+  const user = { username: 'robot', password: 'token-pw' };
+  const tokens = tokenGate(user);
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+
+  before(async () => {
+    registry = await startRegistry();
+    await pushLayout(await buildLayout({ layers, tag: 'v1' }), `${registry.host}/test/app:v1`);
+    proxy = await startFaultProxy({ upstream: registry.host, gate: tokens.gate });
+    tokens.setRealm(`${proxy.url}/token`);
+  });
+  after(async () => {
+    await proxy.stop();
+    await registry.stop();
+  });
+
+  test('a token request answered 429 is retried after what Retry-After asked, not the short backoff', async () => {
+    tokens.throttleNext('1');
+    const target = new RegistryTarget({
+      registry: proxy.host,
+      repository: 'test/app',
+      credentials: async () => user,
+      retry: { baseDelayMs: 5 },
+    });
+    await target.resolve('v1');
+    const asked = tokens.tokenRequests.map((r) => r.at);
+    assert.equal(asked.length, 2, 'the throttled token request and its retry');
+    assert.ok(asked[1]! - asked[0]! >= 1000, `waited ${Math.round(asked[1]! - asked[0]!)} ms`);
   });
 });
 
