@@ -44,6 +44,7 @@ const BASE: BuildOptions = {
 };
 const XATTR: Partial<BuildOptions> = { optimizations: ['xattr'] };
 const PREFETCH: Partial<BuildOptions> = { prefetchFiles: ['etc/hostname'] };
+const IN_PLACE: Partial<BuildOptions> = { tagPolicy: { mode: 'in-place' } };
 
 /** What a build produced, without timings and byte counts. */
 function outcome(result: BuildResult) {
@@ -110,6 +111,12 @@ const CHANGED: { setting: string; a: Partial<BuildOptions>; b: Partial<BuildOpti
   { setting: 'prefetch paths removed', a: PREFETCH, b: {} },
   { setting: 'tag policy: explicit tags', a: {}, b: { tagPolicy: { mode: 'tags', tags: ['other'] } } },
   { setting: 'tag policy: another suffix', a: {}, b: { tagPolicy: { mode: 'suffix', suffix: '-lazy' } } },
+  {
+    setting: 'tag policy: one more explicit tag',
+    a: { tagPolicy: { mode: 'tags', tags: ['soci'] } },
+    b: { tagPolicy: { mode: 'tags', tags: ['soci', 'other'] } },
+  },
+  { setting: 'tag policy: in place', a: {}, b: IN_PLACE },
 ];
 
 const SAME: { settings: string; a: Partial<BuildOptions>; b: Partial<BuildOptions> }[] = [
@@ -154,4 +161,15 @@ describe('settings matrix: a rerun with the same settings is already indexed', (
       );
     });
   }
+});
+
+describe('settings matrix: in place', () => {
+  test('a rerun in place finds the source tag already naming the SOCI-enabled index', async () => {
+    const [first, again] = await rerun(IN_PLACE, IN_PLACE);
+    assert.equal(first.status, 'created', first.message);
+    assert.deepEqual(first.output?.tags, ['latest']);
+    assert.equal(again.status, 'already-indexed', again.message);
+    assert.equal(again.bytesRead, 0, 'no layer is read');
+    assert.equal(again.output?.digest, first.output?.digest);
+  });
 });
