@@ -16,6 +16,7 @@ import { type FakeAwsServer, startFakeEcr } from '../support/fake-aws.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { type BuiltLayout, buildLayout, deterministicBytes, pushLayout } from '../support/images.ts';
 import { type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { assertWaitedAtLeast } from '../support/waits.ts';
 
 const layers = [{ compression: 'gzip' as const, files: [{ name: 'f.bin', size: 30_000 }] }];
 
@@ -147,7 +148,7 @@ describe('bearer token auth: throttled token server', () => {
     await target.resolve('v1');
     const asked = tokens.tokenRequests.map((r) => r.at);
     assert.equal(asked.length, 2, 'the throttled token request and its retry');
-    assert.ok(asked[1]! - asked[0]! >= 1000, `waited ${Math.round(asked[1]! - asked[0]!)} ms`);
+    assertWaitedAtLeast(asked[1]! - asked[0]!, 1000, 'before the token retry');
   });
 });
 
