@@ -1,6 +1,7 @@
 // The soci core on an image held in a MemoryTarget (unit tier): no disk, no registry, no fixture to unpack.
 // The layer is made here (tar-stream, node:zlib), so this shows the build, its v1 and v2 outputs and its
-// re-run detection need nothing from a backend beyond the Target contract.
+// re-run detection need nothing from a backend beyond the Target contract, and that a deadline passing
+// between the last push and the tag leaves nothing tagged.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -9,13 +10,14 @@ import { descriptorFor } from '../../lambda/oci/digest.ts';
 import { marshalManifest } from '../../lambda/oci/go-json.ts';
 import {
   MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_LAYER_GZIP,
   MEDIA_TYPE_OCI_MANIFEST,
   SOCI_INDEX_ARTIFACT_TYPE_V1,
 } from '../../lambda/oci/media-types.ts';
 import type { Descriptor } from '../../lambda/oci/target.ts';
 import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
-import type { BuildOptions } from '../../lambda/soci/types.ts';
+import { type BuildOptions, SociError } from '../../lambda/soci/types.ts';
 import { tarBytes } from '../support/bytes.ts';
 
 /** A gzip tar layer of three files, the largest 200 kB of varied bytes (so it spans several 64 KiB spans). */
@@ -74,6 +76,24 @@ describe('building on a MemoryTarget', () => {
     const again = await buildSociIndex(target, 'app', OPTIONS);
     assert.equal(again.status, 'created', again.message);
     assert.equal(again.output?.digest, output, 'the same output, built again');
+  });
+
+  test('time up after the last push, before the tag: nothing tagged, a transient failure', async (t) => {
+    const { target } = await memoryImage();
+    // The clock jumps past the deadline once the SOCI-enabled index is pushed (the last push before tagging).
+    const realNow = Date.now.bind(Date);
+    const push = target.push.bind(target);
+    t.mock.method(target, 'push', async (desc: Descriptor, bytes: Uint8Array) => {
+      await push(desc, bytes);
+      if (desc.mediaType === MEDIA_TYPE_OCI_INDEX) t.mock.method(Date, 'now', () => realNow() + 600_000);
+    });
+    await assert.rejects(buildSociIndex(target, 'app', { ...OPTIONS, deadline: realNow() + 300_000 }), (err: unknown) => {
+      assert.ok(err instanceof SociError, String(err));
+      assert.equal(err.kind, 'transient');
+      assert.match(err.message, /^deadline: 0 ms left, not enough to start tagging app-soci .*nothing was tagged$/);
+      return true;
+    });
+    await assert.rejects(target.resolve('app-soci'), { notFound: true });
   });
 
   test('v1: the SOCI index is found as a referrer of the image manifest', async () => {
