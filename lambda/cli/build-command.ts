@@ -282,6 +282,9 @@ export async function buildCommand(args: string[]): Promise<number> {
       return 1;
     }
     return 0;
+  } catch (err) {
+    // A read stopped by the interrupt fails with a generic abort error; say why it stopped.
+    throw controller.signal.aborted ? controller.signal.reason : err;
   } finally {
     progress.done();
     process.off('SIGINT', onSignal);

@@ -207,6 +207,9 @@ export async function syncCommand(args: string[]): Promise<number> {
       console.log(formatSummary(result, dryRun));
     }
     return result.ok ? 0 : 1;
+  } catch (err) {
+    // A read stopped by the interrupt fails with a generic abort error; say why it stopped.
+    throw controller.signal.aborted ? controller.signal.reason : err;
   } finally {
     progress.finish();
     process.off('SIGINT', onSignal);
