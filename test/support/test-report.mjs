@@ -7,14 +7,28 @@
 // 1. stdout is made blocking, so every report frame is written before the process can exit.
 // 2. Each process adds the number of tests it STARTED to the file named by SOCI_TEST_LEDGER when it
 //    exits; the runner fails the run if fewer verdicts reached it than tests were started.
+// 3. A failing `assert.ok(value)` with no message gets one. Node then builds the message from the source
+//    of the call, which under the tsx loader can take minutes of synchronous work in a long test file
+//    (nodejs/node#52962, #52677): the per-test timeout cannot fire and the failure is reported, by the
+//    file's timeout, without its name. The stack still points at the failing line.
 import { appendFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { inspect } from 'node:util';
 
 process.stdout._handle?.setBlocking?.(true);
 
+const require = createRequire(import.meta.url);
+for (const id of ['node:assert', 'node:assert/strict']) {
+  const assert = require(id);
+  const ok = assert.ok;
+  assert.ok = function okWithMessage(value, ...rest) {
+    return ok.call(this, value, ...(rest.length === 0 && !value ? [`expected a truthy value, got ${inspect(value)}`] : rest));
+  };
+}
+syncBuiltinESMExports();
+
 const ledger = process.env.SOCI_TEST_LEDGER;
 if (ledger) {
-  const require = createRequire(import.meta.url);
   const nodeTest = require('node:test');
   let started = 0;
   /** The test body, counted when it starts; its arity is kept (Node reads it to spot `(t, done)` tests). */
