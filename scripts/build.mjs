@@ -90,6 +90,10 @@ const parts = {
   async lambda() {
     const outdir = resolve(OUT, 'lambda');
     rmSync(outdir, { recursive: true, force: true });
+    // esbuild always builds for <repository>/dist/lambda, wherever --out puts the files: the chunk names'
+    // hashes cover the source map paths, which are relative to the output, so the asset (and its hash)
+    // is the same bytes from any output directory.
+    const canonical = resolve(ROOT, 'dist', 'lambda');
     const result = await build({
       ...common,
       // index.mjs exports `handler`; the workers sit beside it as in dist/.
@@ -100,7 +104,13 @@ const parts = {
         'layer-worker': 'lambda/soci/layer-worker.ts',
         'toc-worker': 'lambda/ztoc/toc-worker.ts',
       },
-      outdir,
+      outdir: canonical,
+      // The two handlers share nearly all their code (the core, the registry client, the AWS SDK) and the
+      // workers the engine: shared modules go into chunk-<hash>.mjs files once instead of into every entry
+      // (about 0.4 MB less in the packed package). The chunks sit beside the entries, where the code's
+      // new URL('./layer-worker.mjs', import.meta.url) looks for the workers.
+      splitting: true,
+      chunkNames: 'chunk-[hash]',
       target: 'node24',
       mainFields: ['module', 'main'],
       banner: { js: REQUIRE_BANNER },
@@ -127,7 +137,7 @@ const parts = {
         );
         contents = JSON.stringify(map);
       }
-      writeFileSync(file.path, contents);
+      writeFileSync(resolve(outdir, relative(canonical, file.path)), contents);
     }
   },
 

@@ -262,16 +262,25 @@ describe('lambda asset', () => {
     const b = mkdtempSync(join(tmpdir(), 'soci-indexer-asset-'));
     try {
       const [dirA, dirB] = await Promise.all([buildLambda(a), buildLambda(join(b, 'deeper', 'dist'))]);
-      assert.deepEqual(files(dirA), [
-        'index.mjs',
-        'index.mjs.map',
-        'layer-worker.mjs',
-        'layer-worker.mjs.map',
-        'sync-handler.mjs',
-        'sync-handler.mjs.map',
-        'toc-worker.mjs',
-        'toc-worker.mjs.map',
-      ]);
+      // The four entries, and the chunks they share (each JavaScript file with its map).
+      const isChunk = (name: string) => /^chunk-[A-Z0-9]{8}\.mjs(\.map)?$/.test(name);
+      assert.deepEqual(
+        files(dirA).filter((name) => !isChunk(name)),
+        [
+          'index.mjs',
+          'index.mjs.map',
+          'layer-worker.mjs',
+          'layer-worker.mjs.map',
+          'sync-handler.mjs',
+          'sync-handler.mjs.map',
+          'toc-worker.mjs',
+          'toc-worker.mjs.map',
+        ],
+      );
+      const chunks = files(dirA).filter((name) => isChunk(name) && name.endsWith('.mjs'));
+      assert.ok(chunks.length > 0, 'the handlers and workers share chunks');
+      for (const chunk of chunks) assert.ok(files(dirA).includes(`${chunk}.map`), `${chunk} has its map`);
+      assert.deepEqual(files(dirB), files(dirA), 'the same file names (chunk hashes) from another output directory');
       for (const name of files(dirA)) {
         const bytes = readFileSync(join(dirA, name));
         assert.ok(bytes.equals(readFileSync(join(dirB, name))), `${name} differs between two builds`);
