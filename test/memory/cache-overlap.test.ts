@@ -3,34 +3,11 @@
 // RepositoryZtocCache, and a cache wrapper that holds the hit's lookup until the miss's build starts.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
 import { MemoryTarget } from '../../lambda/memory/memory-target.ts';
-import { descriptorFor } from '../../lambda/oci/digest.ts';
-import { marshalManifest } from '../../lambda/oci/go-json.ts';
-import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST } from '../../lambda/oci/media-types.ts';
-import type { Descriptor } from '../../lambda/oci/target.ts';
 import { buildSociIndex, DEFAULT_BUILD_OPTIONS } from '../../lambda/soci/build.ts';
 import type { BuildEvent, BuildOptions } from '../../lambda/soci/types.ts';
 import { type CacheLookup, RepositoryZtocCache, type ZtocCache, type ZtocCacheKey } from '../../lambda/soci/ztoc-cache.ts';
-import { tarBytes } from '../support/bytes.ts';
-
-async function gzipLayer(name: string): Promise<Uint8Array> {
-  const mtime = new Date('2024-01-01T00:00:00Z');
-  return gzipSync(await tarBytes((archive) => archive.entry({ name, mode: 0o644, mtime }, Buffer.alloc(100_000, name))));
-}
-
-async function pushImage(target: MemoryTarget, tag: string, layers: Uint8Array[]): Promise<Descriptor[]> {
-  const descriptors = layers.map((bytes) => descriptorFor(MEDIA_TYPE_OCI_LAYER_GZIP, bytes));
-  for (const [i, d] of descriptors.entries()) await target.push(d, layers[i]!);
-  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const config = descriptorFor(MEDIA_TYPE_OCI_CONFIG, configBytes);
-  await target.push(config, configBytes);
-  const manifestBytes = marshalManifest({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config, layers: descriptors });
-  const manifest = descriptorFor(MEDIA_TYPE_OCI_MANIFEST, manifestBytes);
-  await target.push(manifest, manifestBytes);
-  await target.tag(manifest, tag);
-  return descriptors;
-}
+import { gzipLayer, pushImage } from '../support/memory-images.ts';
 
 const OPTIONS: BuildOptions = { ...DEFAULT_BUILD_OPTIONS, spanSize: 65536, minLayerSize: 0, concurrency: 1 };
 
