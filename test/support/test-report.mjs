@@ -14,6 +14,7 @@
 import { appendFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { inspect } from 'node:util';
+import { rewriteTestArguments } from './patch-node-test.mjs';
 
 process.stdout._handle?.setBlocking?.(true);
 
@@ -29,28 +30,21 @@ syncBuiltinESMExports();
 
 const ledger = process.env.SOCI_TEST_LEDGER;
 if (ledger) {
-  const nodeTest = require('node:test');
   let started = 0;
-  /** The test body, counted when it starts; its arity is kept (Node reads it to spot `(t, done)` tests). */
-  const counted = (fn) => {
-    const body = function (...args) {
-      started += 1;
-      return fn.apply(this, args);
-    };
-    Object.defineProperty(body, 'length', { value: fn.length });
-    return body;
-  };
-  const withCount = (original) => {
-    const wrapped = function (...args) {
-      const fnAt = args.findLastIndex((arg) => typeof arg === 'function');
-      if (fnAt >= 0) args[fnAt] = counted(args[fnAt]);
-      return original.apply(this, args);
-    };
-    for (const key of ['skip', 'todo', 'only']) if (original[key]) wrapped[key] = original[key];
-    return wrapped;
-  };
-  for (const name of ['test', 'it']) nodeTest[name] = withCount(nodeTest[name]);
-  syncBuiltinESMExports();
+  // The test body is counted when it starts; its arity is kept (Node reads it to spot `(t, done)` tests).
+  rewriteTestArguments((args) => {
+    const fnAt = args.findLastIndex((arg) => typeof arg === 'function');
+    if (fnAt >= 0) {
+      const fn = args[fnAt];
+      const body = function (...bodyArgs) {
+        started += 1;
+        return fn.apply(this, bodyArgs);
+      };
+      Object.defineProperty(body, 'length', { value: fn.length });
+      args[fnAt] = body;
+    }
+    return args;
+  });
   process.on('exit', () => {
     if (started > 0) appendFileSync(ledger, `${started}\n`);
   });
