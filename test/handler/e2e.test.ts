@@ -22,6 +22,7 @@ import { type BuiltLayout, buildLayout, pushLayout } from '../support/images.ts'
 import { goldenLayoutDir, layoutCopier } from '../support/layouts.ts';
 import type { RunningRegistry } from '../support/registry.ts';
 import { watchWrites } from '../support/writes.ts';
+import { cachedLayerDigests } from '../support/ztoc-cache-world.ts';
 import { capture, fixture, lambdaContext, metricValues } from './helpers.ts';
 
 const copyLayout = await layoutCopier('e2e-golden');
@@ -446,12 +447,10 @@ describe('ECR push → SOCI index, end to end', () => {
     // What the first invocation finished is what its cache holds. Which layers those are is not fixed: a
     // miss starts building as soon as its own cache lookup answers, and the three lookups race; a layer
     // may also be stored just before the deadline stops the run, after the last layer-done.
-    const cached = new Set<string>();
-    for await (const { tag } of new OciRegistryListing({ registry: registry.host, credentials: async () => creds }).tags(
+    const cached = await cachedLayerDigests(
+      new OciRegistryListing({ registry: registry.host, credentials: async () => creds }),
       'soci/resume-cache',
-    )) {
-      cached.add(`sha256:${tag.slice('sha256-'.length).split('.')[0]}`);
-    }
+    );
     const builtFirst = new Set(layers.filter((l) => cached.has(l.digest)).map((l) => l.digest));
     assert.ok(
       builtFirst.size >= 1 && builtFirst.size < layers.length,

@@ -51,6 +51,17 @@ export interface ZtocCacheWorld {
   cachedLayers(repository: string): Promise<Set<string>>;
 }
 
+/** The layer digests a cache repository holds a zTOC for, read from its tag listing. */
+export async function cachedLayerDigests(listing: OciRegistryListing, repository: string): Promise<Set<string>> {
+  const layers = new Set<string>();
+  for await (const { tag } of listing.tags(repository)) {
+    // `sha256-<layer hex>.<key hash>` (soci/ztoc-cache.ts cacheTag)
+    const match = /^(sha256)-([0-9a-f]{64})\./.exec(tag);
+    if (match) layers.add(`${match[1]}:${match[2]}`);
+  }
+  return layers;
+}
+
 /** Registers the before/after hooks of the enclosing suite; the fields are set once `before` has run. */
 export function ztocCacheWorld(): ZtocCacheWorld {
   const world = {
@@ -88,15 +99,7 @@ export function ztocCacheWorld(): ZtocCacheWorld {
       await assertComplete(world.target(repository), await world.target(repository).resolve(result.output!.tags[0]!));
     },
     ztocModes: (result: BuildResult) => result.platforms[0]!.layers.map((l) => l.ztoc),
-    async cachedLayers(repository: string) {
-      const layers = new Set<string>();
-      for await (const { tag } of new OciRegistryListing({ registry: world.registry.host }).tags(repository)) {
-        // `sha256-<layer hex>.<key hash>` (soci/ztoc-cache.ts cacheTag)
-        const match = /^(sha256)-([0-9a-f]{64})\./.exec(tag);
-        if (match) layers.add(`${match[1]}:${match[2]}`);
-      }
-      return layers;
-    },
+    cachedLayers: (repository: string) => cachedLayerDigests(new OciRegistryListing({ registry: world.registry.host }), repository),
   } as ZtocCacheWorld;
   before(async () => {
     world.registry = await startRegistry();
